@@ -1,0 +1,129 @@
+package wsproto
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/coder/websocket"
+)
+
+var (
+	// ErrClosed is returned by Send once the connection is closing or closed.
+	ErrClosed = errors.New("wsproto: connection closed")
+	// ErrSlowConsumer is returned by Send, and by Serve, when the write queue was full: the
+	// connection is closed with 1008 "slow consumer".
+	ErrSlowConsumer = errors.New("wsproto: slow consumer")
+	// ErrPingTimeout is returned by Serve when the peer did not answer a ping in time.
+	ErrPingTimeout = errors.New("wsproto: ping timeout")
+	// ErrWriteTimeout is returned by Serve when a write to the socket stalled too long.
+	ErrWriteTimeout = errors.New("wsproto: write timeout")
+	// ErrNoSubprotocol is returned by Accept and Dial when "sip" was not negotiated.
+	ErrNoSubprotocol = errors.New(`wsproto: subprotocol "sip" not negotiated`)
+)
+
+// Conn is one SIP-over-WebSocket connection. Send, Close, Done, RemoteIP, Request and
+// QueueLen are safe for concurrent use; Serve is called once.
+type Conn struct {
+	ws       *websocket.Conn
+	req      *http.Request
+	remoteIP string
+	opts     Options
+	queue    chan []byte
+
+	mu      sync.Mutex
+	owned   bool // Serve, or Close before Serve, drives the shutdown
+	closed  bool // a close was requested; the fields below are set
+	code    websocket.StatusCode
+	reason  string
+	cause   error
+	hard    bool          // drop the socket without a close handshake (peer dead or stuck)
+	closing chan struct{} // closed when a close is requested
+
+	done chan struct{} // closed when finished; err is set before
+	err  error
+}
+
+func newConn(ws *websocket.Conn, req *http.Request, ip string, opts Options) *Conn {
+	ws.SetReadLimit(opts.MaxMessageSize)
+	return &Conn{
+		ws:       ws,
+		req:      req,
+		remoteIP: ip,
+		opts:     opts,
+		queue:    make(chan []byte, opts.WriteQueue),
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+}
+
+// Send queues msg to be written as one text frame and returns at once. msg must not be
+// modified afterwards. It returns ErrClosed when the connection is closing, and
+// ErrSlowConsumer (closing the connection with 1008) when the write queue is full.
+func (c *Conn) Send(msg []byte) error {
+	select {
+	case <-c.closing:
+		return ErrClosed
+	default:
+	}
+	select {
+	case c.queue <- msg:
+		return nil
+	default:
+		c.closeWith(websocket.StatusPolicyViolation, "slow consumer",
+			fmt.Errorf("%w: %d messages queued for %s", ErrSlowConsumer, cap(c.queue), c.remoteIP), false)
+		return ErrSlowConsumer
+	}
+}
+
+// Close closes the connection with code and reason (at most 123 bytes). It is idempotent and
+// safe from any goroutine, including the onMessage callback: while Serve runs it only asks
+// Serve to close and returns at once. Called before Serve, it performs the close handshake
+// itself (bounded by coder/websocket's 5 s timeouts).
+func (c *Conn) Close(code websocket.StatusCode, reason string) {
+	if !c.closeWith(code, reason, fmt.Errorf("%w: locally with %d %q", ErrClosed, int(code), reason), false) {
+		return
+	}
+	c.mu.Lock()
+	idle := !c.owned
+	c.owned = true
+	c.mu.Unlock()
+	if idle {
+		_ = c.ws.Close(code, reason)
+		c.finish(c.cause)
+	}
+}
+
+// closeWith records the first close request and wakes Serve. It reports whether this call
+// was the first.
+func (c *Conn) closeWith(code websocket.StatusCode, reason string, cause error, hard bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.closed, c.code, c.reason, c.cause, c.hard = true, code, reason, cause, hard
+	close(c.closing)
+	return true
+}
+
+func (c *Conn) finish(err error) {
+	c.err = err
+	close(c.done)
+}
+
+// Done is closed when the connection is finished (Serve's goroutines have ended and the
+// socket is closed).
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// RemoteIP is the peer's IP address without port, taken from the TCP connection
+// (X-Forwarded-For is not trusted). On a dialed Conn it is the URL's host.
+func (c *Conn) RemoteIP() string { return c.remoteIP }
+
+// Request is the upgrade request on the server side (for its query and headers), nil on a
+// dialed Conn. Do not use its context.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// QueueLen is the current write-queue depth (for metrics).
+func (c *Conn) QueueLen() int { return len(c.queue) }
