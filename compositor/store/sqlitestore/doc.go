@@ -1,0 +1,22 @@
+// Package sqlitestore is the durable store.Store on SQLite
+// (github.com/mattn/go-sqlite3), the default for presencehub.
+//
+// Durability: the database runs in WAL mode with synchronous=NORMAL by
+// default. A commit is in the WAL (the OS page cache) before Create/Replace/
+// Delete return, so every PUBLISH answered 2xx survives kill -9 of the
+// process; only a power loss or kernel crash can lose the last commits before
+// a checkpoint. That is the right trade for RFC 3903 soft state, which
+// clients refresh anyway, and it is what makes thousands of PUBLISH/s
+// possible (synchronous=FULL fsyncs the WAL on every commit, bounded by the
+// disk's fsync rate). Options.Synchronous = "FULL" gives power-loss safety.
+//
+// Layout: one embedded schema file (schema.sql) applied as migration 1 and
+// recorded in schema_migrations. One write connection with prepared
+// statements serialises commits, which assigns revisions without gaps; a
+// small read pool serves lookups (WAL readers never block the writer). Every
+// SQL statement uses bound parameters.
+//
+// Expiry: one timer for the whole store, armed for the earliest expiry.
+// Open removes publications that expired while the process was down; the
+// remaining ones expire at their stored time.
+package sqlitestore

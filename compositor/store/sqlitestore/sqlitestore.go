@@ -1,0 +1,574 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/presencehub/presencehub/compositor/store"
+	"github.com/presencehub/presencehub/compositor/store/internal/changefeed"
+)
+
+//go:embed schema.sql
+var schemaV1 string
+
+// migrations are applied in order; index i is version i+1. Append, never edit.
+var migrations = []string{schemaV1}
+
+// Options configure Open.
+type Options struct {
+	// Synchronous is the SQLite synchronous pragma: "NORMAL" (default,
+	// survives kill -9, see package doc) or "FULL" (survives power loss).
+	Synchronous string
+	// BusyTimeout is how long a commit waits on a lock before ErrBusy.
+	// Default 5s.
+	BusyTimeout time.Duration
+	// Now is the clock for expiry; default time.Now.
+	Now func() time.Time
+}
+
+// Store is a store.Store on one SQLite file.
+type Store struct {
+	now  func() time.Time
+	w    *sql.DB // exactly one connection: all writes and the snapshot
+	r    *sql.DB // read pool
+	feed *changefeed.Feed
+
+	stInsert, stReplace, stDelete, stSetRev, stExpired, stMinExpires *sql.Stmt
+	stGet, stFind                                                    *sql.Stmt
+
+	mu      sync.Mutex // serialises writes; guards rev, closed, timer
+	rev     uint64
+	closed  bool
+	timer   *time.Timer
+	timerAt time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+
+const columns = `id, resource, event, etag, rev, expires, created, updated, content_type, body, publisher, meta`
+
+// Open opens (creating if needed) the database at path, applies
+// migrations, removes publications that expired while down and arms the
+// expiry timer.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	syncMode := strings.ToUpper(opts.Synchronous)
+	switch syncMode {
+	case "":
+		syncMode = "NORMAL"
+	case "NORMAL", "FULL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("sqlitestore: synchronous %q: want NORMAL or FULL", opts.Synchronous)
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", syncMode)
+	q.Set("_busy_timeout", fmt.Sprint(opts.BusyTimeout.Milliseconds()))
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+
+	s := &Store{now: opts.Now, feed: changefeed.New()}
+	var err error
+	if s.w, err = sql.Open("sqlite3", dsn); err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	if err := s.init(ctx, path, dsn); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context, path, dsn string) error {
+	if err := s.migrate(ctx); err != nil {
+		return fmt.Errorf("sqlitestore: migrate %s: %w", path, err)
+	}
+	var err error
+	if s.r, err = sql.Open("sqlite3", dsn+"&_query_only=1"); err != nil {
+		return fmt.Errorf("sqlitestore: open reader %s: %w", path, err)
+	}
+	s.r.SetMaxOpenConns(4)
+	s.r.SetMaxIdleConns(4)
+	if err := s.prepare(ctx); err != nil {
+		return fmt.Errorf("sqlitestore: prepare: %w", err)
+	}
+	// Revisions continue after the newest row or the newest delete.
+	var metaRev, maxRev int64
+	if err := s.w.QueryRowContext(ctx, `SELECT rev FROM store_rev WHERE id = 1`).Scan(&metaRev); err != nil {
+		return fmt.Errorf("sqlitestore: read revision: %w", err)
+	}
+	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(rev), 0) FROM publications`).Scan(&maxRev); err != nil {
+		return fmt.Errorf("sqlitestore: read revision: %w", err)
+	}
+	s.rev = uint64(max(metaRev, maxRev))
+	// What expired while we were down goes without a change: nobody
+	// watches yet, and the first Changes snapshot will not contain it.
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM publications WHERE expires <= ?`, s.now().UnixNano()); err != nil {
+		return fmt.Errorf("sqlitestore: remove expired: %w", mapErr(err))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rearmLocked(ctx)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return mapErr(err)
+	}
+	for i, m := range migrations {
+		version := i + 1
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return mapErr(err)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			tx.Rollback()
+			return mapErr(err)
+		}
+		if n > 0 {
+			tx.Rollback()
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("version %d: %w", version, mapErr(err))
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().Unix()); err != nil {
+			tx.Rollback()
+			return mapErr(err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("version %d: %w", version, mapErr(err))
+		}
+	}
+	return nil
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		st  **sql.Stmt
+		db  *sql.DB
+		sql string
+	}{
+		{&s.stInsert, s.w, `INSERT INTO publications (` + columns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`},
+		{&s.stReplace, s.w, `UPDATE publications SET etag = ?, rev = ?, expires = ?, created = ?, updated = ?, content_type = ?, body = ?, publisher = ?, meta = ?
+			WHERE id = ? AND rev = ? AND expires > ?`},
+		{&s.stDelete, s.w, `DELETE FROM publications WHERE id = ? AND rev = ?`},
+		{&s.stSetRev, s.w, `UPDATE store_rev SET rev = ? WHERE id = 1`},
+		{&s.stExpired, s.w, `SELECT ` + columns + ` FROM publications WHERE expires <= ? ORDER BY rev`},
+		{&s.stMinExpires, s.w, `SELECT MIN(expires) FROM publications`},
+		{&s.stGet, s.r, `SELECT ` + columns + ` FROM publications WHERE id = ? AND expires > ?`},
+		{&s.stFind, s.r, `SELECT ` + columns + ` FROM publications WHERE etag = ? AND resource = ? AND expires > ?`},
+	} {
+		st, err := p.db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return mapErr(err)
+		}
+		*p.st = st
+	}
+	return nil
+}
+
+// mapErr turns SQLite conditions the caller can act on into store errors.
+func mapErr(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrReadonly, sqlite3.ErrFull:
+			return fmt.Errorf("%w: %w", store.ErrBusy, err)
+		case sqlite3.ErrConstraint:
+			return fmt.Errorf("%w: %w", store.ErrConflict, err)
+		}
+	}
+	return err
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanPub(sc scanner) (store.Publication, error) {
+	var p store.Publication
+	var rev, expires, created, updated int64
+	err := sc.Scan(&p.ID, &p.Resource, &p.Event, &p.ETag, &rev, &expires, &created, &updated,
+		&p.ContentType, &p.Body, &p.Publisher, &p.Meta)
+	p.Rev = uint64(rev)
+	p.Expires = time.Unix(0, expires)
+	p.Created = time.Unix(0, created)
+	p.Updated = time.Unix(0, updated)
+	return p, err
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id string) (store.Publication, error) {
+	if s.isClosed() {
+		return store.Publication{}, store.ErrClosed
+	}
+	p, err := scanPub(s.stGet.QueryRowContext(ctx, id, s.now().UnixNano()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("get %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("get %q: %w", id, mapErr(err))
+	}
+	return p, nil
+}
+
+// FindByETag implements store.Store.
+func (s *Store) FindByETag(ctx context.Context, resource, etag string) (store.Publication, error) {
+	if s.isClosed() {
+		return store.Publication{}, store.ErrClosed
+	}
+	p, err := scanPub(s.stFind.QueryRowContext(ctx, etag, resource, s.now().UnixNano()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("find %s etag %q: %w", resource, etag, store.ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("find %s etag %q: %w", resource, etag, mapErr(err))
+	}
+	return p, nil
+}
+
+// List implements store.Store.
+func (s *Store) List(ctx context.Context, resource string) ([]store.Publication, error) {
+	if s.isClosed() {
+		return nil, store.ErrClosed
+	}
+	return s.list(ctx, s.r, resource)
+}
+
+func (s *Store) list(ctx context.Context, db *sql.DB, resource string) ([]store.Publication, error) {
+	var rows *sql.Rows
+	var err error
+	now := s.now().UnixNano()
+	if resource == "" {
+		rows, err = db.QueryContext(ctx, `SELECT `+columns+` FROM publications WHERE expires > ? ORDER BY rev`, now)
+	} else {
+		rows, err = db.QueryContext(ctx, `SELECT `+columns+` FROM publications WHERE resource = ? AND expires > ? ORDER BY rev`, resource, now)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %q: %w", resource, mapErr(err))
+	}
+	defer rows.Close()
+	var out []store.Publication
+	for rows.Next() {
+		p, err := scanPub(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list %q: %w", resource, mapErr(err))
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list %q: %w", resource, mapErr(err))
+	}
+	return out, nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// Create implements store.Store.
+func (s *Store) Create(ctx context.Context, p store.Publication) (store.Publication, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.Publication{}, store.ErrClosed
+	}
+	rev := s.rev + 1
+	_, err := s.stInsert.ExecContext(ctx, p.ID, p.Resource, p.Event, p.ETag, int64(rev),
+		p.Expires.UnixNano(), p.Created.UnixNano(), p.Updated.UnixNano(),
+		p.ContentType, nonNil(p.Body), p.Publisher, nonNil(p.Meta))
+	if err != nil {
+		return store.Publication{}, fmt.Errorf("create %q: %w", p.ID, mapErr(err))
+	}
+	s.rev = rev
+	p.Rev = rev
+	s.armLocked(p.Expires)
+	s.feed.Publish(store.Change{Kind: store.ChangePut, Rev: rev, Pub: p})
+	return p, nil
+}
+
+// Replace implements store.Store.
+func (s *Store) Replace(ctx context.Context, p store.Publication, ifRev uint64) (store.Publication, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.Publication{}, store.ErrClosed
+	}
+	rev := s.rev + 1
+	res, err := s.stReplace.ExecContext(ctx, p.ETag, int64(rev), p.Expires.UnixNano(), p.Created.UnixNano(), p.Updated.UnixNano(),
+		p.ContentType, nonNil(p.Body), p.Publisher, nonNil(p.Meta),
+		p.ID, int64(ifRev), s.now().UnixNano())
+	if err != nil {
+		return store.Publication{}, fmt.Errorf("replace %q: %w", p.ID, mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return store.Publication{}, fmt.Errorf("replace %q: %w", p.ID, s.missLocked(ctx, p.ID))
+	}
+	s.rev = rev
+	p.Rev = rev
+	s.armLocked(p.Expires)
+	s.feed.Publish(store.Change{Kind: store.ChangePut, Rev: rev, Pub: p})
+	return p, nil
+}
+
+// missLocked tells why a compare-and-swap touched no row.
+func (s *Store) missLocked(ctx context.Context, id string) error {
+	var n int
+	err := s.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM publications WHERE id = ? AND expires > ?`, id, s.now().UnixNano()).Scan(&n)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return store.ErrConflict
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, id string, ifRev uint64) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, store.ErrClosed
+	}
+	old, err := scanPub(s.w.QueryRowContext(ctx, `SELECT `+columns+` FROM publications WHERE id = ? AND expires > ?`, id, s.now().UnixNano()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("delete %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("delete %q: %w", id, mapErr(err))
+	}
+	if old.Rev != ifRev {
+		return 0, fmt.Errorf("delete %q: rev %d, want %d: %w", id, old.Rev, ifRev, store.ErrConflict)
+	}
+	changes, err := s.removeLocked(ctx, []store.Publication{old}, store.ChangeDelete)
+	if err != nil {
+		return 0, fmt.Errorf("delete %q: %w", id, err)
+	}
+	s.feed.Publish(changes...)
+	return s.rev, nil
+}
+
+// removeLocked deletes pubs in one transaction, one revision each, and
+// returns the changes to publish. Nothing changes on error.
+func (s *Store) removeLocked(ctx context.Context, pubs []store.Publication, kind store.ChangeKind) ([]store.Change, error) {
+	if len(pubs) == 0 {
+		return nil, nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer tx.Rollback()
+	del := tx.StmtContext(ctx, s.stDelete)
+	rev := s.rev
+	changes := make([]store.Change, 0, len(pubs))
+	for _, p := range pubs {
+		if _, err := del.ExecContext(ctx, p.ID, int64(p.Rev)); err != nil {
+			return nil, mapErr(err)
+		}
+		rev++
+		p.Rev = rev
+		changes = append(changes, store.Change{Kind: kind, Rev: rev, Pub: p})
+	}
+	if _, err := tx.StmtContext(ctx, s.stSetRev).ExecContext(ctx, int64(rev)); err != nil {
+		return nil, mapErr(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, mapErr(err)
+	}
+	s.rev = rev
+	return changes, nil
+}
+
+// DeleteAll implements store.Store.
+func (s *Store) DeleteAll(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	all, err := s.list(ctx, s.w, "")
+	if err != nil {
+		return fmt.Errorf("delete all: %w", err)
+	}
+	// Include rows that expired but were not swept yet.
+	expired, err := s.expiredLocked(ctx)
+	if err != nil {
+		return fmt.Errorf("delete all: %w", err)
+	}
+	changes, err := s.removeLocked(ctx, append(expired, all...), store.ChangeDelete)
+	if err != nil {
+		return fmt.Errorf("delete all: %w", err)
+	}
+	s.feed.Publish(changes...)
+	return nil
+}
+
+func (s *Store) expiredLocked(ctx context.Context) ([]store.Publication, error) {
+	rows, err := s.stExpired.QueryContext(ctx, s.now().UnixNano())
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Publication
+	for rows.Next() {
+		p, err := scanPub(rows)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, p)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// Expire implements store.Store.
+func (s *Store) Expire(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, store.ErrClosed
+	}
+	return s.expireLocked(ctx)
+}
+
+func (s *Store) expireLocked(ctx context.Context) (int, error) {
+	gone, err := s.expiredLocked(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("expire: %w", err)
+	}
+	changes, err := s.removeLocked(ctx, gone, store.ChangeExpire)
+	if err != nil {
+		return 0, fmt.Errorf("expire: %w", err)
+	}
+	s.feed.Publish(changes...)
+	return len(gone), s.rearmLocked(ctx)
+}
+
+// rearmLocked arms the timer for the earliest stored expiry.
+func (s *Store) rearmLocked(ctx context.Context) error {
+	s.timerAt = time.Time{}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	var next sql.NullInt64
+	if err := s.stMinExpires.QueryRowContext(ctx).Scan(&next); err != nil {
+		return fmt.Errorf("next expiry: %w", mapErr(err))
+	}
+	if next.Valid {
+		s.armLocked(time.Unix(0, next.Int64))
+	}
+	return nil
+}
+
+// armLocked makes sure the single expiry timer fires no later than at.
+func (s *Store) armLocked(at time.Time) {
+	if !s.timerAt.IsZero() && !at.Before(s.timerAt) {
+		return
+	}
+	s.timerAt = at
+	d := max(at.Sub(s.now()), 0)
+	if s.timer == nil {
+		s.timer = time.AfterFunc(d, s.sweep)
+		return
+	}
+	s.timer.Reset(d)
+}
+
+func (s *Store) sweep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.timerAt = time.Time{}
+	if _, err := s.expireLocked(context.Background()); err != nil {
+		// Try again shortly: the rows stay expired (invisible to reads).
+		s.armLocked(s.now().Add(time.Second))
+	}
+}
+
+// Changes implements store.Store.
+func (s *Store) Changes(ctx context.Context, fromRev uint64) (<-chan store.Change, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, store.ErrClosed
+	}
+	return s.feed.Watch(ctx, fromRev, s.rev, func() ([]store.Publication, error) {
+		return s.list(ctx, s.w, "")
+	})
+}
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.isClosed() {
+		return store.ErrClosed
+	}
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1 FROM store_rev WHERE id = 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.mu.Unlock()
+	s.feed.Close()
+	return s.closeDBs()
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.stInsert, s.stReplace, s.stDelete, s.stSetRev, s.stExpired, s.stMinExpires, s.stGet, s.stFind} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,84 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/presencehub/presencehub/compositor/store"
+	"github.com/presencehub/presencehub/compositor/store/sqlitestore"
+	"github.com/presencehub/presencehub/compositor/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
+		s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "esc.db"), sqlitestore.Options{Now: now})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s
+	})
+}
+
+func TestReopen_KeepsLiveRemovesExpiredKeepsRevisions(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "esc.db")
+	clk := storetest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	mk := func(id string, ttl time.Duration) store.Publication {
+		p, err := s.Create(ctx, store.Publication{ID: id, Resource: "sip:a@x", Event: "presence", ETag: "e-" + id,
+			Expires: clk.Now().Add(ttl), Created: clk.Now(), Updated: clk.Now(), ContentType: "application/pidf+xml", Body: []byte("b")})
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		return p
+	}
+	mk("short", time.Minute)
+	long := mk("long", time.Hour)
+	last := mk("last", time.Hour)
+	if _, err := s.Delete(ctx, last.ID, last.Rev); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	clk.Advance(2 * time.Minute) // "short" expired while down
+	s, err = sqlitestore.Open(ctx, path, sqlitestore.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	all, err := s.List(ctx, "")
+	if err != nil || len(all) != 1 || all[0].ID != "long" {
+		t.Fatalf("after reopen List = %+v, %v; want only long", all, err)
+	}
+	if _, err := s.FindByETag(ctx, "sip:a@x", long.ETag); err != nil {
+		t.Fatalf("ETag lost across restart: %v", err)
+	}
+	// Revisions never go back, even though the newest row was deleted.
+	p, err := s.Create(ctx, store.Publication{ID: "new", Resource: "sip:a@x", Event: "presence", ETag: "e-new",
+		Expires: clk.Now().Add(time.Hour), ContentType: "application/pidf+xml"})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if p.Rev <= last.Rev+1 {
+		t.Fatalf("rev after restart %d, want > %d", p.Rev, last.Rev+1)
+	}
+	// Still expired state is removed by the store, not by the reader.
+	if _, err := s.Get(ctx, "short"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired row visible: %v", err)
+	}
+}
+
+func TestOpen_BadSynchronous_Fails(t *testing.T) {
+	_, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"), sqlitestore.Options{Synchronous: "OFF"})
+	if err == nil {
+		t.Fatal("Open with synchronous=OFF succeeded")
+	}
+}
