@@ -27,7 +27,7 @@ type Store struct {
 	etags  map[string]string            // ETag -> ID
 	closed bool
 
-	timer     *time.Timer
+	timer   *time.Timer
 	timerAt time.Time // when the timer fires; zero = not armed
 }
 
