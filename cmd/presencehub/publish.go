@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/sipclient"
+)
+
+// publish sends one dialog-state PUBLISH for an extension, the demo's way to
+// make a lamp ring: early (ringing), confirmed (in a call), idle
+// (terminated). It keeps the publication's entity-tag in a small state file,
+// so successive commands modify one publication with SIP-If-Match (RFC 3903
+// §4.4) instead of piling up new ones.
+func publish(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("presencehub publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.bind(fs)
+	as := fs.String("as", "", "extension whose state is published (required)")
+	state := fs.String("state", "early", "early (ringing), confirmed (busy) or idle")
+	remote := fs.String("remote", "", "the other party (shown while ringing), e.g. 2001")
+	hub := fs.String("hub", "", "hub WebSocket URL (default: ws://<http-addr>/ws)")
+	tok := fs.String("token", "", "token to publish with (default: minted with the hub's secret)")
+	expires := fs.Int("expires", 3600, "publication lifetime in seconds")
+	if err := c.parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if *as == "" {
+		return errors.New("publish: --as is required")
+	}
+	switch *state {
+	case "early", "confirmed", "idle", "terminated", "trying", "proceeding":
+	default:
+		return fmt.Errorf("publish: unknown --state %q", *state)
+	}
+	if *hub == "" {
+		*hub = "ws://" + c.HTTPAddr + "/ws"
+		if c.TLSCert != "" {
+			*hub = "wss://" + c.HTTPAddr + "/ws"
+		}
+	}
+	if *tok == "" {
+		secret, _, err := c.secret()
+		if err != nil {
+			return err
+		}
+		if secret == nil {
+			return errors.New("publish: give --token (the hub verifies with a public key)")
+		}
+		if *tok, err = (auth.Signer{Secret: secret, Domain: c.Domain, Issuer: c.JWTIssuer, Audience: c.JWTAudience}).Mint(*as, 5*time.Minute, nil); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cl, err := sipclient.Dial(ctx, *hub, sipclient.Options{Token: *tok})
+	if err != nil {
+		return fmt.Errorf("publish: connect %s: %w", *hub, err)
+	}
+	defer cl.Close()
+
+	aor := "sip:" + *as + "@" + c.Domain
+	statePath := filepath.Join(os.TempDir(), "presencehub-publish-"+sanitize(c.Domain)+"-"+sanitize(*as)+".json")
+	var ps struct {
+		ETag   string `json:"etag"`
+		Dialog int    `json:"dialog"`
+		Last   string `json:"last"`
+	}
+	if b, err := os.ReadFile(statePath); err == nil {
+		_ = json.Unmarshal(b, &ps)
+	}
+	if ps.Last == "terminated" && *state != "idle" && *state != "terminated" {
+		ps.Dialog++ // a new call: a terminated dialog id is never revived
+	}
+	st := *state
+	if st == "idle" {
+		st = "terminated"
+	}
+	d := dialoginfo.Dialog{ID: "demo-" + *as + "-" + strconv.Itoa(ps.Dialog), CallID: "demo-" + *as + "-" + strconv.Itoa(ps.Dialog), Direction: "recipient", State: st}
+	if *remote != "" {
+		d.RemoteIdentity = "sip:" + *remote + "@" + c.Domain
+	}
+	doc := dialoginfo.Document{State: "full", Entity: aor, Dialogs: []dialoginfo.Dialog{d}}
+	body := doc.AppendXML(nil)
+
+	send := func(etag string) (*sip.Response, error) {
+		req, err := cl.NewRequest(sip.PUBLISH, aor, aor)
+		if err != nil {
+			return nil, err
+		}
+		req.AppendHeader(sip.NewHeader("Event", "dialog"))
+		req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(*expires)))
+		if etag != "" {
+			req.AppendHeader(sip.NewHeader("SIP-If-Match", etag))
+		}
+		ct := sip.ContentTypeHeader("application/dialog-info+xml")
+		req.AppendHeader(&ct)
+		req.SetBody(body)
+		return cl.Do(ctx, req)
+	}
+	res, err := send(ps.ETag)
+	if err == nil && res.StatusCode == 412 && ps.ETag != "" {
+		res, err = send("") // our publication expired: start a new one
+	}
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if res.StatusCode != 200 {
+		return fmt.Errorf("publish: hub answered %d %s", res.StatusCode, res.Reason)
+	}
+	if h := res.GetHeader("SIP-ETag"); h != nil {
+		ps.ETag = strings.TrimSpace(h.Value())
+	}
+	ps.Last = st
+	if b, err := json.Marshal(ps); err == nil {
+		_ = os.WriteFile(statePath, b, 0o600)
+	}
+	fmt.Fprintf(stdout, "%s is now %s (SIP-ETag %s)\n", aor, *state, ps.ETag)
+	return nil
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '_'
+	}, s)
+}

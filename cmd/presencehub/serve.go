@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/compositor/store"
+	"github.com/presencehub/presencehub/compositor/store/memstore"
+	"github.com/presencehub/presencehub/compositor/store/sqlitestore"
+	"github.com/presencehub/presencehub/server"
+	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/notifier"
+	"github.com/presencehub/presencehub/server/registrar"
+	"github.com/presencehub/presencehub/web"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("presencehub", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.bind(fs)
+	if err := c.parse(fs, args, getenv); err != nil {
+		return err
+	}
+	level := new(slog.LevelVar)
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	log := newLogger(c.LogFormat, level, stderr)
+
+	secret, demo, err := c.secret()
+	if err != nil {
+		return err
+	}
+	ac := auth.Config{Secret: secret, Issuer: c.JWTIssuer, Audience: c.JWTAudience, Domain: c.Domain}
+	if c.JWTPublicKey != "" {
+		if ac.PublicKeyPEM, err = os.ReadFile(c.JWTPublicKey); err != nil {
+			return fmt.Errorf("read JWT public key: %w", err)
+		}
+	}
+	verifier, err := auth.NewVerifier(ac)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, c.DB)
+	if err != nil {
+		return err
+	}
+	pubExp := compositor.ExpiryPolicy{Default: c.PublishDefault, Min: c.PublishMin, Max: 24 * time.Hour}
+	subExp := notifier.ExpiryPolicy{Min: c.SubscribeMin}
+	srv, err := server.New(server.Config{
+		Domain:            c.Domain,
+		Verifier:          verifier,
+		Store:             st,
+		OriginPatterns:    splitList(c.Origins),
+		MaxMessageSize:    c.MaxMessageSize,
+		PingInterval:      c.PingInterval,
+		WriteQueue:        c.WriteQueue,
+		UnauthTimeout:     c.UnauthTimeout,
+		RequestsPerSecond: c.RequestsPerSecond,
+		PublishExpiry:     map[string]compositor.ExpiryPolicy{compositor.EventPresence: pubExp, compositor.EventDialog: pubExp},
+		SubscribeExpiry:   map[string]notifier.ExpiryPolicy{compositor.EventPresence: subExp, compositor.EventDialog: subExp},
+		Register:          registrar.Config{Min: c.RegisterMin},
+		RebindGrace:       c.RebindGrace,
+		TLS:               c.TLSCert != "",
+		Logger:            log,
+	})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	mux := srv.Handler()
+	mux.Handle("/", web.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+
+	var certs *certReloader
+	if c.TLSCert != "" {
+		if certs, err = newCertReloader(c.TLSCert, c.TLSKey); err != nil {
+			srv.Close()
+			return err
+		}
+		hs.TLSConfig = &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() {
+		if certs != nil {
+			served <- hs.ServeTLS(ln, "", "")
+		} else {
+			served <- hs.Serve(ln)
+		}
+	}()
+	scheme := "http"
+	if certs != nil {
+		scheme = "https"
+	}
+	base := c.PublicURL
+	if base == "" {
+		base = scheme + "://" + ln.Addr().String()
+	}
+	log.Info("presencehub serving", "addr", ln.Addr().String(), "domain", c.Domain, "db", c.DB, "ws", strings.Replace(base, "http", "ws", 1)+"/ws")
+	if demo {
+		tok, err := auth.Signer{Secret: secret, Domain: c.Domain}.Mint("console", 12*time.Hour, func(cl *auth.Claims) { cl.Publish = []string{} })
+		if err == nil {
+			fmt.Fprintf(stdout, "\nAttendant console (demo token, valid 12 h):\n  %s/?token=%s&ext=%s\n\nMake 1001 ring:  presencehub publish --as 1001 --state early\n\n",
+				base, url.QueryEscape(tok), url.QueryEscape(c.DemoExts))
+		}
+	}
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(signals)
+	for {
+		select {
+		case sig := <-signals:
+			switch sig {
+			case syscall.SIGHUP:
+				if certs != nil {
+					if err := certs.reload(); err != nil {
+						log.Error("TLS reload failed; keeping the old certificate", "err", err)
+					} else {
+						log.Info("TLS certificate reloaded")
+					}
+				}
+			case syscall.SIGUSR1:
+				if level.Level() == slog.LevelDebug {
+					_ = level.UnmarshalText([]byte(c.LogLevel))
+				} else {
+					level.Set(slog.LevelDebug)
+				}
+				log.Info("log level changed", "level", level.Level().String())
+			}
+		case err := <-served:
+			srv.Close()
+			return fmt.Errorf("http: %w", err)
+		case <-ctx.Done():
+			log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+			defer cancel()
+			_ = ln.Close()
+			err := srv.Shutdown(sctx)
+			_ = hs.Shutdown(sctx)
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				return err
+			}
+			log.Info("stopped")
+			return nil
+		}
+	}
+}
+
+func openStore(ctx context.Context, path string) (store.Store, error) {
+	if path == ":memory:" {
+		return memstore.New(memstore.Options{}), nil
+	}
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return st, nil
+}
+
+func newLogger(format string, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// certReloader serves the current certificate; reload swaps it atomically so
+// open connections are not dropped.
+type certReloader struct {
+	certFile, keyFile string
+	cert              atomic.Pointer[tls.Certificate]
+}
+
+func newCertReloader(certFile, keyFile string) (*certReloader, error) {
+	r := &certReloader{certFile: certFile, keyFile: keyFile}
+	return r, r.reload()
+}
+
+func (r *certReloader) reload() error {
+	c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate: %w", err)
+	}
+	r.cert.Store(&c)
+	return nil
+}
+
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.cert.Load(), nil }

@@ -1,0 +1,235 @@
+package auth
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Config says how tokens are verified. Exactly one of Secret and PublicKeyPEM is set.
+type Config struct {
+	Secret       []byte        // HS256 shared secret
+	PublicKeyPEM []byte        // PEM public key: RSA (RS256), ECDSA P-256 (ES256) or Ed25519 (EdDSA)
+	Issuer       string        // required iss when set
+	Audience     string        // required aud when set
+	Domain       string        // SIP domain of every AOR
+	Leeway       time.Duration // clock skew allowed for exp/nbf/iat; default 30s
+}
+
+// Claims are the token claims the hub understands.
+type Claims struct {
+	jwt.RegisteredClaims
+	Publish   []string `json:"publish,omitempty"`
+	Subscribe []string `json:"subscribe,omitempty"`
+	Admin     bool     `json:"admin,omitempty"`
+	// Domain is informational for clients (the console builds AORs from it).
+	Domain string `json:"domain,omitempty"`
+}
+
+// Identity is a verified token.
+type Identity struct {
+	Sub       string
+	AOR       string // sip:<sub>@<domain>
+	Expires   time.Time
+	Admin     bool
+	publish   []string
+	subscribe []string
+	domain    string
+}
+
+// Reasons a token is refused; wrapped by Verify so callers can count them.
+var (
+	ErrNoToken   = errors.New("no token")
+	ErrMalformed = errors.New("malformed token")
+	ErrSignature = errors.New("bad signature or algorithm")
+	ErrExpired   = errors.New("token expired")
+	ErrNotYet    = errors.New("token not valid yet")
+	ErrClaims    = errors.New("invalid claims")
+)
+
+// Verifier verifies tokens with one key.
+type Verifier struct {
+	key     any
+	methods []string
+	parser  *jwt.Parser
+	cfg     Config
+}
+
+// NewVerifier returns a Verifier for cfg.
+func NewVerifier(cfg Config) (*Verifier, error) {
+	if cfg.Domain == "" {
+		return nil, errors.New("auth: domain is required")
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 30 * time.Second
+	}
+	v := &Verifier{cfg: cfg}
+	switch {
+	case len(cfg.Secret) > 0 && len(cfg.PublicKeyPEM) > 0:
+		return nil, errors.New("auth: configure either a secret or a public key, not both")
+	case len(cfg.Secret) > 0:
+		if len(cfg.Secret) < 32 {
+			return nil, errors.New("auth: HS256 secret must be at least 32 bytes")
+		}
+		v.key, v.methods = cfg.Secret, []string{"HS256"}
+	case len(cfg.PublicKeyPEM) > 0:
+		key, method, err := parsePublicKey(cfg.PublicKeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("auth: public key: %w", err)
+		}
+		v.key, v.methods = key, []string{method}
+	default:
+		return nil, errors.New("auth: no key configured")
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(v.methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(cfg.Leeway),
+	}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	v.parser = jwt.NewParser(opts...)
+	return v, nil
+}
+
+func parsePublicKey(data []byte) (crypto.PublicKey, string, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, "", errors.New("no PEM block")
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, "", err
+	}
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return k, "RS256", nil
+	case *ecdsa.PublicKey:
+		return k, "ES256", nil
+	case ed25519.PublicKey:
+		return k, "EdDSA", nil
+	}
+	return nil, "", fmt.Errorf("unsupported key type %T", pub)
+}
+
+// Verify checks a compact JWT and returns the identity it proves.
+func (v *Verifier) Verify(token string) (*Identity, error) {
+	if token == "" {
+		return nil, ErrNoToken
+	}
+	var c Claims
+	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
+	if err != nil {
+		switch {
+		case errors.Is(err, jwt.ErrTokenMalformed):
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+			return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+		case errors.Is(err, jwt.ErrTokenExpired):
+			return nil, fmt.Errorf("%w: %v", ErrExpired, err)
+		case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+			return nil, fmt.Errorf("%w: %v", ErrNotYet, err)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrClaims, err)
+	}
+	if !validUser(c.Subject) {
+		return nil, fmt.Errorf("%w: missing or invalid sub", ErrClaims)
+	}
+	id := &Identity{
+		Sub:       c.Subject,
+		AOR:       "sip:" + c.Subject + "@" + v.cfg.Domain,
+		Expires:   c.ExpiresAt.Time,
+		Admin:     c.Admin,
+		publish:   c.Publish,
+		subscribe: c.Subscribe,
+		domain:    v.cfg.Domain,
+	}
+	if id.publish == nil {
+		id.publish = []string{c.Subject}
+	}
+	if id.subscribe == nil {
+		id.subscribe = []string{"*"}
+	}
+	return id, nil
+}
+
+// validUser accepts SIP user parts made of unreserved characters, which is
+// what extensions and user names are; anything else cannot become an AOR.
+func validUser(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.!~*'()+", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Domain is the SIP domain AORs belong to.
+func (v *Verifier) Domain() string { return v.cfg.Domain }
+
+// CanPublish reports whether id may publish (or register) the AOR user@domain.
+func (id *Identity) CanPublish(user, domain string) bool {
+	return domain == id.domain && allowed(id.publish, user)
+}
+
+// CanSubscribe reports whether id may watch the AOR user@domain.
+func (id *Identity) CanSubscribe(user, domain string) bool {
+	return domain == id.domain && allowed(id.subscribe, user)
+}
+
+func allowed(list []string, user string) bool {
+	return slices.Contains(list, "*") || slices.Contains(list, user)
+}
+
+// Signer mints HS256 tokens with the hub's own secret (the token command, the
+// demo console URL, tests).
+type Signer struct {
+	Secret   []byte
+	Domain   string
+	Issuer   string
+	Audience string
+}
+
+// Mint returns a token for sub valid for ttl, with optional extra claims applied by fn.
+func (s Signer) Mint(sub string, ttl time.Duration, fn func(*Claims)) (string, error) {
+	now := time.Now()
+	c := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   sub,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+			Issuer:    s.Issuer,
+		},
+		Domain: s.Domain,
+	}
+	if s.Audience != "" {
+		c.Audience = jwt.ClaimStrings{s.Audience}
+	}
+	if fn != nil {
+		fn(&c)
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.Secret)
+	if err != nil {
+		return "", fmt.Errorf("auth: sign token: %w", err)
+	}
+	return tok, nil
+}

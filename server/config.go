@@ -1,0 +1,39 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/compositor/store"
+	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/notifier"
+	"github.com/presencehub/presencehub/server/registrar"
+)
+
+// Config is everything the hub needs; cmd/presencehub fills it from flags
+// and PRESENCEHUB_* variables. Zero values take the defaults documented on
+// each field.
+type Config struct {
+	Domain   string         // SIP domain of every AOR (required)
+	Verifier *auth.Verifier // token verification (required)
+	Store    store.Store    // publications; the hub owns it from New on and closes it
+	// OriginPatterns allows browser Origins besides the hub's own.
+	OriginPatterns []string
+	MaxMessageSize int64         // default 64 KiB (close 1009 above)
+	PingInterval   time.Duration // WebSocket ping period; default 20 s
+	WriteQueue     int           // per-connection queued messages; default 1024
+	// UnauthTimeout closes a connection that has presented no valid token
+	// after this long; default 30 s.
+	UnauthTimeout time.Duration
+	// RequestsPerSecond limits requests per connection (burst 4×); default 200.
+	RequestsPerSecond int
+	PublishExpiry     map[string]compositor.ExpiryPolicy
+	SubscribeExpiry   map[string]notifier.ExpiryPolicy
+	Register          registrar.Config
+	RebindGrace       time.Duration // default 32 s
+	TLS               bool          // wss: Via transport WSS, Contact transport=wss
+	Logger            *slog.Logger
+	// ReadyCheck is an extra readiness probe (the listener); nil: none.
+	Metrics *Metrics
+}

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/flow"
+)
+
+const (
+	allowMethods = "REGISTER, OPTIONS, PUBLISH, SUBSCRIBE"
+	acceptTypes  = "application/pidf+xml, application/dialog-info+xml"
+)
+
+// handleMessage handles one WebSocket message: one SIP message (RFC 7118 §5).
+// It runs on the connection's read goroutine and never waits for a peer.
+func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
+	msg, err := s.parser.ParseSIP(data)
+	if err != nil {
+		s.metrics.malformed()
+		if req, ok := msg.(*sip.Request); ok && answerable(req) {
+			s.respond(fl, req, 400, "Bad Request - "+reasonText(err))
+		} else {
+			s.log.Debug("dropped unparsable message", "flow", fl.String(), "err", err)
+		}
+		return
+	}
+	switch m := msg.(type) {
+	case *sip.Response:
+		if !fl.HandleResponse(m) {
+			s.log.Debug("stray response", "flow", fl.String(), "status", m.StatusCode)
+		}
+	case *sip.Request:
+		if !answerable(m) {
+			s.metrics.malformed()
+			s.log.Debug("dropped request without Via/From/To/Call-ID/CSeq", "flow", fl.String())
+			return
+		}
+		if m.CSeq().MethodName != m.Method {
+			s.respond(fl, m, 400, "Bad Request - CSeq method does not match")
+			return
+		}
+		if !lim.allow() {
+			s.metrics.rateLimited()
+			res := sip.NewResponseFromRequest(m, 503, "Service Unavailable - too many requests", nil)
+			res.AppendHeader(sip.NewHeader("Retry-After", "1"))
+			s.send(fl, m, res)
+			return
+		}
+		s.handleRequest(fl, m)
+	}
+}
+
+// answerable reports whether a response can be built (RFC 3261 §8.2.6.2).
+func answerable(r *sip.Request) bool {
+	return r.Via() != nil && r.From() != nil && r.To() != nil && r.CallID() != nil && r.CSeq() != nil
+}
+
+// reasonText turns a parse error into a short, safe reason phrase.
+func reasonText(err error) string {
+	t := err.Error()
+	if len(t) > 80 {
+		t = t[:80]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, t)
+}
+
+func (s *Server) handleRequest(fl *flow.Flow, req *sip.Request) {
+	switch req.Method {
+	case sip.OPTIONS:
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		s.capabilities(res)
+		s.send(fl, req, res)
+	case sip.ACK:
+		// Nothing to do: the hub never answers INVITE with a final response that needs one.
+	case sip.REGISTER, sip.PUBLISH, sip.SUBSCRIBE:
+		id := s.authenticate(fl, req)
+		if id == nil {
+			return
+		}
+		switch req.Method {
+		case sip.REGISTER:
+			s.handleRegister(fl, req, id)
+		case sip.PUBLISH:
+			s.handlePublish(fl, req, id)
+		case sip.SUBSCRIBE:
+			s.notifier.HandleSubscribe(req, fl, id, s.cfg.Domain)
+			s.metrics.response("SUBSCRIBE", 0)
+		}
+	case sip.NOTIFY:
+		// The hub subscribes to nothing (RFC 6665 §4.1.3: unknown dialog).
+		s.respond(fl, req, 481, "Subscription Does Not Exist")
+	case sip.CANCEL, sip.BYE:
+		s.respond(fl, req, 481, "Call/Transaction Does Not Exist")
+	default:
+		res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+		res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+		s.send(fl, req, res)
+	}
+}
+
+func (s *Server) capabilities(res *sip.Response) {
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	res.AppendHeader(sip.NewHeader("Accept", acceptTypes))
+	res.AppendHeader(sip.NewHeader("Allow-Events", strings.Join(s.notifier.Providers().Events(), ", ")))
+	res.AppendHeader(sip.NewHeader("Supported", "outbound, path"))
+}
+
+// authenticate returns who sent req (DESIGN §2): a Bearer on the request
+// first (RFC 8898), else the connection's identity. Without one it answers
+// 401 with WWW-Authenticate: Bearer (RFC 8898 §2.3) and returns nil.
+func (s *Server) authenticate(fl *flow.Flow, req *sip.Request) *auth.Identity {
+	if h := req.GetHeader("Authorization"); h != nil {
+		if tok := bearer(h.Value()); tok != "" {
+			id, err := s.cfg.Verifier.Verify(tok)
+			if err != nil {
+				s.metrics.authFailure(err)
+				res := sip.NewResponseFromRequest(req, 401, "Unauthorized - invalid token", nil)
+				res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Bearer realm="`+s.cfg.Domain+`", error="invalid_token"`))
+				s.send(fl, req, res)
+				return nil
+			}
+			fl.SetIdentity(id) // a fresh Bearer extends the connection's life
+			return id
+		}
+	}
+	if id := fl.Identity(); id != nil {
+		return id
+	}
+	s.metrics.authFailure(auth.ErrNoToken)
+	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+	res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Bearer realm="`+s.cfg.Domain+`"`))
+	s.send(fl, req, res)
+	return nil
+}
+
+func (s *Server) respond(fl *flow.Flow, req *sip.Request, code int, reason string) {
+	s.send(fl, req, sip.NewResponseFromRequest(req, code, reason, nil))
+}
+
+func (s *Server) send(fl *flow.Flow, req *sip.Request, res *sip.Response) {
+	res.AppendHeader(sip.NewHeader("Server", "presencehub"))
+	s.metrics.response(string(req.Method), res.StatusCode)
+	_ = fl.Respond(res)
+}
+
+func (s *Server) handleRegister(fl *flow.Flow, req *sip.Request, id *auth.Identity) {
+	to := req.To().Address
+	if !id.CanPublish(to.User, to.Host) {
+		s.respond(fl, req, 403, "Forbidden - token may not register this AOR")
+		return
+	}
+	res := s.registrar.Register(req, "sip:"+to.User+"@"+to.Host, fl.ID())
+	s.send(fl, req, res)
+}
+
+// expiresHeader returns the Expires value, -1 when absent, or ok=false when invalid.
+func expiresHeader(req *sip.Request) (int, bool) {
+	h := req.GetHeader("Expires")
+	if h == nil {
+		return -1, true
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+	return n, err == nil && n >= 0
+}

@@ -1,0 +1,15 @@
+// Package server is presencehub's SIP-over-WebSocket front end and wiring.
+//
+// Data path (DESIGN.md §6): a WebSocket message (package wsproto) is parsed as
+// one SIP message (sipgo's sip package); the request is authenticated
+// (package auth) and dispatched by method: REGISTER to the registrar, PUBLISH
+// to the Event State Compositor (package compositor), SUBSCRIBE to the
+// notifier; responses to the hub's own NOTIFYs complete their client
+// transaction on the flow (package flow). The compositor's change feed drives
+// the notifier, which renders bodies through providers and queues NOTIFYs on
+// each subscriber's flow.
+//
+// Every request that is wrong gets a SIP error response with a reason phrase;
+// a message that cannot be answered (no Via, Call-ID, CSeq, From or To) is
+// dropped, and the connection keeps working.
+package server

@@ -1,0 +1,9 @@
+// Package flow is the hub's side of one client connection: a "flow" in the
+// sense of RFC 5626 §3. It holds who the client is (its token identity), writes
+// the hub's responses back on the connection the request came in on
+// (RFC 7118 §5; the client's Via and Contact hosts are *.invalid), and is the
+// small non-INVITE client transaction layer for requests the hub sends
+// (NOTIFY): they are matched to their responses by the top Via branch and fail
+// after Timer F (64*T1 = 32 s, RFC 3261 §17.1.2.2). On a reliable transport
+// nothing is retransmitted and no 100 Trying is sent.
+package flow

@@ -1,0 +1,430 @@
+package notifier
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/server/flow"
+)
+
+// Views is where composed state comes from (the compositor).
+type Views interface {
+	View(resource, event string) compositor.View
+}
+
+// Observer is told what the notifier does (metrics). All methods must be cheap.
+type Observer interface {
+	NotifySent(event string, roundTrip time.Duration)
+	NotifyDeduplicated(event string)
+	NotifyFailed(event, reason string)
+	SubscriptionsChanged(event string, delta int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) NotifySent(string, time.Duration) {}
+func (nopObserver) NotifyDeduplicated(string)        {}
+func (nopObserver) NotifyFailed(string, string)      {}
+func (nopObserver) SubscriptionsChanged(string, int) {}
+
+// ExpiryPolicy bounds a package's subscription duration (RFC 6665 §4.2.1.1).
+type ExpiryPolicy struct{ Default, Min, Max time.Duration }
+
+// Config configures a Notifier.
+type Config struct {
+	Views     Views
+	Providers *Registry
+	// Expiry per event package; missing: 3600 s default, 60 s minimum, 7200 s maximum.
+	Expiry map[string]ExpiryPolicy
+	// Contact is the hub's Contact header value, e.g. <sip:hub@example.com;transport=ws>.
+	Contact string
+	// ViaHost and ViaTransport make the Via of NOTIFYs (e.g. "example.com", "WS").
+	ViaHost      string
+	ViaTransport string
+	// RebindGrace is how long a subscription whose flow closed waits for its
+	// client to come back on another flow. Default 32 s.
+	RebindGrace time.Duration
+	// MaxPerFlow and MaxPerWatcher limit subscriptions (0: 1000 and 5000).
+	MaxPerFlow, MaxPerWatcher int
+	Observer                  Observer
+	Logger                    *slog.Logger
+}
+
+// Notifier holds every subscription of this hub.
+type Notifier struct {
+	cfg Config
+	obs Observer
+	log *slog.Logger
+
+	mu         sync.RWMutex
+	dialogs    map[dialogKey]*subscription
+	byResource map[resourceKey]map[*subscription]struct{}
+	byFlow     map[uint64]map[*subscription]struct{}
+	byWatcher  map[string]int
+	draining   bool
+
+	chMu    sync.Mutex
+	changed map[resourceKey]compositor.View // newest view per resource, not yet fanned out
+	order   []resourceKey
+	wake    chan struct{}
+	idle    chan struct{} // closed and replaced when everything is fanned out (tests)
+}
+
+// New returns a Notifier; Run must be running for state changes to reach subscribers.
+func New(cfg Config) *Notifier {
+	if cfg.Providers == nil {
+		cfg.Providers = &Registry{}
+	}
+	if cfg.RebindGrace == 0 {
+		cfg.RebindGrace = 32 * time.Second
+	}
+	if cfg.ViaTransport == "" {
+		cfg.ViaTransport = "WS"
+	}
+	if cfg.ViaHost == "" {
+		cfg.ViaHost = "presencehub.invalid"
+	}
+	if cfg.MaxPerFlow == 0 {
+		cfg.MaxPerFlow = 1000
+	}
+	if cfg.MaxPerWatcher == 0 {
+		cfg.MaxPerWatcher = 5000
+	}
+	n := &Notifier{
+		cfg:        cfg,
+		obs:        cfg.Observer,
+		log:        cfg.Logger,
+		dialogs:    make(map[dialogKey]*subscription),
+		byResource: make(map[resourceKey]map[*subscription]struct{}),
+		byFlow:     make(map[uint64]map[*subscription]struct{}),
+		byWatcher:  make(map[string]int),
+		changed:    make(map[resourceKey]compositor.View),
+		wake:       make(chan struct{}, 1),
+	}
+	if n.obs == nil {
+		n.obs = nopObserver{}
+	}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	return n
+}
+
+// Providers is the provider registry.
+func (n *Notifier) Providers() *Registry { return n.cfg.Providers }
+
+func (n *Notifier) policy(event string) ExpiryPolicy {
+	p, ok := n.cfg.Expiry[event]
+	if !ok {
+		p = ExpiryPolicy{}
+	}
+	if p.Default == 0 {
+		p.Default = 3600 * time.Second
+	}
+	if p.Min == 0 {
+		p.Min = 60 * time.Second
+	}
+	if p.Max == 0 {
+		p.Max = 7200 * time.Second
+	}
+	return p
+}
+
+// OnChange takes a composed-view change (compositor.Subscribe callback). It
+// never blocks: changes are coalesced per resource and fanned out by Run.
+func (n *Notifier) OnChange(c compositor.Change) {
+	k := resourceKey{c.View.Resource, c.View.Event}
+	n.chMu.Lock()
+	if _, ok := n.changed[k]; !ok {
+		n.order = append(n.order, k)
+	}
+	n.changed[k] = c.View
+	n.chMu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run fans changes out to subscribers until ctx ends.
+func (n *Notifier) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.wake:
+		}
+		for {
+			n.chMu.Lock()
+			order, changed := n.order, n.changed
+			n.order, n.changed = nil, make(map[resourceKey]compositor.View, len(changed))
+			n.chMu.Unlock()
+			if len(order) == 0 {
+				break
+			}
+			for _, k := range order {
+				n.fanOut(changed[k])
+			}
+		}
+	}
+}
+
+type renderKey struct {
+	p       *Provider
+	variant string
+}
+
+// fanOut renders the view once per (provider, variant) and offers it to every
+// subscription of the resource. No notifier lock is held while offering.
+func (n *Notifier) fanOut(v compositor.View) {
+	k := resourceKey{v.Resource, v.Event}
+	n.mu.RLock()
+	set := n.byResource[k]
+	subs := make([]*subscription, 0, len(set))
+	for s := range set {
+		subs = append(subs, s)
+	}
+	n.mu.RUnlock()
+	var cache map[renderKey]Body
+	for _, s := range subs {
+		rk := renderKey{s.provider, s.variant}
+		body, ok := cache[rk]
+		if !ok {
+			var err error
+			body, err = s.provider.Render(v, s.variant)
+			if err != nil {
+				n.log.Error("render NOTIFY body", "provider", s.provider.Name, "resource", v.Resource, "err", err)
+				continue
+			}
+			if cache == nil {
+				cache = make(map[renderKey]Body, 2)
+			}
+			cache[rk] = body
+		}
+		s.offer(v.Rev, body, false)
+	}
+}
+
+// add indexes a new subscription; false when a limit refuses it.
+func (n *Notifier) add(s *subscription, fl *flow.Flow) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.draining || len(n.byFlow[fl.ID()]) >= n.cfg.MaxPerFlow || n.byWatcher[s.info.Watcher] >= n.cfg.MaxPerWatcher {
+		return false
+	}
+	n.dialogs[s.key] = s
+	set := n.byResource[s.res]
+	if set == nil {
+		set = make(map[*subscription]struct{})
+		n.byResource[s.res] = set
+	}
+	set[s] = struct{}{}
+	n.attachLocked(s, fl)
+	n.byWatcher[s.info.Watcher]++
+	n.obs.SubscriptionsChanged(s.res.event, 1)
+	return true
+}
+
+func (n *Notifier) attachLocked(s *subscription, fl *flow.Flow) {
+	fs := n.byFlow[fl.ID()]
+	if fs == nil {
+		fs = make(map[*subscription]struct{})
+		n.byFlow[fl.ID()] = fs
+		id := fl.ID()
+		fl.OnClose(func() { n.flowClosed(id) })
+	}
+	fs[s] = struct{}{}
+}
+
+// remove ends a subscription for good.
+func (n *Notifier) remove(s *subscription) {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		return
+	}
+	s.done = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	fl := s.flow
+	s.mu.Unlock()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.dialogs[s.key] == s {
+		delete(n.dialogs, s.key)
+	}
+	if set := n.byResource[s.res]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(n.byResource, s.res)
+		}
+	}
+	if fl != nil {
+		if fs := n.byFlow[fl.ID()]; fs != nil {
+			delete(fs, s)
+		}
+	}
+	if n.byWatcher[s.info.Watcher]--; n.byWatcher[s.info.Watcher] <= 0 {
+		delete(n.byWatcher, s.info.Watcher)
+	}
+	n.obs.SubscriptionsChanged(s.res.event, -1)
+}
+
+// flowClosed detaches the flow's subscriptions; those not rebound within the
+// grace period end without a final NOTIFY (there is no socket to send it on).
+func (n *Notifier) flowClosed(id uint64) {
+	n.mu.Lock()
+	fs := n.byFlow[id]
+	delete(n.byFlow, id)
+	n.mu.Unlock()
+	if len(fs) == 0 {
+		return
+	}
+	now := time.Now()
+	for s := range fs {
+		s.mu.Lock()
+		if s.flow != nil && s.flow.ID() == id {
+			s.flow = nil
+			s.detached = now
+		}
+		s.mu.Unlock()
+	}
+	time.AfterFunc(n.cfg.RebindGrace, func() {
+		for s := range fs {
+			s.mu.Lock()
+			stale := s.flow == nil && !s.detached.After(now)
+			s.mu.Unlock()
+			if stale {
+				n.remove(s)
+			}
+		}
+	})
+}
+
+// rebind moves a detached (or other-flow) subscription of the same watcher to fl.
+func (n *Notifier) rebind(s *subscription, fl *flow.Flow) func() {
+	n.mu.Lock()
+	if old := s.flowSnapshot(); old != nil && old.ID() != fl.ID() {
+		if fs := n.byFlow[old.ID()]; fs != nil {
+			delete(fs, s)
+		}
+	}
+	n.attachLocked(s, fl)
+	n.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flow != nil && s.flow.ID() == fl.ID() {
+		return noop
+	}
+	s.flow = fl
+	if !s.inFlight && s.next != nil {
+		return s.transmitLocked(*s.next)
+	}
+	return noop
+}
+
+func (s *subscription) flowSnapshot() *flow.Flow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flow
+}
+
+// Count is the number of subscriptions per event (metrics, admin API).
+func (n *Notifier) Count() map[string]int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make(map[string]int)
+	for _, s := range n.dialogs {
+		out[s.res.event]++
+	}
+	return out
+}
+
+// Info describes a subscription for the admin API.
+type Info struct {
+	ID       string    `json:"id"`
+	Resource string    `json:"resource"`
+	Event    string    `json:"event"`
+	Watcher  string    `json:"watcher"`
+	Expires  time.Time `json:"expires"`
+	Attached bool      `json:"attached"`
+}
+
+// List returns the subscriptions, optionally only those of one watcher.
+func (n *Notifier) List(watcher string) []Info {
+	n.mu.RLock()
+	subs := make([]*subscription, 0, len(n.dialogs))
+	for _, s := range n.dialogs {
+		if watcher == "" || s.info.Watcher == watcher {
+			subs = append(subs, s)
+		}
+	}
+	n.mu.RUnlock()
+	out := make([]Info, 0, len(subs))
+	for _, s := range subs {
+		s.mu.Lock()
+		out = append(out, Info{ID: s.id(), Resource: s.res.resource, Event: s.res.event, Watcher: s.info.Watcher, Expires: s.expires, Attached: s.flow != nil})
+		s.mu.Unlock()
+	}
+	return out
+}
+
+func (s *subscription) id() string { return s.key.callID + ";" + s.key.localTag }
+
+// End terminates the subscription with the given id (admin API).
+func (n *Notifier) End(id, reason string) bool {
+	n.mu.RLock()
+	var found *subscription
+	for _, s := range n.dialogs {
+		if s.id() == id {
+			found = s
+			break
+		}
+	}
+	n.mu.RUnlock()
+	if found == nil {
+		return false
+	}
+	found.terminate(reason)
+	return true
+}
+
+// Shutdown sends every subscriber a final NOTIFY with reason deactivated
+// (RFC 6665 §4.1.3: it may re-subscribe at once) and waits until they are
+// answered or ctx ends. New subscriptions are refused from now on.
+func (n *Notifier) Shutdown(ctx context.Context) error {
+	n.mu.Lock()
+	n.draining = true
+	subs := make([]*subscription, 0, len(n.dialogs))
+	for _, s := range n.dialogs {
+		subs = append(subs, s)
+	}
+	n.mu.Unlock()
+	for _, s := range subs {
+		s.terminate(ReasonDeactivated)
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n.mu.RLock()
+		left := 0
+		for _, s := range n.dialogs {
+			if s.flowSnapshot() != nil {
+				left++
+			}
+		}
+		n.mu.RUnlock()
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

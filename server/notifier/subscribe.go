@@ -1,0 +1,264 @@
+package notifier
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/flow"
+)
+
+// HandleSubscribe processes a SUBSCRIBE that arrived on fl from id (already
+// authenticated; nil is refused with 401 by the caller). It answers on fl
+// and, for an accepted request, queues the NOTIFY after the 200 on the same
+// flow (RFC 6665 §4.2.1).
+func (n *Notifier) HandleSubscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity, domain string) {
+	send, res := n.subscribe(req, fl, id, domain)
+	if res != nil {
+		_ = fl.Respond(res)
+	}
+	send()
+}
+
+func reply(req *sip.Request, code int, reason string) *sip.Response {
+	return sip.NewResponseFromRequest(req, code, reason, nil)
+}
+
+// EventHeader returns the Event header of req, also in its compact form "o".
+func EventHeader(req *sip.Request) (pkg, value string, ok bool) {
+	h := req.GetHeader("Event")
+	if h == nil {
+		h = req.GetHeader("o")
+	}
+	if h == nil {
+		return "", "", false
+	}
+	value = strings.TrimSpace(h.Value())
+	pkg, _, _ = strings.Cut(value, ";")
+	return strings.ToLower(strings.TrimSpace(pkg)), value, true
+}
+
+func (n *Notifier) subscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity, domain string) (func(), *sip.Response) {
+	pkg, eventValue, ok := EventHeader(req)
+	if !ok {
+		return noop, reply(req, 400, "Bad Request - missing Event header")
+	}
+	if !containsStr(n.cfg.Providers.Events(), pkg) {
+		res := reply(req, 489, "Bad Event")
+		res.AppendHeader(sip.NewHeader("Allow-Events", strings.Join(n.cfg.Providers.Events(), ", ")))
+		return noop, res
+	}
+	expires := -1
+	if h := req.GetHeader("Expires"); h != nil {
+		v, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+		if err != nil || v < 0 {
+			return noop, reply(req, 400, "Bad Request - invalid Expires")
+		}
+		expires = v
+	}
+	pol := n.policy(pkg)
+	if expires < 0 {
+		expires = int(pol.Default / time.Second)
+	}
+	if expires > 0 && expires < int(pol.Min/time.Second) {
+		res := reply(req, 423, "Interval Too Brief")
+		res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(int(pol.Min/time.Second))))
+		return noop, res
+	}
+	if max := int(pol.Max / time.Second); expires > max {
+		expires = max
+	}
+	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
+		return n.inDialog(req, fl, id, tag, expires)
+	}
+
+	// Initial SUBSCRIBE: the Request-URI names the watched resource.
+	uri := req.Recipient
+	if (uri.Scheme != "sip" && uri.Scheme != "sips") || uri.User == "" {
+		return noop, reply(req, 404, "Not Found - not a user of this domain")
+	}
+	if !id.CanSubscribe(uri.User, uri.Host) {
+		// Same answer whether or not the resource has state: a watcher
+		// learns nothing about AORs it may not watch.
+		return noop, reply(req, 403, "Forbidden - token may not watch this AOR")
+	}
+	contact := req.Contact()
+	if contact == nil {
+		return noop, reply(req, 400, "Bad Request - missing Contact")
+	}
+	info := SubscriptionInfo{
+		Resource: "sip:" + uri.User + "@" + uri.Host,
+		Event:    pkg,
+		Accept:   acceptList(req),
+		Watcher:  id.Sub,
+	}
+	if h := req.GetHeader("User-Agent"); h != nil {
+		info.UserAgent = h.Value()
+	}
+	p, err := n.cfg.Providers.choose(info)
+	switch {
+	case errors.Is(err, errNotAcceptable):
+		res := reply(req, 406, "Not Acceptable")
+		res.AppendHeader(sip.NewHeader("Accept", strings.Join(n.cfg.Providers.contentTypes(pkg), ", ")))
+		return noop, res
+	case err != nil:
+		res := reply(req, 489, "Bad Event")
+		res.AppendHeader(sip.NewHeader("Allow-Events", strings.Join(n.cfg.Providers.Events(), ", ")))
+		return noop, res
+	}
+
+	res := reply(req, 200, "OK")
+	localTag, _ := res.To().Params.Get("tag")
+	res.AppendHeader(sip.NewHeader("Contact", n.cfg.Contact))
+	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
+	s := &subscription{
+		n:        n,
+		key:      dialogKey{req.CallID().Value(), localTag, req.From().Params.GetOr("tag", "")},
+		res:      resourceKey{info.Resource, pkg},
+		info:     info,
+		provider: p,
+		expires:  time.Now().Add(time.Duration(expires) * time.Second),
+		flow:     fl,
+	}
+	if p.Variant != nil {
+		s.variant = p.Variant(info)
+	}
+	s.reqLine = []byte("NOTIFY " + contact.Address.String() + " SIP/2.0\r\n")
+	var st strings.Builder
+	st.WriteString("Max-Forwards: 70\r\nFrom: ")
+	st.WriteString(res.To().Value())
+	st.WriteString("\r\nTo: ")
+	st.WriteString(req.From().Value())
+	st.WriteString("\r\nCall-ID: ")
+	st.WriteString(s.key.callID)
+	st.WriteString("\r\n")
+	// The route set is the Record-Route list in order (RFC 3261 §12.1.1).
+	for _, h := range req.GetHeaders("Record-Route") {
+		st.WriteString("Route: ")
+		st.WriteString(h.Value())
+		st.WriteString("\r\n")
+	}
+	st.WriteString("Contact: ")
+	st.WriteString(n.cfg.Contact)
+	st.WriteString("\r\nEvent: ")
+	st.WriteString(eventValue)
+	st.WriteString("\r\n")
+	s.static = []byte(st.String())
+
+	n.replaceZombies(info, fl)
+	if !n.add(s, fl) {
+		res := reply(req, 503, "Service Unavailable - subscription limit reached")
+		res.AppendHeader(sip.NewHeader("Retry-After", "60"))
+		return noop, res
+	}
+	// 200 first, then the NOTIFY with full state on the same flow.
+	_ = fl.Respond(res)
+	v := n.cfg.Views.View(info.Resource, pkg)
+	body, err := p.Render(v, s.variant)
+	if err != nil {
+		n.log.Error("render NOTIFY body", "provider", p.Name, "resource", info.Resource, "err", err)
+		body = Body{VersionAt: -1}
+	}
+	s.mu.Lock()
+	s.lastRev = v.Rev
+	s.last = &body
+	var send func()
+	if expires == 0 {
+		// A fetch (RFC 6665 §4.4.3): one NOTIFY with state, terminated.
+		s.final = true
+		send = s.queueLocked(outgoing{body: body, reason: ReasonTimeout})
+	} else {
+		send = s.queueLocked(outgoing{body: body})
+		s.timer = time.AfterFunc(time.Until(s.expires), func() { s.terminate(ReasonTimeout) })
+	}
+	s.mu.Unlock()
+	return send, nil
+}
+
+// inDialog handles a refresh or un-SUBSCRIBE (RFC 6665 §4.1.2.2, §4.1.2.3).
+func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, localTag string, expires int) (func(), *sip.Response) {
+	key := dialogKey{req.CallID().Value(), localTag, req.From().Params.GetOr("tag", "")}
+	n.mu.RLock()
+	s := n.dialogs[key]
+	n.mu.RUnlock()
+	if s == nil {
+		return noop, reply(req, 481, "Subscription Does Not Exist")
+	}
+	if s.info.Watcher != id.Sub {
+		return noop, reply(req, 403, "Forbidden - not your subscription")
+	}
+	s.mu.Lock()
+	final, done := s.final, s.done
+	s.mu.Unlock()
+	if final || done {
+		return noop, reply(req, 481, "Subscription Does Not Exist")
+	}
+	// A client that reconnected keeps using its dialogs on the new flow.
+	resend := n.rebind(s, fl)
+	res := reply(req, 200, "OK")
+	res.AppendHeader(sip.NewHeader("Contact", n.cfg.Contact))
+	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
+	_ = fl.Respond(res)
+	resend()
+	if expires == 0 {
+		s.terminate(ReasonTimeout)
+		return noop, nil
+	}
+	s.mu.Lock()
+	s.expires = time.Now().Add(time.Duration(expires) * time.Second)
+	if s.timer != nil {
+		s.timer.Reset(time.Until(s.expires))
+	}
+	s.mu.Unlock()
+	v := n.cfg.Views.View(s.res.resource, s.res.event)
+	body, err := s.provider.Render(v, s.variant)
+	if err != nil {
+		return noop, nil
+	}
+	s.offer(v.Rev, body, true)
+	return noop, nil
+}
+
+// replaceZombies ends detached subscriptions of the same watcher to the same
+// resource: a reloaded page subscribes afresh instead of piling up dialogs.
+func (n *Notifier) replaceZombies(info SubscriptionInfo, fl *flow.Flow) {
+	n.mu.RLock()
+	var zombies []*subscription
+	for s := range n.byResource[resourceKey{info.Resource, info.Event}] {
+		if s.info.Watcher == info.Watcher {
+			zombies = append(zombies, s)
+		}
+	}
+	n.mu.RUnlock()
+	for _, s := range zombies {
+		if f := s.flowSnapshot(); f == nil || f.Closed() {
+			n.remove(s)
+		}
+	}
+}
+
+func acceptList(req *sip.Request) []string {
+	var out []string
+	for _, h := range req.GetHeaders("Accept") {
+		for _, part := range strings.Split(h.Value(), ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			mt = strings.ToLower(strings.TrimSpace(mt))
+			if mt != "" {
+				out = append(out, mt)
+			}
+		}
+	}
+	return out
+}
+
+func containsStr(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

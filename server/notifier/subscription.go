@@ -1,0 +1,241 @@
+package notifier
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/server/flow"
+)
+
+// dialogKey identifies a subscription dialog from the notifier's side
+// (RFC 3261 §12: Call-ID, local tag, remote tag).
+type dialogKey struct{ callID, localTag, remoteTag string }
+
+type resourceKey struct{ resource, event string }
+
+// Termination reasons of Subscription-State (RFC 6665 §4.1.3).
+const (
+	ReasonTimeout     = "timeout"
+	ReasonDeactivated = "deactivated"
+	ReasonNoResource  = "noresource"
+	ReasonRejected    = "rejected"
+)
+
+// outgoing is one NOTIFY's content: a body and, for the final one, its reason.
+type outgoing struct {
+	body   Body
+	reason string // "" while active
+}
+
+// subscription is one subscription dialog.
+type subscription struct {
+	n        *Notifier
+	key      dialogKey
+	res      resourceKey
+	info     SubscriptionInfo
+	provider *Provider
+	variant  string
+	// static is every NOTIFY header that never changes in this dialog,
+	// already serialized; reqLine is the NOTIFY request line.
+	reqLine []byte
+	static  []byte
+
+	mu       sync.Mutex
+	flow     *flow.Flow // nil while detached (the flow closed)
+	detached time.Time
+	cseq     uint32
+	expires  time.Time
+	timer    *time.Timer
+	version  uint64
+	lastRev  uint64
+	last     *Body // body of the newest NOTIFY queued (nil: none yet)
+	inFlight bool
+	next     *outgoing
+	final    bool // the final NOTIFY is queued: nothing may follow it
+	done     bool // removed from the notifier
+}
+
+// offer queues the view's body unless the subscriber has already been sent
+// the same bytes (apart from version). force sends even an unchanged body
+// (a refresh is answered with a NOTIFY, RFC 6665 §4.2.1.2).
+func (s *subscription) offer(rev uint64, body Body, force bool) {
+	s.mu.Lock()
+	if s.final || s.done || rev < s.lastRev {
+		s.mu.Unlock()
+		return
+	}
+	s.lastRev = rev
+	if !force && s.last != nil && bytes.Equal(body.Data, s.last.Data) {
+		s.mu.Unlock()
+		s.n.obs.NotifyDeduplicated(s.res.event)
+		return
+	}
+	s.last = &body
+	send := s.queueLocked(outgoing{body: body})
+	s.mu.Unlock()
+	send()
+}
+
+// terminate queues the final NOTIFY with reason; the subscription ends when
+// it is answered (or cannot be delivered).
+func (s *subscription) terminate(reason string) {
+	s.mu.Lock()
+	if s.final || s.done {
+		s.mu.Unlock()
+		return
+	}
+	s.final = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	o := outgoing{reason: reason, body: Body{VersionAt: -1}}
+	if s.last != nil {
+		o.body = *s.last // JsSIP emits no event for a body-less NOTIFY
+	}
+	send := s.queueLocked(o)
+	s.mu.Unlock()
+	send()
+}
+
+func noop() {}
+
+// queueLocked sends o now if nothing is in flight, or keeps it as the next
+// NOTIFY (replacing an older pending one: only the newest state matters).
+// It returns the function that does the sending, to call without s.mu.
+func (s *subscription) queueLocked(o outgoing) func() {
+	if s.inFlight || s.flow == nil {
+		if s.next == nil || s.next.reason == "" {
+			s.next = &o
+		}
+		return noop
+	}
+	return s.transmitLocked(o)
+}
+
+func (s *subscription) transmitLocked(o outgoing) func() {
+	s.inFlight = true
+	s.next = nil
+	s.cseq++
+	branch := newBranch()
+	msg := s.build(o, branch)
+	fl := s.flow
+	sent := time.Now()
+	return func() {
+		fl.Request(msg, branch, func(res *sip.Response, err error) { s.answered(o, sent, res, err) })
+	}
+}
+
+// answered handles the NOTIFY's outcome (RFC 6665 §4.2.2: a failed NOTIFY
+// ends the subscription).
+func (s *subscription) answered(o outgoing, sent time.Time, res *sip.Response, err error) {
+	s.mu.Lock()
+	s.inFlight = false
+	switch {
+	case errors.Is(err, flow.ErrClosed):
+		// The socket went away: keep the NOTIFY for a rebind within grace.
+		if s.next == nil || (o.reason != "" && s.next.reason == "") {
+			s.next = &o
+		}
+		s.flow = nil
+		s.detached = time.Now()
+		s.mu.Unlock()
+		return
+	case err != nil:
+		s.mu.Unlock()
+		s.n.obs.NotifyFailed(s.res.event, "timeout")
+		s.n.remove(s)
+		return
+	case res.StatusCode >= 300:
+		s.mu.Unlock()
+		s.n.obs.NotifyFailed(s.res.event, strconv.Itoa(res.StatusCode))
+		s.n.remove(s)
+		return
+	}
+	s.n.obs.NotifySent(s.res.event, time.Since(sent))
+	if o.reason != "" {
+		s.mu.Unlock()
+		s.n.remove(s)
+		return
+	}
+	send := noop
+	if s.next != nil {
+		send = s.transmitLocked(*s.next)
+	}
+	s.mu.Unlock()
+	send()
+}
+
+// build serializes one NOTIFY (RFC 6665 §4.2.2, §8.2.3: Event with the
+// SUBSCRIBE's id, Subscription-State, Contact).
+func (s *subscription) build(o outgoing, branch string) []byte {
+	data, at := o.body.Data, o.body.VersionAt
+	var ver []byte
+	if data != nil && at >= 0 {
+		ver = strconv.AppendUint(make([]byte, 0, 20), s.version, 10)
+		s.version++
+	}
+	b := make([]byte, 0, len(s.reqLine)+len(s.static)+len(data)+len(ver)+160)
+	b = append(b, s.reqLine...)
+	b = append(b, "Via: SIP/2.0/"...)
+	b = append(b, s.n.cfg.ViaTransport...)
+	b = append(b, ' ')
+	b = append(b, s.n.cfg.ViaHost...)
+	b = append(b, ";branch="...)
+	b = append(b, branch...)
+	b = append(b, "\r\n"...)
+	b = append(b, s.static...)
+	b = append(b, "CSeq: "...)
+	b = strconv.AppendUint(b, uint64(s.cseq), 10)
+	b = append(b, " NOTIFY\r\nSubscription-State: "...)
+	if o.reason == "" {
+		left := int64(time.Until(s.expires)+time.Second-1) / int64(time.Second)
+		if left < 0 {
+			left = 0
+		}
+		b = append(b, "active;expires="...)
+		b = strconv.AppendInt(b, left, 10)
+	} else {
+		b = append(b, "terminated;reason="...)
+		b = append(b, o.reason...)
+	}
+	b = append(b, "\r\n"...)
+	if data != nil {
+		b = append(b, "Content-Type: "...)
+		b = append(b, s.provider.ContentType...)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(data)+len(ver)), 10)
+	b = append(b, "\r\n\r\n"...)
+	if ver != nil {
+		b = append(b, data[:at]...)
+		b = append(b, ver...)
+		b = append(b, data[at:]...)
+	} else {
+		b = append(b, data...)
+	}
+	return b
+}
+
+const branchChars = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// newBranch returns an RFC 3261 §8.1.1.7 branch: the magic cookie and 16
+// random characters (unique per transaction; not a secret).
+func newBranch() string {
+	var b [7 + 16]byte
+	copy(b[:], "z9hG4bK")
+	r := rand.Uint64()
+	for i := 7; i < len(b); i++ {
+		b[i] = branchChars[r%36]
+		r /= 36
+		if r == 0 {
+			r = rand.Uint64()
+		}
+	}
+	return string(b[:])
+}

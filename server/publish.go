@@ -1,0 +1,73 @@
+package server
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/flow"
+	"github.com/presencehub/presencehub/server/notifier"
+)
+
+// handlePublish maps a PUBLISH to the compositor and its answer back to SIP
+// (RFC 3903 §6; the rules themselves live in package compositor).
+func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identity) {
+	uri := req.Recipient
+	if !id.CanPublish(uri.User, uri.Host) {
+		s.respond(fl, req, 403, "Forbidden - token may not publish this AOR")
+		return
+	}
+	expires, ok := expiresHeader(req)
+	if !ok {
+		s.respond(fl, req, 400, "Bad Request - invalid Expires")
+		return
+	}
+	pr := compositor.PublishRequest{
+		Resource:  "sip:" + uri.User + "@" + uri.Host,
+		Expires:   expires,
+		Body:      req.Body(),
+		Publisher: id.Sub,
+	}
+	pr.Event, _, _ = notifier.EventHeader(req)
+	for _, h := range req.GetHeaders("SIP-If-Match") {
+		for _, v := range strings.Split(h.Value(), ",") {
+			pr.IfMatch = append(pr.IfMatch, strings.TrimSpace(v))
+		}
+	}
+	if ct := req.ContentType(); ct != nil && len(pr.Body) > 0 {
+		mt, _, _ := strings.Cut(ct.Value(), ";")
+		pr.ContentType = strings.ToLower(strings.TrimSpace(mt))
+	}
+	result, err := s.comp.Publish(s.ctx, pr)
+	var ce *compositor.Error
+	switch {
+	case errors.As(err, &ce):
+		res := sip.NewResponseFromRequest(req, ce.Code, ce.Reason, nil)
+		if ce.MinExpires > 0 {
+			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(ce.MinExpires)))
+		}
+		if ce.Accept != "" {
+			res.AppendHeader(sip.NewHeader("Accept", ce.Accept))
+		}
+		if ce.AllowEvents != "" {
+			res.AppendHeader(sip.NewHeader("Allow-Events", ce.AllowEvents))
+		}
+		if ce.RetryAfter > 0 {
+			res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(ce.RetryAfter)))
+		}
+		s.send(fl, req, res)
+	case err != nil:
+		s.log.Error("publish", "resource", pr.Resource, "err", err)
+		s.respond(fl, req, 500, "Server Internal Error")
+	default:
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		if result.ETag != "" {
+			res.AppendHeader(sip.NewHeader("SIP-ETag", result.ETag))
+		}
+		res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(result.Expires)))
+		s.send(fl, req, res)
+	}
+}

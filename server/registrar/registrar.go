@@ -1,0 +1,253 @@
+package registrar
+
+import (
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Config holds the expiry policy of bindings.
+type Config struct {
+	Default time.Duration // granted when the client asks for none; default 600s
+	Min     time.Duration // below it: 423 Interval Too Brief; default 60s
+	Max     time.Duration // above it: lowered; default 3600s
+	Grace   time.Duration // kept past expiry; default 30s
+	Now     func() time.Time
+}
+
+// Binding is one registered contact.
+type Binding struct {
+	AOR      string
+	Contact  sip.ContactHeader
+	Instance string // +sip.instance, with its quotes
+	RegID    string
+	FlowID   uint64
+	Expires  time.Time
+	CallID   string
+}
+
+func (b *Binding) key() string {
+	if b.Instance != "" {
+		return "i:" + b.Instance + ";" + b.RegID
+	}
+	return "u:" + b.Contact.Address.String()
+}
+
+// Registrar keeps bindings in memory: they belong to live connections.
+type Registrar struct {
+	cfg Config
+
+	mu     sync.Mutex
+	byAOR  map[string][]*Binding
+	byFlow map[uint64]map[string]struct{} // flow → AORs it holds bindings of
+}
+
+// New returns an empty registrar.
+func New(cfg Config) *Registrar {
+	if cfg.Default == 0 {
+		cfg.Default = 600 * time.Second
+	}
+	if cfg.Min == 0 {
+		cfg.Min = 60 * time.Second
+	}
+	if cfg.Max == 0 {
+		cfg.Max = 3600 * time.Second
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Registrar{cfg: cfg, byAOR: make(map[string][]*Binding), byFlow: make(map[uint64]map[string]struct{})}
+}
+
+// Register processes a REGISTER for aor (already authorized) arriving on
+// flowID and returns the response to send (RFC 3261 §10.3 steps 6–8).
+func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.Response {
+	defExp := -1
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := strconv.Atoi(h.Value())
+		if err != nil || n < 0 {
+			return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid Expires", nil)
+		}
+		defExp = n
+	}
+	contacts := req.GetHeaders("Contact")
+	now := r.cfg.Now()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.prune(aor, now)
+
+	for _, h := range contacts {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid Contact", nil)
+		}
+		if c.Address.Wildcard {
+			// Contact: * is valid only alone and with Expires: 0.
+			if len(contacts) != 1 || defExp != 0 {
+				return sip.NewResponseFromRequest(req, 400, "Bad Request - wildcard Contact needs Expires: 0", nil)
+			}
+			r.removeAll(aor)
+			return r.answer(req, aor, now)
+		}
+	}
+	var adds []*Binding
+	var dels []string
+	for _, h := range contacts {
+		c := h.(*sip.ContactHeader)
+		exp := defExp
+		if v, ok := c.Params.Get("expires"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid expires parameter", nil)
+			}
+			exp = n
+		}
+		if exp < 0 {
+			exp = int(r.cfg.Default / time.Second)
+		}
+		b := &Binding{AOR: aor, Contact: *c.Clone(), FlowID: flowID, CallID: req.CallID().Value()}
+		b.Instance, _ = c.Params.Get("+sip.instance")
+		b.RegID, _ = c.Params.Get("reg-id")
+		if exp == 0 {
+			dels = append(dels, b.key())
+			continue
+		}
+		if exp < int(r.cfg.Min/time.Second) {
+			res := sip.NewResponseFromRequest(req, 423, "Interval Too Brief", nil)
+			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(int(r.cfg.Min/time.Second))))
+			return res
+		}
+		if max := int(r.cfg.Max / time.Second); exp > max {
+			exp = max
+		}
+		b.Expires = now.Add(time.Duration(exp) * time.Second)
+		b.Contact.Params.Remove("expires")
+		adds = append(adds, b)
+	}
+	for _, k := range dels {
+		r.remove(aor, k)
+	}
+	for _, b := range adds {
+		r.remove(aor, b.key())
+		r.byAOR[aor] = append(r.byAOR[aor], b)
+		m := r.byFlow[flowID]
+		if m == nil {
+			m = make(map[string]struct{})
+			r.byFlow[flowID] = m
+		}
+		m[aor] = struct{}{}
+	}
+	return r.answer(req, aor, now)
+}
+
+// answer lists the current bindings, each Contact with its remaining expires.
+func (r *Registrar) answer(req *sip.Request, aor string, now time.Time) *sip.Response {
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	maxLeft := 0
+	for _, b := range r.byAOR[aor] {
+		left := int(b.Expires.Sub(now).Round(time.Second) / time.Second)
+		if left < 1 {
+			left = 1
+		}
+		c := b.Contact.Clone()
+		c.Params.Add("expires", strconv.Itoa(left))
+		res.AppendHeader(c)
+		if left > maxLeft {
+			maxLeft = left
+		}
+	}
+	if len(r.byAOR[aor]) > 0 {
+		res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(maxLeft)))
+	}
+	return res
+}
+
+func (r *Registrar) remove(aor, key string) {
+	list := r.byAOR[aor]
+	for i, b := range list {
+		if b.key() == key {
+			r.byAOR[aor] = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(r.byAOR[aor]) == 0 {
+		delete(r.byAOR, aor)
+	}
+}
+
+func (r *Registrar) removeAll(aor string) { delete(r.byAOR, aor) }
+
+// prune drops bindings whose expiry plus grace has passed.
+func (r *Registrar) prune(aor string, now time.Time) {
+	list := r.byAOR[aor]
+	kept := list[:0]
+	for _, b := range list {
+		if now.Before(b.Expires.Add(r.cfg.Grace)) {
+			kept = append(kept, b)
+		}
+	}
+	if len(kept) == 0 {
+		delete(r.byAOR, aor)
+		return
+	}
+	r.byAOR[aor] = kept
+}
+
+// DropFlow removes every binding made over a closed flow.
+func (r *Registrar) DropFlow(flowID uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for aor := range r.byFlow[flowID] {
+		list := r.byAOR[aor]
+		kept := list[:0]
+		for _, b := range list {
+			if b.FlowID != flowID {
+				kept = append(kept, b)
+			}
+		}
+		if len(kept) == 0 {
+			delete(r.byAOR, aor)
+		} else {
+			r.byAOR[aor] = kept
+		}
+	}
+	delete(r.byFlow, flowID)
+}
+
+// Bindings returns copies of the live bindings of aor ("" for all), sorted by AOR.
+func (r *Registrar) Bindings(aor string) []Binding {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.cfg.Now()
+	var out []Binding
+	for a, list := range r.byAOR {
+		if aor != "" && a != aor {
+			continue
+		}
+		for _, b := range list {
+			if now.Before(b.Expires.Add(r.cfg.Grace)) {
+				out = append(out, *b)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AOR < out[j].AOR })
+	return out
+}
+
+// Count is the number of live bindings (metrics).
+func (r *Registrar) Count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, l := range r.byAOR {
+		n += len(l)
+	}
+	return n
+}

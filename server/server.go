@@ -1,0 +1,188 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/server/notifier"
+	"github.com/presencehub/presencehub/server/providers"
+	"github.com/presencehub/presencehub/server/registrar"
+	"github.com/presencehub/presencehub/wsproto"
+)
+
+// Server is one running hub.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	comp      *compositor.Compositor
+	notifier  *notifier.Notifier
+	registrar *registrar.Registrar
+	parser    *sip.Parser
+	metrics   *Metrics
+	wsOpts    wsproto.Options
+	contact   string
+
+	ctx      context.Context // lives until Close
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // connections and background goroutines
+	mu       sync.Mutex
+	conns    map[*wsproto.Conn]struct{}
+	draining bool
+	unsub    func()
+}
+
+// New opens the compositor on cfg.Store, wires the notifier to its change
+// feed and returns a hub ready to serve. Close releases everything.
+func New(cfg Config) (*Server, error) {
+	if cfg.Domain == "" || cfg.Verifier == nil || cfg.Store == nil {
+		return nil, errors.New("server: Domain, Verifier and Store are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.UnauthTimeout == 0 {
+		cfg.UnauthTimeout = 30 * time.Second
+	}
+	if cfg.RequestsPerSecond == 0 {
+		cfg.RequestsPerSecond = 200
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	comp, err := compositor.New(ctx, compositor.Config{Store: cfg.Store, Expiry: cfg.PublishExpiry, Logger: cfg.Logger})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("server: open compositor: %w", err)
+	}
+	transport, uriTransport := "WS", "ws"
+	if cfg.TLS {
+		transport, uriTransport = "WSS", "wss"
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		comp:      comp,
+		registrar: registrar.New(cfg.Register),
+		parser:    sip.NewParser(),
+		metrics:   cfg.Metrics,
+		ctx:       ctx,
+		cancel:    cancel,
+		conns:     make(map[*wsproto.Conn]struct{}),
+		contact:   "<sip:presencehub@" + cfg.Domain + ";transport=" + uriTransport + ">",
+	}
+	s.wsOpts = wsproto.Options{
+		OriginPatterns: cfg.OriginPatterns,
+		MaxMessageSize: cfg.MaxMessageSize,
+		PingInterval:   cfg.PingInterval,
+		WriteQueue:     cfg.WriteQueue,
+		Logger:         cfg.Logger,
+	}
+	reg := &notifier.Registry{}
+	if err := providers.Register(reg); err != nil {
+		cancel()
+		comp.Close()
+		return nil, err
+	}
+	s.notifier = notifier.New(notifier.Config{
+		Views:        comp,
+		Providers:    reg,
+		Expiry:       cfg.SubscribeExpiry,
+		Contact:      s.contact,
+		ViaHost:      cfg.Domain,
+		ViaTransport: transport,
+		RebindGrace:  cfg.RebindGrace,
+		Observer:     s.metrics,
+		Logger:       cfg.Logger,
+	})
+	s.unsub = comp.Subscribe(func(c compositor.Change) {
+		s.metrics.stateChanged(c)
+		s.notifier.OnChange(c)
+	})
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.notifier.Run(ctx) }()
+	s.metrics.bind(s)
+	return s, nil
+}
+
+// Compositor is the hub's Event State Compositor (embedding, admin).
+func (s *Server) Compositor() *compositor.Compositor { return s.comp }
+
+// Notifier is the hub's notifier; register extra providers on its Providers().
+func (s *Server) Notifier() *notifier.Notifier { return s.notifier }
+
+// Registrar is the hub's registrar.
+func (s *Server) Registrar() *registrar.Registrar { return s.registrar }
+
+// Handler serves /ws, /healthz, /readyz, /metrics and /api/; extra handlers
+// (the console at /) are mounted by the caller on the returned mux.
+func (s *Server) Handler() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", s.serveWS)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", s.serveReady)
+	mux.Handle("/metrics", s.metrics.Handler())
+	mux.Handle("/api/", s.apiHandler())
+	return mux
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.comp.Ready(ctx); err != nil {
+		http.Error(w, "store not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Shutdown drains the hub (DESIGN §1): no new connections, a final NOTIFY
+// with reason deactivated to every subscriber, sockets closed with 1001, the
+// store flushed and closed. It is bounded by ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	err := s.notifier.Shutdown(ctx)
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close(websocket.StatusGoingAway, "server shutting down")
+	}
+	s.mu.Unlock()
+	return errors.Join(err, s.Close())
+}
+
+// Close stops everything at once (no final NOTIFYs) and closes the store.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.draining = true
+	for c := range s.conns {
+		c.Close(websocket.StatusGoingAway, "server closing")
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	if s.unsub != nil {
+		s.unsub()
+	}
+	return s.comp.Close()
+}

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/flow"
+	"github.com/presencehub/presencehub/wsproto"
+)
+
+// upgradeToken returns the token presented at the WebSocket upgrade: the
+// access_token query parameter (browsers cannot set headers) or an
+// Authorization: Bearer header (other clients), DESIGN §2.
+func upgradeToken(r *http.Request) string {
+	if t := r.URL.Query().Get("access_token"); t != "" {
+		return t
+	}
+	return bearer(r.Header.Get("Authorization"))
+}
+
+func bearer(h string) string {
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// serveWS accepts one SIP-over-WebSocket connection and serves it until it closes.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	var id *auth.Identity
+	if tok := upgradeToken(r); tok != "" {
+		var err error
+		if id, err = s.cfg.Verifier.Verify(tok); err != nil {
+			s.metrics.authFailure(err)
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+			return
+		}
+	}
+	conn, err := wsproto.Accept(w, r, s.wsOpts)
+	if err != nil {
+		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	fl := flow.New(conn, id)
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	s.conns[conn] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	s.metrics.connOpened()
+	var unauth *time.Timer
+	if id == nil {
+		// A connection must prove who it is soon (issue 8: unauthenticated lifetime).
+		unauth = time.AfterFunc(s.cfg.UnauthTimeout, func() {
+			if fl.Identity() == nil {
+				s.metrics.authFailure(auth.ErrNoToken)
+				conn.Close(websocket.StatusPolicyViolation, "no valid token")
+			}
+		})
+	}
+	lim := newLimiter(s.cfg.RequestsPerSecond)
+	err = conn.Serve(s.ctx, func(msg []byte) { s.handleMessage(fl, lim, msg) })
+	if unauth != nil {
+		unauth.Stop()
+	}
+	fl.Close()
+	s.registrar.DropFlow(fl.ID())
+	s.mu.Lock()
+	delete(s.conns, conn)
+	s.mu.Unlock()
+	s.metrics.connClosed(err)
+	s.log.Debug("connection closed", "flow", fl.String(), "remote", conn.RemoteIP(), "err", err)
+}
+
+// limiter is a token bucket: RequestsPerSecond with a burst of four seconds' worth.
+type limiter struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+}
+
+func newLimiter(perSecond int) *limiter {
+	r := float64(perSecond)
+	return &limiter{rate: r, burst: 4 * r, tokens: 4 * r, last: time.Now()}
+}
+
+// allow is called from the connection's read goroutine only.
+func (l *limiter) allow() bool {
+	now := time.Now()
+	l.tokens += now.Sub(l.last).Seconds() * l.rate
+	l.last = now
+	if l.tokens > l.burst {
+		l.tokens = l.burst
+	}
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
