@@ -1,0 +1,39 @@
+package compositor
+
+import "strings"
+
+// sameAOR reports whether a body's entity names the Request-URI's
+// resource (RFC 3903 §6 step 4: the state must be about the resource
+// published to). sip:, sips: and pres: name the same AOR; scheme and host
+// compare case-insensitively, the user part exactly; URI parameters and
+// headers are ignored.
+func sameAOR(entity, resource string) bool {
+	a, ok1 := splitAOR(entity)
+	b, ok2 := splitAOR(resource)
+	return ok1 && ok2 && a == b
+}
+
+func splitAOR(u string) (string, bool) {
+	u = strings.TrimSpace(u)
+	u = strings.TrimSuffix(strings.TrimPrefix(u, "<"), ">")
+	scheme, rest, ok := strings.Cut(u, ":")
+	if !ok {
+		return "", false
+	}
+	switch strings.ToLower(scheme) {
+	case "sip", "sips", "pres":
+	default:
+		return "", false
+	}
+	if i := strings.IndexAny(rest, ";?"); i >= 0 {
+		rest = rest[:i]
+	}
+	user, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		user, host = "", rest
+	}
+	if host == "" {
+		return "", false
+	}
+	return user + "@" + strings.ToLower(host), true
+}

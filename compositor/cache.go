@@ -1,0 +1,290 @@
+package compositor
+
+import (
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/compositor/pidf"
+	"github.com/presencehub/presencehub/compositor/store"
+)
+
+type key struct{ resource, event string }
+
+// entry is one live publication with its parsed body.
+type entry struct {
+	pub      store.Publication
+	meta     meta
+	presence *pidf.Document
+	dialogs  *dialoginfo.Document
+}
+
+// resState is one (resource, event): its publications and composed view.
+type resState struct {
+	pubs  map[string]*entry
+	tombs map[string]int64 // dialog id -> until (unix ms)
+	rev   uint64
+	view  View
+}
+
+// cache is the authoritative in-memory state for View: every live
+// publication, parsed, and the composed view of each resource. It is
+// updated by Publish with its own commits and by the feed with every
+// change; applying is idempotent by revision.
+type cache struct {
+	now     func() time.Time
+	lim     pidf.Limits
+	log     *slog.Logger
+	tombTTL time.Duration
+
+	mu     sync.RWMutex
+	byID   map[string]*entry
+	byETag map[string]*entry
+	res    map[key]*resState
+	// gone remembers deleted ids until the feed passed the delete's
+	// revision, so a late put from the feed cannot resurrect them.
+	gone map[string]uint64
+}
+
+func newCache(cfg Config) *cache {
+	return &cache{
+		now:     cfg.Now,
+		tombTTL: cfg.TombstoneTTL,
+		lim:     pidf.Limits{MaxBytes: cfg.MaxBodySize, MaxDepth: cfg.MaxDepth},
+		log:     cfg.Logger,
+		byID:    map[string]*entry{},
+		byETag:  map[string]*entry{},
+		res:     map[key]*resState{},
+		gone:    map[string]uint64{},
+	}
+}
+
+// parsed is a body Publish already parsed, to spare parsing it again.
+type parsed struct {
+	presence *pidf.Document
+	dialogs  *dialoginfo.Document
+}
+
+func (c *cache) parse(p store.Publication) parsed {
+	var out parsed
+	var err error
+	switch p.Event {
+	case EventPresence:
+		out.presence, err = pidf.Parse(p.Body, c.lim)
+	case EventDialog:
+		out.dialogs, err = dialoginfo.Parse(p.Body, c.lim)
+	}
+	if err != nil {
+		// Only validated bodies are stored; this is another writer's bug.
+		c.log.Warn("compositor: stored body does not parse", "id", p.ID, "resource", p.Resource, "err", err)
+	}
+	return out
+}
+
+// apply applies one committed change; body is the parsed body of a put
+// when the caller has it. It returns the affected key.
+func (c *cache) apply(ch store.Change, body *parsed) key {
+	k := key{ch.Pub.Resource, ch.Pub.Event}
+	if ch.Kind == store.ChangePut && body == nil {
+		c.mu.RLock()
+		cur := c.byID[ch.Pub.ID]
+		stale := (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev
+		c.mu.RUnlock()
+		if stale {
+			return k
+		}
+		pb := c.parse(ch.Pub) // outside the lock
+		body = &pb
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rs := c.res[k]
+	if rs == nil {
+		rs = &resState{pubs: map[string]*entry{}}
+		c.res[k] = rs
+	}
+	cur := c.byID[ch.Pub.ID]
+	switch ch.Kind {
+	case store.ChangePut:
+		if (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev {
+			return k
+		}
+		e := &entry{pub: ch.Pub, meta: decodeMeta(ch.Pub.Meta), presence: body.presence, dialogs: body.dialogs}
+		if cur != nil {
+			delete(c.byETag, cur.pub.ETag)
+		}
+		c.byID[e.pub.ID] = e
+		c.byETag[e.pub.ETag] = e
+		rs.pubs[e.pub.ID] = e
+		rs.tombs = mergeTombs(rs.tombs, e.meta.Tombs, c.now())
+	case store.ChangeDelete, store.ChangeExpire:
+		if cur != nil && cur.pub.Rev > ch.Rev {
+			return k
+		}
+		if cur != nil {
+			delete(c.byETag, cur.pub.ETag)
+			delete(c.byID, cur.pub.ID)
+			delete(rs.pubs, cur.pub.ID)
+		}
+		if c.gone[ch.Pub.ID] < ch.Rev {
+			c.gone[ch.Pub.ID] = ch.Rev
+		}
+	default:
+		return k
+	}
+	rs.rev = max(rs.rev, ch.Rev)
+	c.composeLocked(k, rs)
+	return k
+}
+
+// pruneGone forgets deletes the feed has passed: no older change can come.
+func (c *cache) pruneGone(feedRev uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, rev := range c.gone {
+		if rev <= feedRev {
+			delete(c.gone, id)
+		}
+	}
+}
+
+// closedTuple is the presence of a resource nobody publishes for
+// (DESIGN.md §4): one tuple, basic closed.
+var closedTuple = []pidf.Tuple{{ID: "none", Basic: pidf.Closed}}
+
+func emptyView(k key, rev uint64) View {
+	v := View{Resource: k.resource, Event: k.event, Rev: rev}
+	if k.event == EventPresence {
+		v.Presence = &pidf.Document{Entity: k.resource, Tuples: closedTuple}
+	}
+	return v
+}
+
+// live returns the live entries oldest body first: composition order.
+func (c *cache) live(rs *resState, now time.Time) []*entry {
+	es := make([]*entry, 0, len(rs.pubs))
+	for _, e := range rs.pubs {
+		if e.pub.Expires.After(now) {
+			es = append(es, e)
+		}
+	}
+	sort.Slice(es, func(i, j int) bool {
+		a, b := es[i].pub, es[j].pub
+		if !a.Updated.Equal(b.Updated) {
+			return a.Updated.Before(b.Updated)
+		}
+		return a.Rev < b.Rev
+	})
+	return es
+}
+
+func (c *cache) composeLocked(k key, rs *resState) {
+	now := c.now()
+	es := c.live(rs, now)
+	if len(es) == 0 {
+		rs.view = emptyView(k, rs.rev)
+		return
+	}
+	v := View{Resource: k.resource, Event: k.event, Rev: rs.rev}
+	switch k.event {
+	case EventPresence:
+		docs := make([]*pidf.Document, 0, len(es))
+		for _, e := range es {
+			docs = append(docs, e.presence)
+		}
+		v.Presence = pidf.Compose(k.resource, docs)
+	case EventDialog:
+		v.Dialogs = composeDialogs(es, rs, now)
+	}
+	rs.view = v
+}
+
+// composeDialogs unites the dialogs of the live publications: the newest
+// body wins per dialog id; terminated dialogs, tombstoned ids and ignored
+// late states are left out (RFC 4235 §3.7.1: terminated is final).
+func composeDialogs(es []*entry, rs *resState, now time.Time) []dialoginfo.Dialog {
+	nowMS := now.UnixMilli()
+	for id, until := range rs.tombs {
+		if until <= nowMS {
+			delete(rs.tombs, id)
+		}
+	}
+	byID := map[string]dialoginfo.Dialog{}
+	for _, e := range es {
+		if e.dialogs == nil {
+			continue
+		}
+		for _, d := range e.dialogs.Dialogs {
+			if e.meta.ignored(d.ID) {
+				continue
+			}
+			byID[d.ID] = d
+		}
+	}
+	out := make([]dialoginfo.Dialog, 0, len(byID))
+	for id, d := range byID {
+		if d.Terminated() {
+			continue
+		}
+		if _, dead := rs.tombs[id]; dead {
+			continue
+		}
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b dialoginfo.Dialog) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// view returns the composed view of k.
+func (c *cache) view(k key) View {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if rs := c.res[k]; rs != nil {
+		return rs.view
+	}
+	return emptyView(k, 0)
+}
+
+// byTag returns the live entry with this entity-tag, or nil.
+func (c *cache) byTag(etag string) *entry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.byETag[etag]
+}
+
+// tombs returns the live tombstones of k (a copy).
+func (c *cache) tombs(k key, now time.Time) map[string]int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	rs := c.res[k]
+	if rs == nil {
+		return nil
+	}
+	return mergeTombs(nil, rs.tombs, now)
+}
+
+// resources returns the resources with live publications, sorted.
+func (c *cache) resources() []string {
+	now := c.now()
+	c.mu.RLock()
+	set := map[string]bool{}
+	for k, rs := range c.res {
+		for _, e := range rs.pubs {
+			if e.pub.Expires.After(now) {
+				set[k.resource] = true
+				break
+			}
+		}
+	}
+	c.mu.RUnlock()
+	out := make([]string, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}

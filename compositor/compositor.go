@@ -1,0 +1,182 @@
+package compositor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/presencehub/presencehub/compositor/store"
+)
+
+// Event packages the compositor accepts.
+const (
+	EventPresence = "presence"
+	EventDialog   = "dialog"
+)
+
+// Content types per event package.
+const (
+	ContentTypePIDF       = "application/pidf+xml"
+	ContentTypeDialogInfo = "application/dialog-info+xml"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxBodySize  = 64 << 10
+	DefaultMaxDepth     = 32
+	DefaultTombstoneTTL = 60 * time.Second
+	defaultRetryAfter   = 5 // seconds, on 503
+)
+
+// Store is where publications live; see package store.
+type Store = store.Store
+
+// Publication is one stored publication; see package store.
+type Publication = store.Publication
+
+// ErrNotFound is returned by Find and Remove for an unknown entity-tag.
+var ErrNotFound = store.ErrNotFound
+
+// ExpiryPolicy is the expiration rule of one event package (RFC 3903 §6
+// step 3).
+type ExpiryPolicy struct{ Default, Min, Max time.Duration }
+
+// DefaultExpiry is used for events missing from Config.Expiry.
+var defaultExpiry = ExpiryPolicy{Default: 3600 * time.Second, Min: 60 * time.Second, Max: 86400 * time.Second}
+
+// Config configures New. Only Store is required.
+type Config struct {
+	Store  Store                   // required; the caller closes it after Close
+	Expiry map[string]ExpiryPolicy // per event; default 3600s / min 60s / max 86400s
+	Logger *slog.Logger
+	Now    func() time.Time // clock; default time.Now (must match the store's)
+
+	MaxBodySize  int           // bytes; default 64 KiB (413 above)
+	MaxDepth     int           // XML nesting; default 32 (400 above)
+	TombstoneTTL time.Duration // how long a terminated dialog id stays terminated; default 60s
+}
+
+// Compositor is the Event State Compositor. Its methods are safe for
+// concurrent use.
+type Compositor struct {
+	store  Store
+	log    *slog.Logger
+	now    func() time.Time
+	expiry map[string]ExpiryPolicy
+	cache  *cache
+
+	subMu   sync.Mutex
+	subs    map[uint64]func(Change)
+	subSeq  uint64
+	subList []func(Change) // copy-on-write snapshot for the feed
+
+	feedCtx   context.Context
+	cancel    context.CancelFunc
+	feedDone  chan struct{}
+	closeOnce sync.Once
+}
+
+// New loads the live publications from the store (which removed what
+// expired while down) and starts the feed goroutine. ctx bounds the loading;
+// the feed runs until Close.
+func New(ctx context.Context, cfg Config) (*Compositor, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("compositor: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodySize <= 0 {
+		cfg.MaxBodySize = DefaultMaxBodySize
+	}
+	if cfg.MaxDepth <= 0 {
+		cfg.MaxDepth = DefaultMaxDepth
+	}
+	if cfg.TombstoneTTL <= 0 {
+		cfg.TombstoneTTL = DefaultTombstoneTTL
+	}
+	expiry := map[string]ExpiryPolicy{}
+	for _, ev := range []string{EventDialog, EventPresence} {
+		p, ok := cfg.Expiry[ev]
+		if !ok {
+			p = defaultExpiry
+		}
+		if p.Min <= 0 {
+			p.Min = time.Second
+		}
+		if p.Max < p.Min {
+			p.Max = p.Min
+		}
+		if p.Default <= 0 {
+			p.Default = defaultExpiry.Default
+		}
+		p.Default = min(max(p.Default, p.Min), p.Max)
+		expiry[ev] = p
+	}
+	c := &Compositor{
+		store:    cfg.Store,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		expiry:   expiry,
+		cache:    newCache(cfg),
+		subs:     map[uint64]func(Change){},
+		feedDone: make(chan struct{}),
+	}
+	feedCtx, cancel := context.WithCancel(context.Background())
+	c.feedCtx, c.cancel = feedCtx, cancel
+	changes, err := cfg.Store.Changes(feedCtx, 0)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("compositor: watch store: %w", err)
+	}
+	f := &feed{c: c, emitted: map[key][]byte{}}
+	if err := f.load(ctx, changes); err != nil {
+		cancel()
+		for range changes { // drain until the pump ends
+		}
+		return nil, fmt.Errorf("compositor: load: %w", err)
+	}
+	go f.run(changes)
+	return c, nil
+}
+
+// Close stops the feed goroutine and waits for it. It does not close the
+// store.
+func (c *Compositor) Close() error {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		<-c.feedDone
+	})
+	return nil
+}
+
+// Events returns the event packages accepted, sorted.
+func (c *Compositor) Events() []string { return []string{EventDialog, EventPresence} }
+
+// AllowEvents is the Allow-Events value for 489 answers.
+const allowEvents = EventPresence + ", " + EventDialog
+
+// ContentType returns the media type of event's state ("" if unknown).
+func (c *Compositor) ContentType(event string) string {
+	switch event {
+	case EventPresence:
+		return ContentTypePIDF
+	case EventDialog:
+		return ContentTypeDialogInfo
+	}
+	return ""
+}
+
+// Ready reports whether the store can serve (for /readyz).
+func (c *Compositor) Ready(ctx context.Context) error {
+	if err := c.store.Ping(ctx); err != nil {
+		return fmt.Errorf("compositor: store: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package dialoginfo
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/presencehub/presencehub/compositor/internal/xmltree"
+)
+
+// NS is the dialog-info namespace.
+const NS = "urn:ietf:params:xml:ns:dialog-info"
+
+// Document states (RFC 4235 §4.1).
+const (
+	Full    = "full"
+	Partial = "partial"
+)
+
+// Dialog states (RFC 4235 §3.7.1).
+const (
+	Trying     = "trying"
+	Proceeding = "proceeding"
+	Early      = "early"
+	Confirmed  = "confirmed"
+	Terminated = "terminated"
+)
+
+// Directions.
+const (
+	Initiator = "initiator"
+	Recipient = "recipient"
+)
+
+// Limits bound what Parse accepts; zero fields take safe defaults
+// (64 KiB, depth 32).
+type Limits = xmltree.Limits
+
+// Document is one dialog-info document (RFC 4235 §4.1).
+type Document struct {
+	Version uint64
+	State   string // Full or Partial; "" renders as Full
+	Entity  string
+	Dialogs []Dialog
+}
+
+// Dialog is one <dialog> (RFC 4235 §4.1.1).
+type Dialog struct {
+	ID        string
+	CallID    string
+	LocalTag  string
+	RemoteTag string
+	Direction string // Initiator, Recipient or ""
+	State     string // Trying ... Terminated
+	Event     string // state event attribute (cancelled, rejected, replaced, local-bye, remote-bye, error, timeout)
+	Code      int    // state code attribute; 0 = absent
+
+	LocalIdentity, LocalDisplay, LocalTarget    string
+	RemoteIdentity, RemoteDisplay, RemoteTarget string
+}
+
+// Terminated reports whether the dialog has ended.
+func (d *Dialog) Terminated() bool { return d.State == Terminated }
+
+var validStates = map[string]bool{Trying: true, Proceeding: true, Early: true, Confirmed: true, Terminated: true}
+
+// Parse parses and validates a dialog-info body.
+func Parse(data []byte, lim Limits) (*Document, error) {
+	root, err := xmltree.Parse(data, lim)
+	if err != nil {
+		return nil, fmt.Errorf("dialog-info: %w", err)
+	}
+	if root.Space != NS || root.Local != "dialog-info" {
+		return nil, fmt.Errorf("dialog-info: root is {%s}%s, want {%s}dialog-info", root.Space, root.Local, NS)
+	}
+	doc := &Document{}
+	v, ok := root.Attr("version")
+	if !ok {
+		return nil, errors.New("dialog-info: missing version")
+	}
+	if doc.Version, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64); err != nil {
+		return nil, fmt.Errorf("dialog-info: version %q: not a non-negative integer", v)
+	}
+	doc.State, _ = root.Attr("state")
+	if doc.State != Full && doc.State != Partial {
+		return nil, fmt.Errorf("dialog-info: state %q, want full or partial", doc.State)
+	}
+	entity, _ := root.Attr("entity")
+	if doc.Entity = strings.TrimSpace(entity); doc.Entity == "" {
+		return nil, errors.New("dialog-info: missing entity")
+	}
+	seen := map[string]bool{}
+	for i := range root.Children {
+		c := &root.Children[i]
+		if c.Space != NS || c.Local != "dialog" {
+			continue // extensions: accepted, not kept
+		}
+		d, err := parseDialog(c)
+		if err != nil {
+			return nil, err
+		}
+		if seen[d.ID] {
+			return nil, fmt.Errorf("dialog-info: duplicate dialog id %q", d.ID)
+		}
+		seen[d.ID] = true
+		doc.Dialogs = append(doc.Dialogs, d)
+	}
+	return doc, nil
+}
+
+func parseDialog(e *xmltree.Element) (Dialog, error) {
+	var d Dialog
+	d.ID, _ = e.Attr("id")
+	if d.ID = strings.TrimSpace(d.ID); d.ID == "" {
+		return d, errors.New("dialog-info: dialog without id")
+	}
+	d.CallID, _ = e.Attr("call-id")
+	d.LocalTag, _ = e.Attr("local-tag")
+	d.RemoteTag, _ = e.Attr("remote-tag")
+	d.Direction, _ = e.Attr("direction")
+	if d.Direction != "" && d.Direction != Initiator && d.Direction != Recipient {
+		return d, fmt.Errorf("dialog-info: dialog %q: direction %q", d.ID, d.Direction)
+	}
+	hasState := false
+	for i := range e.Children {
+		c := &e.Children[i]
+		if c.Space != NS {
+			continue
+		}
+		switch c.Local {
+		case "state":
+			hasState = true
+			d.State = strings.TrimSpace(c.Text)
+			if !validStates[d.State] {
+				return d, fmt.Errorf("dialog-info: dialog %q: state %q", d.ID, d.State)
+			}
+			d.Event, _ = c.Attr("event")
+			if code, ok := c.Attr("code"); ok {
+				n, err := strconv.Atoi(strings.TrimSpace(code))
+				if err != nil || n < 100 || n > 699 {
+					return d, fmt.Errorf("dialog-info: dialog %q: code %q", d.ID, code)
+				}
+				d.Code = n
+			}
+		case "local":
+			d.LocalIdentity, d.LocalDisplay, d.LocalTarget = parseParticipant(c)
+		case "remote":
+			d.RemoteIdentity, d.RemoteDisplay, d.RemoteTarget = parseParticipant(c)
+		}
+	}
+	if !hasState {
+		return d, fmt.Errorf("dialog-info: dialog %q without state", d.ID)
+	}
+	return d, nil
+}
+
+func parseParticipant(e *xmltree.Element) (identity, display, target string) {
+	for i := range e.Children {
+		c := &e.Children[i]
+		if c.Space != NS {
+			continue
+		}
+		switch c.Local {
+		case "identity":
+			identity = strings.TrimSpace(c.Text)
+			display, _ = c.Attr("display")
+		case "target":
+			target, _ = c.Attr("uri")
+		}
+	}
+	return identity, display, target
+}

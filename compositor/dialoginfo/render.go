@@ -1,0 +1,89 @@
+package dialoginfo
+
+import (
+	"strconv"
+
+	"github.com/presencehub/presencehub/compositor/internal/xmltree"
+)
+
+const header = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
+
+// AppendXML appends the document as application/dialog-info+xml
+// (RFC 4235 §4): version, state ("full" when empty) and entity, then each
+// dialog with its identifiers, state and the participants when known.
+func (d *Document) AppendXML(dst []byte) []byte {
+	dst = append(dst, header...)
+	dst = append(dst, `<dialog-info xmlns="`+NS+`" version="`...)
+	dst = strconv.AppendUint(dst, d.Version, 10)
+	dst = append(dst, `" state="`...)
+	if d.State == "" {
+		dst = append(dst, Full...)
+	} else {
+		dst = xmltree.AppendAttr(dst, d.State)
+	}
+	dst = append(dst, `" entity="`...)
+	dst = xmltree.AppendAttr(dst, d.Entity)
+	dst = append(dst, `">`+"\n"...)
+	for i := range d.Dialogs {
+		dst = d.Dialogs[i].appendXML(dst)
+	}
+	return append(dst, "</dialog-info>\n"...)
+}
+
+func appendAttr(dst []byte, name, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = append(dst, ' ')
+	dst = append(dst, name...)
+	dst = append(dst, `="`...)
+	dst = xmltree.AppendAttr(dst, v)
+	return append(dst, '"')
+}
+
+func (d *Dialog) appendXML(dst []byte) []byte {
+	dst = append(dst, `<dialog id="`...)
+	dst = xmltree.AppendAttr(dst, d.ID)
+	dst = append(dst, '"')
+	dst = appendAttr(dst, "call-id", d.CallID)
+	dst = appendAttr(dst, "local-tag", d.LocalTag)
+	dst = appendAttr(dst, "remote-tag", d.RemoteTag)
+	dst = appendAttr(dst, "direction", d.Direction)
+	dst = append(dst, "><state"...)
+	dst = appendAttr(dst, "event", d.Event)
+	if d.Code != 0 {
+		dst = append(dst, ` code="`...)
+		dst = strconv.AppendInt(dst, int64(d.Code), 10)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, '>')
+	dst = xmltree.AppendText(dst, d.State)
+	dst = append(dst, "</state>"...)
+	dst = appendParticipant(dst, "local", d.LocalIdentity, d.LocalDisplay, d.LocalTarget)
+	dst = appendParticipant(dst, "remote", d.RemoteIdentity, d.RemoteDisplay, d.RemoteTarget)
+	return append(dst, "</dialog>\n"...)
+}
+
+func appendParticipant(dst []byte, name, identity, display, target string) []byte {
+	if identity == "" && target == "" {
+		return dst
+	}
+	dst = append(dst, '<')
+	dst = append(dst, name...)
+	dst = append(dst, '>')
+	if identity != "" {
+		dst = append(dst, "<identity"...)
+		dst = appendAttr(dst, "display", display)
+		dst = append(dst, '>')
+		dst = xmltree.AppendText(dst, identity)
+		dst = append(dst, "</identity>"...)
+	}
+	if target != "" {
+		dst = append(dst, `<target uri="`...)
+		dst = xmltree.AppendAttr(dst, target)
+		dst = append(dst, `"/>`...)
+	}
+	dst = append(dst, "</"...)
+	dst = append(dst, name...)
+	return append(dst, '>')
+}

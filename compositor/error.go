@@ -1,0 +1,49 @@
+package compositor
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Error is the SIP answer for a refused PUBLISH. Code is the SIP status
+// (400, 412, 413, 415, 423, 489, 500, 503); the other fields are the
+// header values that go with it when non-zero.
+type Error struct {
+	Code        int
+	Reason      string // reason phrase, printable ASCII
+	MinExpires  int    // Min-Expires (423)
+	Accept      string // Accept (415)
+	AllowEvents string // Allow-Events (489)
+	RetryAfter  int    // Retry-After seconds (503)
+	Err         error  // underlying cause, for logs; never sent
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("publish: %d %s: %v", e.Code, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("publish: %d %s", e.Code, e.Reason)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// reason makes a safe SIP reason phrase from a detail message.
+func reason(prefix string, detail error) string {
+	if detail == nil {
+		return prefix
+	}
+	var b strings.Builder
+	b.WriteString(prefix)
+	b.WriteString(": ")
+	for _, r := range detail.Error() {
+		if b.Len() >= 120 {
+			break
+		}
+		if r >= 0x20 && r < 0x7f {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,129 @@
+package compositor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/compositor/pidf"
+	"github.com/presencehub/presencehub/compositor/store"
+)
+
+// View is the composed state of one (resource, event). It is shared:
+// callers must not modify it.
+type View struct {
+	Resource, Event string
+	Rev             uint64              // store revision that produced it (0 = nothing ever published)
+	Presence        *pidf.Document      // event presence: never nil (basic closed when nothing is published)
+	Dialogs         []dialoginfo.Dialog // event dialog: live (non-terminated) dialogs, sorted by id
+}
+
+// AppendXML renders the view as the event package's body (version 0 for
+// dialog-info; the notifier sets its own per-subscription version).
+func (v View) AppendXML(dst []byte) []byte {
+	switch v.Event {
+	case EventPresence:
+		if v.Presence != nil {
+			return v.Presence.AppendXML(dst)
+		}
+	case EventDialog:
+		d := dialoginfo.Document{State: dialoginfo.Full, Entity: v.Resource, Dialogs: v.Dialogs}
+		return d.AppendXML(dst)
+	}
+	return dst
+}
+
+// Change says that a resource's composed view changed.
+type Change struct{ View View }
+
+// View returns the composed state of (resource, event) from memory.
+func (c *Compositor) View(resource, event string) View {
+	return c.cache.view(key{resource, event})
+}
+
+// Subscribe registers fn. fn is called from the compositor's single feed
+// goroutine, in revision order, only when a resource's composed view
+// really changed (PUBLISH, modify, remove, expiry, other writers). fn must
+// not block; it never delays Publish. The returned func unregisters.
+func (c *Compositor) Subscribe(fn func(Change)) (cancel func()) {
+	c.subMu.Lock()
+	c.subSeq++
+	id := c.subSeq
+	c.subs[id] = fn
+	c.rebuildSubsLocked()
+	c.subMu.Unlock()
+	return func() {
+		c.subMu.Lock()
+		delete(c.subs, id)
+		c.rebuildSubsLocked()
+		c.subMu.Unlock()
+	}
+}
+
+func (c *Compositor) rebuildSubsLocked() {
+	list := make([]func(Change), 0, len(c.subs))
+	for i := uint64(1); i <= c.subSeq; i++ {
+		if fn, ok := c.subs[i]; ok {
+			list = append(list, fn)
+		}
+	}
+	c.subList = list
+}
+
+func (c *Compositor) subscribers() []func(Change) {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	return c.subList
+}
+
+// feed consumes the store's Changes and emits view changes.
+type feed struct {
+	c       *Compositor
+	emitted map[key][]byte // last rendered view per key, owned by the feed goroutine
+	buf     []byte
+}
+
+// load applies the snapshot up to ChangeSynced.
+func (f *feed) load(ctx context.Context, changes <-chan store.Change) error {
+	for {
+		select {
+		case ch, ok := <-changes:
+			if !ok {
+				return errors.New("store change feed closed during load")
+			}
+			if ch.Kind == store.ChangeSynced {
+				return nil
+			}
+			k := f.c.cache.apply(ch, nil)
+			f.emitted[k] = f.c.cache.view(k).AppendXML(nil)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// run is the feed goroutine; it ends when the stream closes (Close, or
+// the store closed).
+func (f *feed) run(changes <-chan store.Change) {
+	defer close(f.c.feedDone)
+	for ch := range changes {
+		if ch.Kind == store.ChangeSynced {
+			continue
+		}
+		k := f.c.cache.apply(ch, nil)
+		f.c.cache.pruneGone(ch.Rev)
+		v := f.c.cache.view(k)
+		f.buf = v.AppendXML(f.buf[:0])
+		if bytes.Equal(f.buf, f.emitted[k]) {
+			continue
+		}
+		f.emitted[k] = append(f.emitted[k][:0], f.buf...)
+		for _, fn := range f.c.subscribers() {
+			fn(Change{View: v})
+		}
+	}
+	if f.c.feedCtx.Err() == nil {
+		f.c.log.Error("compositor: store change feed ended; views no longer follow the store")
+	}
+}

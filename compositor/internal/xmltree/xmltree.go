@@ -1,0 +1,234 @@
+// Package xmltree parses a small XML document into an element tree with
+// hard limits (size, nesting depth, element count) and writes elements
+// back with correct escaping. It is shared by the pidf and dialoginfo
+// packages; it keeps extension elements (RPID persons, devices) faithful
+// without knowing their schema.
+package xmltree
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Defaults for Limits fields left zero.
+const (
+	DefaultMaxBytes    = 64 << 10
+	DefaultMaxDepth    = 32
+	DefaultMaxElements = 4096
+)
+
+// Limits bound what Parse accepts; zero fields take the defaults.
+type Limits struct {
+	MaxBytes    int // document size
+	MaxDepth    int // element nesting (the root is depth 1)
+	MaxElements int // total elements
+}
+
+func (l Limits) norm() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxBytes
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	if l.MaxElements <= 0 {
+		l.MaxElements = DefaultMaxElements
+	}
+	return l
+}
+
+// Errors for exceeded limits (wrapped).
+var (
+	ErrTooLarge = errors.New("xml: document too large")
+	ErrTooDeep  = errors.New("xml: nesting too deep")
+)
+
+// XMLNamespace is the namespace of the xml: prefix (xml:lang).
+const XMLNamespace = "http://www.w3.org/XML/1998/namespace"
+
+// Attr is an attribute with its resolved namespace ("" for none).
+type Attr struct{ Space, Local, Value string }
+
+// Element is one XML element with its resolved namespace. Character data
+// is kept in Text (concatenated; whitespace-only text beside child
+// elements is dropped).
+type Element struct {
+	Space, Local string
+	Attrs        []Attr
+	Text         string
+	Children     []Element
+}
+
+// Attr returns the value of the un-namespaced attribute local.
+func (e *Element) Attr(local string) (string, bool) {
+	for _, a := range e.Attrs {
+		if a.Local == local && a.Space == "" {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// Parse reads one document. It refuses DTDs, more than one root, and
+// anything beyond lim.
+func Parse(data []byte, lim Limits) (*Element, error) {
+	lim = lim.norm()
+	if len(data) > lim.MaxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), lim.MaxBytes)
+	}
+	d := xml.NewDecoder(bytes.NewReader(data))
+	d.Strict = true
+	var stack []*Element
+	var root *Element
+	var text []strings.Builder
+	count := 0
+	for {
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("xml: %w", err)
+		}
+		// RawToken does not resolve namespaces; do it ourselves with a
+		// scope stack so limits apply before any allocation grows.
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if root != nil && len(stack) == 0 {
+				return nil, errors.New("xml: more than one root element")
+			}
+			count++
+			if count > lim.MaxElements {
+				return nil, fmt.Errorf("%w: more than %d elements", ErrTooLarge, lim.MaxElements)
+			}
+			if len(stack)+1 > lim.MaxDepth {
+				return nil, fmt.Errorf("%w: depth %d, limit %d", ErrTooDeep, len(stack)+1, lim.MaxDepth)
+			}
+			var el *Element
+			if len(stack) == 0 {
+				root = &Element{}
+				el = root
+			} else {
+				parent := stack[len(stack)-1]
+				parent.Children = append(parent.Children, Element{})
+				el = &parent.Children[len(parent.Children)-1]
+			}
+			el.Local = t.Name.Local
+			el.Space = t.Name.Space // prefix for now; resolved at end
+			for _, a := range t.Attr {
+				el.Attrs = append(el.Attrs, Attr{Space: a.Name.Space, Local: a.Name.Local, Value: a.Value})
+			}
+			// A parent's Children array only grows after this element
+			// ended, so pointers on the stack stay valid while open.
+			stack = append(stack, el)
+			text = append(text, strings.Builder{})
+		case xml.EndElement:
+			if len(stack) == 0 {
+				return nil, errors.New("xml: unexpected end element")
+			}
+			el := stack[len(stack)-1]
+			if t.Name.Local != el.Local {
+				return nil, fmt.Errorf("xml: element <%s> closed by </%s>", el.Local, t.Name.Local)
+			}
+			el.Text = text[len(text)-1].String()
+			if len(el.Children) > 0 && strings.TrimSpace(el.Text) == "" {
+				el.Text = ""
+			}
+			stack = stack[:len(stack)-1]
+			text = text[:len(text)-1]
+		case xml.CharData:
+			if len(stack) == 0 {
+				if len(bytes.TrimSpace(t)) > 0 {
+					return nil, errors.New("xml: text outside the root element")
+				}
+				continue
+			}
+			if !utf8.Valid(t) {
+				return nil, errors.New("xml: invalid UTF-8")
+			}
+			text[len(text)-1].Write(t)
+		case xml.Directive:
+			return nil, errors.New("xml: DTDs and directives are not allowed")
+		case xml.ProcInst, xml.Comment:
+		}
+	}
+	if root == nil {
+		return nil, errors.New("xml: no root element")
+	}
+	if len(stack) != 0 {
+		return nil, errors.New("xml: unexpected end of document")
+	}
+	if err := resolve(root, nil); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+// resolve turns prefixes into namespace names, walking xmlns declarations.
+func resolve(e *Element, scope map[string]string) error {
+	local, copied := scope, false
+	attrs := e.Attrs[:0]
+	for _, a := range e.Attrs {
+		prefix, decl := "", false
+		switch {
+		case a.Space == "" && a.Local == "xmlns":
+			decl = true
+		case a.Space == "xmlns":
+			prefix, decl = a.Local, true
+		}
+		if !decl {
+			attrs = append(attrs, a)
+			continue
+		}
+		if !copied {
+			local = make(map[string]string, len(scope)+1)
+			for k, v := range scope {
+				local[k] = v
+			}
+			copied = true
+		}
+		local[prefix] = a.Value
+	}
+	e.Attrs = attrs
+	ns, err := lookup(local, e.Space, true)
+	if err != nil {
+		return err
+	}
+	e.Space = ns
+	for i := range e.Attrs {
+		if e.Attrs[i].Space == "" {
+			continue // un-prefixed attributes have no namespace
+		}
+		if e.Attrs[i].Space, err = lookup(local, e.Attrs[i].Space, false); err != nil {
+			return err
+		}
+	}
+	for i := range e.Children {
+		if err := resolve(&e.Children[i], local); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lookup(scope map[string]string, prefix string, isElement bool) (string, error) {
+	if prefix == "xml" {
+		return XMLNamespace, nil
+	}
+	if prefix == "" {
+		if isElement {
+			return scope[""], nil
+		}
+		return "", nil
+	}
+	ns, ok := scope[prefix]
+	if !ok {
+		return "", fmt.Errorf("xml: undeclared namespace prefix %q", prefix)
+	}
+	return ns, nil
+}

@@ -1,0 +1,243 @@
+package compositor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/compositor/pidf"
+	"github.com/presencehub/presencehub/compositor/store"
+)
+
+// PublishRequest is what the SIP layer extracted from a PUBLISH.
+type PublishRequest struct {
+	Resource    string   // canonical AOR "sip:user@domain" of the Request-URI
+	Event       string   // Event header value without parameters ("" when missing)
+	IfMatch     []string // every SIP-If-Match value (exactly one is valid; >1 -> 400)
+	Expires     int      // seconds; -1 when the header is absent
+	ContentType string   // media type without parameters, lower-case; "" when no body
+	Body        []byte
+	Publisher   string // identity that published (JWT sub), kept for the admin API
+}
+
+// PublishResult is the 200 answer: SIP-ETag and Expires (0 = removed).
+type PublishResult struct {
+	ETag    string
+	Expires int
+}
+
+// Publish processes a PUBLISH as RFC 3903 §6 says. A refusal is an *Error
+// (errors.As) carrying the SIP status and headers.
+func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResult, error) {
+	now := c.now()
+
+	// Step 1: the event package.
+	policy, ok := c.expiry[r.Event]
+	if !ok {
+		return PublishResult{}, &Error{Code: 489, Reason: "Bad Event", AllowEvents: allowEvents}
+	}
+	k := key{r.Resource, r.Event}
+
+	// Step 2: the SIP-If-Match precondition.
+	var old *entry
+	switch len(r.IfMatch) {
+	case 0:
+	case 1:
+		var err error
+		if old, err = c.lookup(ctx, k, r.IfMatch[0], now); err != nil {
+			return PublishResult{}, err
+		}
+	default:
+		return PublishResult{}, &Error{Code: 400, Reason: "Bad Request: more than one SIP-If-Match entity-tag"}
+	}
+
+	// Step 3: the expiration.
+	var exp time.Duration
+	switch {
+	case r.Expires < 0:
+		exp = policy.Default
+	case r.Expires == 0:
+	default:
+		exp = time.Duration(r.Expires) * time.Second
+		if exp < policy.Min {
+			return PublishResult{}, &Error{Code: 423, Reason: "Interval Too Brief", MinExpires: int(policy.Min / time.Second)}
+		}
+		exp = min(exp, policy.Max)
+	}
+
+	// Step 4: the body.
+	var body *parsed
+	if len(r.Body) > 0 {
+		var err error
+		if body, err = c.parseBody(r); err != nil {
+			return PublishResult{}, err
+		}
+	} else if old == nil {
+		return PublishResult{}, &Error{Code: 400, Reason: "Bad Request: initial PUBLISH without body"}
+	}
+
+	// Step 5: store, atomically; step 6: a new entity-tag every time.
+	res := PublishResult{ETag: newETag(), Expires: int(exp / time.Second)}
+	if exp == 0 {
+		if old != nil {
+			rev, err := c.store.Delete(ctx, old.pub.ID, old.pub.Rev)
+			if err != nil {
+				return PublishResult{}, storeError("remove", err)
+			}
+			gone := old.pub
+			gone.Rev = rev
+			c.cache.apply(store.Change{Kind: store.ChangeDelete, Rev: rev, Pub: gone}, nil)
+		}
+		// Without SIP-If-Match the state expires at once: nothing to keep.
+		return res, nil
+	}
+	p := c.nextPublication(k, old, r, body, now, exp, res.ETag)
+	var err error
+	if old == nil {
+		p, err = c.store.Create(ctx, p)
+	} else {
+		p, err = c.store.Replace(ctx, p, old.pub.Rev)
+	}
+	if err != nil {
+		return PublishResult{}, storeError("store", err)
+	}
+	if body == nil {
+		body = &parsed{presence: old.presence, dialogs: old.dialogs}
+	}
+	c.cache.apply(store.Change{Kind: store.ChangePut, Rev: p.Rev, Pub: p}, body)
+	return res, nil
+}
+
+// lookup finds the publication a SIP-If-Match names: in memory first, then
+// in the store (another node, or a feed that lags).
+func (c *Compositor) lookup(ctx context.Context, k key, etag string, now time.Time) (*entry, error) {
+	miss := &Error{Code: 412, Reason: "Conditional Request Failed"}
+	if e := c.cache.byTag(etag); e != nil {
+		if e.pub.Resource != k.resource || e.pub.Event != k.event || !e.pub.Expires.After(now) {
+			return nil, miss
+		}
+		return e, nil
+	}
+	p, err := c.store.FindByETag(ctx, k.resource, etag)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, miss
+	}
+	if err != nil {
+		return nil, storeError("find", err)
+	}
+	if p.Event != k.event {
+		return nil, miss
+	}
+	e := &entry{pub: p, meta: decodeMeta(p.Meta)}
+	pb := c.cache.parse(p)
+	e.presence, e.dialogs = pb.presence, pb.dialogs
+	return e, nil
+}
+
+// parseBody is RFC 3903 §6 step 4 for a request with a body.
+func (c *Compositor) parseBody(r PublishRequest) (*parsed, error) {
+	want := c.ContentType(r.Event)
+	if r.ContentType != want {
+		return nil, &Error{Code: 415, Reason: "Unsupported Media Type", Accept: want}
+	}
+	if len(r.Body) > c.cache.lim.MaxBytes {
+		return nil, &Error{Code: 413, Reason: "Request Entity Too Large"}
+	}
+	var out parsed
+	var entity string
+	var err error
+	switch r.Event {
+	case EventPresence:
+		if out.presence, err = pidf.Parse(r.Body, c.cache.lim); err == nil {
+			entity = out.presence.Entity
+		}
+	case EventDialog:
+		if out.dialogs, err = dialoginfo.Parse(r.Body, c.cache.lim); err == nil {
+			entity = out.dialogs.Entity
+		}
+	}
+	if err != nil {
+		return nil, &Error{Code: 400, Reason: reason("Bad Request", err), Err: err}
+	}
+	if !sameAOR(entity, r.Resource) {
+		err := fmt.Errorf("entity %q is not %q", entity, r.Resource)
+		return nil, &Error{Code: 400, Reason: "Bad Request: entity does not match the Request-URI", Err: err}
+	}
+	return &out, nil
+}
+
+// nextPublication builds the version to store: a new one, a refresh (no
+// body) or a modification (body).
+func (c *Compositor) nextPublication(k key, old *entry, r PublishRequest, body *parsed, now time.Time, exp time.Duration, etag string) store.Publication {
+	var p store.Publication
+	var m meta
+	if old == nil {
+		p = store.Publication{ID: newID(), Resource: k.resource, Event: k.event, Created: now}
+	} else {
+		p = old.pub
+		m = old.meta
+	}
+	p.ETag = etag
+	p.Expires = now.Add(exp)
+	if r.Publisher != "" {
+		p.Publisher = r.Publisher
+	}
+	if body != nil {
+		p.Body = r.Body
+		p.ContentType = r.ContentType
+		p.Updated = now
+	}
+	if k.event == EventDialog {
+		m = c.dialogMeta(k, old, m, body, now)
+	}
+	p.Meta = m.encode()
+	return p
+}
+
+// dialogMeta carries the resource's dialog tombstones into the
+// publication and marks the body's late non-terminal dialogs as ignored.
+func (c *Compositor) dialogMeta(k key, old *entry, m meta, body *parsed, now time.Time) meta {
+	resTombs := c.cache.tombs(k, now)
+	tombs := mergeTombs(nil, resTombs, now)
+	if old != nil {
+		tombs = mergeTombs(tombs, old.meta.Tombs, now)
+	}
+	out := meta{Ignored: m.Ignored}
+	if body != nil && body.dialogs != nil {
+		out.Ignored = nil
+		until := now.Add(c.cache.tombTTL).UnixMilli()
+		for _, d := range body.dialogs.Dialogs {
+			if d.Terminated() {
+				if tombs == nil {
+					tombs = map[string]int64{}
+				}
+				if tombs[d.ID] < until {
+					tombs[d.ID] = until
+				}
+				continue
+			}
+			if _, dead := resTombs[d.ID]; dead {
+				out.Ignored = append(out.Ignored, d.ID)
+			}
+		}
+	}
+	out.Tombs = tombs
+	return out
+}
+
+// storeError maps a failed store operation to the SIP answer. Nothing
+// changed: the store's write is atomic.
+func storeError(op string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+		// Lost a compare-and-swap race, or the state expired meanwhile.
+		return &Error{Code: 412, Reason: "Conditional Request Failed", Err: err}
+	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed):
+		return &Error{Code: 503, Reason: "Service Unavailable", RetryAfter: defaultRetryAfter, Err: fmt.Errorf("%s: %w", op, err)}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &Error{Code: 500, Reason: "Server Internal Error", Err: fmt.Errorf("%s: %w", op, err)}
+	}
+	return &Error{Code: 500, Reason: "Server Internal Error", Err: fmt.Errorf("%s: %w", op, err)}
+}
