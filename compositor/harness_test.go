@@ -178,7 +178,9 @@ func (h *harness) sync() {
 	if err != nil {
 		h.t.Fatalf("sync publish: %v", err)
 	}
-	h.waitChange("presence", func(v compositor.View) bool { return v.Resource == marker && len(v.Presence.Tuples) == 1 && v.Presence.Tuples[0].ID == "s" })
+	h.waitChange("presence", func(v compositor.View) bool {
+		return v.Resource == marker && len(v.Presence.Tuples) == 1 && v.Presence.Tuples[0].ID == "s"
+	})
 	if _, err := h.c.Publish(context.Background(), compositor.PublishRequest{Resource: marker, Event: "presence", IfMatch: []string{res.ETag}, Expires: 0}); err != nil {
 		h.t.Fatalf("sync unpublish: %v", err)
 	}

@@ -374,7 +374,11 @@ func TestPublish_StoreFailure_Returns500Or503AndChangesNothing(t *testing.T) {
 			for _, r := range []compositor.PublishRequest{
 				presenceReq(300, "t2=open"),
 				refreshReq("presence", tag, 300),
-				func() compositor.PublishRequest { r := presenceReq(300, "t1=closed"); r.IfMatch = []string{tag}; return r }(),
+				func() compositor.PublishRequest {
+					r := presenceReq(300, "t1=closed")
+					r.IfMatch = []string{tag}
+					return r
+				}(),
 				refreshReq("presence", tag, 0),
 			} {
 				_, err := h.publish(r)

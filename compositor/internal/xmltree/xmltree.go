@@ -85,7 +85,7 @@ func Parse(data []byte, lim Limits) (*Element, error) {
 	d.Strict = true
 	var stack []*Element
 	var root *Element
-	var text []strings.Builder
+	var text [][]byte // character data of each open element
 	count := 0
 	for {
 		tok, err := d.RawToken()
@@ -126,7 +126,7 @@ func Parse(data []byte, lim Limits) (*Element, error) {
 			// A parent's Children array only grows after this element
 			// ended, so pointers on the stack stay valid while open.
 			stack = append(stack, el)
-			text = append(text, strings.Builder{})
+			text = append(text, nil)
 		case xml.EndElement:
 			if len(stack) == 0 {
 				return nil, errors.New("xml: unexpected end element")
@@ -135,7 +135,7 @@ func Parse(data []byte, lim Limits) (*Element, error) {
 			if t.Name.Local != el.Local {
 				return nil, fmt.Errorf("xml: element <%s> closed by </%s>", el.Local, t.Name.Local)
 			}
-			el.Text = text[len(text)-1].String()
+			el.Text = string(text[len(text)-1])
 			if len(el.Children) > 0 && strings.TrimSpace(el.Text) == "" {
 				el.Text = ""
 			}
@@ -151,7 +151,7 @@ func Parse(data []byte, lim Limits) (*Element, error) {
 			if !utf8.Valid(t) {
 				return nil, errors.New("xml: invalid UTF-8")
 			}
-			text[len(text)-1].Write(t)
+			text[len(text)-1] = append(text[len(text)-1], t...)
 		case xml.Directive:
 			return nil, errors.New("xml: DTDs and directives are not allowed")
 		case xml.ProcInst, xml.Comment:
