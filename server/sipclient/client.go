@@ -25,7 +25,9 @@ type Options struct {
 	// Incoming, when set, receives every request from the hub after it was
 	// answered (buffered by the caller; a full channel blocks reading).
 	Incoming chan<- *sip.Request
-	WS       wsproto.Options
+	// Trace, when set, sees every message received, in order, before it is handled.
+	Trace func(msg []byte)
+	WS    wsproto.Options
 }
 
 // Client is one connection to the hub.
@@ -102,6 +104,9 @@ func (c *Client) Close() {
 func (c *Client) Conn() *wsproto.Conn { return c.conn }
 
 func (c *Client) handle(data []byte) {
+	if c.opts.Trace != nil {
+		c.opts.Trace(data)
+	}
 	msg, err := c.parser.ParseSIP(data)
 	if err != nil {
 		return
