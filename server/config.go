@@ -28,12 +28,20 @@ type Config struct {
 	UnauthTimeout time.Duration
 	// RequestsPerSecond limits requests per connection (burst 4×); default 200.
 	RequestsPerSecond int
-	PublishExpiry     map[string]compositor.ExpiryPolicy
-	SubscribeExpiry   map[string]notifier.ExpiryPolicy
-	Register          registrar.Config
-	RebindGrace       time.Duration // default 32 s
-	TLS               bool          // wss: Via transport WSS, Contact transport=wss
-	Logger            *slog.Logger
+	// MaxConnsPerIP limits open WebSocket connections from one address
+	// (HTTP 503 above); default 256.
+	MaxConnsPerIP int
+	// MaxHeaders limits header fields per SIP message (400 above); default 64.
+	MaxHeaders int
+	// MaxSubsPerConn and MaxSubsPerUser limit subscriptions (503 above);
+	// defaults 1000 and 5000.
+	MaxSubsPerConn, MaxSubsPerUser int
+	PublishExpiry                  map[string]compositor.ExpiryPolicy
+	SubscribeExpiry                map[string]notifier.ExpiryPolicy
+	Register                       registrar.Config
+	RebindGrace                    time.Duration // default 32 s
+	TLS                            bool          // wss: Via transport WSS, Contact transport=wss
+	Logger                         *slog.Logger
 	// ReadyCheck is an extra readiness probe (the listener); nil: none.
 	Metrics *Metrics
 }

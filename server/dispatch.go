@@ -38,12 +38,17 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 			s.log.Debug("dropped request without Via/From/To/Call-ID/CSeq", "flow", fl.String())
 			return
 		}
+		if len(m.Headers()) > s.cfg.MaxHeaders {
+			s.metrics.limitHit("headers")
+			s.respond(fl, m, 400, "Bad Request - too many header fields")
+			return
+		}
 		if m.CSeq().MethodName != m.Method {
 			s.respond(fl, m, 400, "Bad Request - CSeq method does not match")
 			return
 		}
 		if !lim.allow() {
-			s.metrics.rateLimited()
+			s.metrics.limitHit("requests_per_second")
 			res := sip.NewResponseFromRequest(m, 503, "Service Unavailable - too many requests", nil)
 			res.AppendHeader(sip.NewHeader("Retry-After", "1"))
 			s.send(fl, m, res)
@@ -91,8 +96,7 @@ func (s *Server) handleRequest(fl *flow.Flow, req *sip.Request) {
 		case sip.PUBLISH:
 			s.handlePublish(fl, req, id)
 		case sip.SUBSCRIBE:
-			s.notifier.HandleSubscribe(req, fl, id, s.cfg.Domain)
-			s.metrics.response("SUBSCRIBE", 0)
+			s.metrics.response("SUBSCRIBE", s.notifier.HandleSubscribe(req, fl, id, s.cfg.Domain))
 		}
 	case sip.NOTIFY:
 		// The hub subscribes to nothing (RFC 6665 §4.1.3: unknown dialog).

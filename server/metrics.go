@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/wsproto"
@@ -27,7 +28,7 @@ type Metrics struct {
 	notifyRTT     prometheus.Histogram
 	authFailures  *prometheus.CounterVec
 	malformedMsgs prometheus.Counter
-	limited       prometheus.Counter
+	limited       *prometheus.CounterVec
 	subs          *prometheus.GaugeVec
 	stateChanges  *prometheus.CounterVec
 }
@@ -56,8 +57,8 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Refused tokens by reason."}, []string{"reason"}),
 		malformedMsgs: prometheus.NewCounter(prometheus.CounterOpts{Name: "presencehub_malformed_messages_total",
 			Help: "SIP messages that could not be parsed or lacked mandatory headers."}),
-		limited: prometheus.NewCounter(prometheus.CounterOpts{Name: "presencehub_rate_limited_requests_total",
-			Help: "Requests refused with 503 by the per-connection rate limit."}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presencehub_limit_hits_total",
+			Help: "Requests or connections refused by a limit, by limit."}, []string{"limit"}),
 		subs: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "presencehub_subscriptions",
 			Help: "Active subscriptions by event."}, []string{"event"}),
 		stateChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presencehub_state_changes_total",
@@ -100,16 +101,18 @@ func (m *Metrics) connClosed(err error) {
 	switch {
 	case errors.Is(err, wsproto.ErrSlowConsumer):
 		reason = "slow_consumer"
-	case err != nil:
+	case err == nil, websocket.CloseStatus(err) == websocket.StatusNormalClosure, websocket.CloseStatus(err) == websocket.StatusGoingAway:
+	case websocket.CloseStatus(err) == websocket.StatusMessageTooBig:
+		reason = "too_big"
+	case websocket.CloseStatus(err) == websocket.StatusPolicyViolation:
+		reason = "policy"
+	default:
 		reason = "error"
 	}
 	m.closes.WithLabelValues(reason).Inc()
 }
 
 func (m *Metrics) response(method string, code int) {
-	if code == 0 {
-		return // counted where the response is built
-	}
 	m.responses.WithLabelValues(method, strconv.Itoa(code)).Inc()
 }
 
@@ -130,8 +133,8 @@ func (m *Metrics) authFailure(err error) {
 	m.authFailures.WithLabelValues(reason).Inc()
 }
 
-func (m *Metrics) malformed()   { m.malformedMsgs.Inc() }
-func (m *Metrics) rateLimited() { m.limited.Inc() }
+func (m *Metrics) malformed()            { m.malformedMsgs.Inc() }
+func (m *Metrics) limitHit(limit string) { m.limited.WithLabelValues(limit).Inc() }
 
 func (m *Metrics) stateChanged(c compositor.Change) {
 	m.stateChanges.WithLabelValues(c.View.Event).Inc()

@@ -35,6 +35,7 @@ type Server struct {
 	wg       sync.WaitGroup // connections and background goroutines
 	mu       sync.Mutex
 	conns    map[*wsproto.Conn]struct{}
+	perIP    map[string]int
 	draining bool
 	unsub    func()
 }
@@ -53,6 +54,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RequestsPerSecond == 0 {
 		cfg.RequestsPerSecond = 200
+	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = 256
+	}
+	if cfg.MaxHeaders == 0 {
+		cfg.MaxHeaders = 64
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
@@ -77,6 +84,7 @@ func New(cfg Config) (*Server, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		conns:     make(map[*wsproto.Conn]struct{}),
+		perIP:     make(map[string]int),
 		contact:   "<sip:presencehub@" + cfg.Domain + ";transport=" + uriTransport + ">",
 	}
 	s.wsOpts = wsproto.Options{
@@ -93,15 +101,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.notifier = notifier.New(notifier.Config{
-		Views:        comp,
-		Providers:    reg,
-		Expiry:       cfg.SubscribeExpiry,
-		Contact:      s.contact,
-		ViaHost:      cfg.Domain,
-		ViaTransport: transport,
-		RebindGrace:  cfg.RebindGrace,
-		Observer:     s.metrics,
-		Logger:       cfg.Logger,
+		Views:         comp,
+		Providers:     reg,
+		Expiry:        cfg.SubscribeExpiry,
+		Contact:       s.contact,
+		ViaHost:       cfg.Domain,
+		ViaTransport:  transport,
+		RebindGrace:   cfg.RebindGrace,
+		MaxPerFlow:    cfg.MaxSubsPerConn,
+		MaxPerWatcher: cfg.MaxSubsPerUser,
+		Observer:      s.metrics,
+		Logger:        cfg.Logger,
 	})
 	s.unsub = comp.Subscribe(func(c compositor.Change) {
 		s.metrics.stateChanged(c)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -37,6 +38,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	ip := remoteIP(r.RemoteAddr)
+	if !s.takeIPSlot(ip) {
+		s.metrics.limitHit("connections_per_ip")
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many connections from your address", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.releaseIPSlot(ip)
 	var id *auth.Identity
 	if tok := upgradeToken(r); tok != "" {
 		var err error
@@ -86,6 +95,32 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.metrics.connClosed(err)
 	s.log.Debug("connection closed", "flow", fl.String(), "remote", conn.RemoteIP(), "err", err)
+}
+
+func remoteIP(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
+func (s *Server) takeIPSlot(ip string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+func (s *Server) releaseIPSlot(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
 }
 
 // limiter is a token bucket: RequestsPerSecond with a burst of four seconds' worth.

@@ -14,13 +14,17 @@ import (
 // HandleSubscribe processes a SUBSCRIBE that arrived on fl from id (already
 // authenticated; nil is refused with 401 by the caller). It answers on fl
 // and, for an accepted request, queues the NOTIFY after the 200 on the same
-// flow (RFC 6665 §4.2.1).
-func (n *Notifier) HandleSubscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity, domain string) {
+// flow (RFC 6665 §4.2.1). It returns the status code it answered with.
+func (n *Notifier) HandleSubscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity, domain string) int {
 	send, res := n.subscribe(req, fl, id, domain)
+	code := 200
 	if res != nil {
+		res.AppendHeader(sip.NewHeader("Server", "presencehub"))
+		code = res.StatusCode
 		_ = fl.Respond(res)
 	}
 	send()
+	return code
 }
 
 func reply(req *sip.Request, code int, reason string) *sip.Response {
