@@ -1,0 +1,99 @@
+package dialoginfo_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/presencehub/presencehub/compositor/dialoginfo"
+)
+
+// From /work/shared/wire/sipjs-node/09-c2s-PUBLISH_dialog.sip.
+const wireDialog = `<?xml version="1.0"?>
+<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" state="full" entity="sip:1001@hub.test"><dialog id="a1" direction="initiator"><state>confirmed</state></dialog></dialog-info>`
+
+// RFC 4235 §6.2 style example with participants.
+const full = `<?xml version="1.0"?>
+<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="7" state="partial" entity="sip:alice@example.com">
+  <dialog id="as7d900as8" call-id="a84b4c76e66710" local-tag="1928301774" remote-tag="456887766" direction="initiator">
+    <state event="remote-bye" code="486">terminated</state>
+    <duration>274</duration>
+    <local><identity display="Alice &amp; Co">sip:alice@example.com</identity><target uri="sip:alice@pc33.example.com"><param pname="x" pval="y"/></target></local>
+    <remote><identity display="Bob">sip:bob@example.org</identity><target uri="sip:bobster@phone21.example.org"/></remote>
+  </dialog>
+</dialog-info>`
+
+func TestParse_WireCapture(t *testing.T) {
+	d, err := dialoginfo.Parse([]byte(wireDialog), dialoginfo.Limits{})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if d.Entity != "sip:1001@hub.test" || d.State != "full" || len(d.Dialogs) != 1 ||
+		d.Dialogs[0].ID != "a1" || d.Dialogs[0].State != dialoginfo.Confirmed || d.Dialogs[0].Direction != dialoginfo.Initiator {
+		t.Fatalf("doc = %+v", d)
+	}
+}
+
+func TestAppendXML_RFC4235Elements(t *testing.T) {
+	d, err := dialoginfo.Parse([]byte(full), dialoginfo.Limits{})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	d.State = ""
+	d.Version = 42
+	out := string(d.AppendXML(nil))
+	for _, want := range []string{
+		`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="42" state="full" entity="sip:alice@example.com">`,
+		`<dialog id="as7d900as8" call-id="a84b4c76e66710" local-tag="1928301774" remote-tag="456887766" direction="initiator">`,
+		`<state event="remote-bye" code="486">terminated</state>`,
+		`<local><identity display="Alice &amp; Co">sip:alice@example.com</identity><target uri="sip:alice@pc33.example.com"/></local>`,
+		`<remote><identity display="Bob">sip:bob@example.org</identity><target uri="sip:bobster@phone21.example.org"/></remote>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s\n%s", want, out)
+		}
+	}
+}
+
+func TestParse_Invalid_Rejected(t *testing.T) {
+	const head = `<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="1" state="full" entity="sip:a@b">`
+	for name, body := range map[string]string{
+		"NoVersion":     `<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" state="full" entity="sip:a@b"/>`,
+		"BadVersion":    `<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="-1" state="full" entity="sip:a@b"/>`,
+		"BadState":      `<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="1" state="some" entity="sip:a@b"/>`,
+		"NoEntity":      `<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="1" state="full"/>`,
+		"DialogNoID":    head + `<dialog><state>early</state></dialog></dialog-info>`,
+		"DialogNoState": head + `<dialog id="x"/></dialog-info>`,
+		"BadDialogSt":   head + `<dialog id="x"><state>ringing</state></dialog></dialog-info>`,
+		"BadDirection":  head + `<dialog id="x" direction="up"><state>early</state></dialog></dialog-info>`,
+		"BadCode":       head + `<dialog id="x"><state code="abc">terminated</state></dialog></dialog-info>`,
+		"DuplicateID":   head + `<dialog id="x"><state>early</state></dialog><dialog id="x"><state>early</state></dialog></dialog-info>`,
+		"Truncated":     head + `<dialog id="x">`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := dialoginfo.Parse([]byte(body), dialoginfo.Limits{}); err == nil {
+				t.Fatalf("Parse accepted %s", body)
+			}
+		})
+	}
+}
+
+func FuzzParseDialogInfo(f *testing.F) {
+	for _, s := range []string{wireDialog, full} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := dialoginfo.Parse(data, dialoginfo.Limits{})
+		if err != nil {
+			return
+		}
+		r1 := d.AppendXML(nil)
+		d2, err := dialoginfo.Parse(r1, dialoginfo.Limits{})
+		if err != nil {
+			t.Fatalf("rendered document does not parse: %v\n%s", err, r1)
+		}
+		if r2 := d2.AppendXML(nil); !bytes.Equal(r1, r2) {
+			t.Fatalf("render not stable:\n%s\n%s", r1, r2)
+		}
+	})
+}
