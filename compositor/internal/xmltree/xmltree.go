@@ -118,9 +118,15 @@ func Parse(data []byte, lim Limits) (*Element, error) {
 				parent.Children = append(parent.Children, Element{})
 				el = &parent.Children[len(parent.Children)-1]
 			}
+			if !validLocal(t.Name) {
+				return nil, fmt.Errorf("xml: invalid element name %q", t.Name.Local)
+			}
 			el.Local = t.Name.Local
 			el.Space = t.Name.Space // prefix for now; resolved at end
 			for _, a := range t.Attr {
+				if !validLocal(a.Name) {
+					return nil, fmt.Errorf("xml: invalid attribute name %q", a.Name.Local)
+				}
 				el.Attrs = append(el.Attrs, Attr{Space: a.Name.Space, Local: a.Name.Local, Value: a.Value})
 			}
 			// A parent's Children array only grows after this element
@@ -231,4 +237,26 @@ func lookup(scope map[string]string, prefix string, isElement bool) (string, err
 		return "", fmt.Errorf("xml: undeclared namespace prefix %q", prefix)
 	}
 	return ns, nil
+}
+
+// validLocal checks the local part of a prefixed name: encoding/xml
+// validates "prefix:local" as one name, so "x:0" passes although "0" cannot
+// start a name, and would not parse once written back.
+func validLocal(n xml.Name) bool {
+	if n.Space == "" {
+		return n.Local != ""
+	}
+	if n.Local == "" {
+		return false
+	}
+	r, _ := utf8.DecodeRuneInString(n.Local)
+	switch {
+	case r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z'):
+		return true
+	case r < utf8.RuneSelf:
+		return false
+	}
+	// Rare: let encoding/xml judge a non-ASCII name start.
+	_, err := xml.NewDecoder(strings.NewReader("<" + n.Local + "/>")).RawToken()
+	return err == nil
 }
