@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -289,5 +290,27 @@ func TestClose_BeforeServe_PerformsHandshake(t *testing.T) {
 	}
 	if err := s.err(t); !errors.Is(err, ErrClosed) {
 		t.Errorf("Serve after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestSend_Burst_AllDeliveredInOrder(t *testing.T) {
+	const n = 5000 // several writer batches
+	s := startServer(t, Options{WriteQueue: n}, nil)
+	ws := dialRaw(t, s.url)
+	c := s.conn(t)
+	for i := range n {
+		if err := c.Send(fmt.Appendf(nil, "MESSAGE %d", i)); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	ctx := readCtx(t)
+	for i := range n {
+		_, m, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("MESSAGE %d", i); string(m) != want {
+			t.Fatalf("got %q, want %q", m, want)
+		}
 	}
 }

@@ -41,9 +41,12 @@ func (c *Conn) writeLoop() {
 
 // writeBatch writes msg and whatever else is queued, up to maxBatch messages.
 func (c *Conn) writeBatch(msg []byte) error {
-	for range maxBatch {
+	for n := 1; ; n++ {
 		if err := c.ws.Write(context.Background(), websocket.MessageText, msg); err != nil {
 			return err
+		}
+		if n == maxBatch {
+			return nil
 		}
 		select {
 		case <-c.closing:
@@ -53,5 +56,4 @@ func (c *Conn) writeBatch(msg []byte) error {
 			return nil
 		}
 	}
-	return nil
 }
