@@ -103,6 +103,10 @@ func (c *Conn) closeWith(code websocket.StatusCode, reason string, cause error, 
 	if c.closed {
 		return false
 	}
+	if !hard {
+		// Serve's error then also answers websocket.CloseStatus with the code we sent.
+		cause = fmt.Errorf("%w (%w)", cause, websocket.CloseError{Code: code, Reason: reason})
+	}
 	c.closed, c.code, c.reason, c.cause, c.hard = true, code, reason, cause, hard
 	close(c.closing)
 	return true

@@ -10,7 +10,10 @@ import (
 )
 
 // Serve runs the read loop, the single writer and the pinger until the connection ends or
-// ctx ends (then it closes with 1001), and returns why it ended. onMessage is called
+// ctx ends (then it closes with 1001), and returns why it ended: errors.Is works with
+// ErrClosed (Close was called), ErrSlowConsumer, ErrPingTimeout, ErrWriteTimeout,
+// websocket.ErrMessageTooBig and ctx's error, and websocket.CloseStatus gives the close code
+// sent or received when there was a close handshake. onMessage is called
 // sequentially from the read goroutine with one whole SIP message per call (text or binary
 // frame); the slice is owned by the callee. CRLF keepalives are handled here and not passed
 // on. When Serve returns, every goroutine it started has ended and Done is closed. A second

@@ -314,3 +314,49 @@ func TestSend_Burst_AllDeliveredInOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestServe_Error_CarriesCloseStatus(t *testing.T) {
+	tests := []struct {
+		name  string
+		close func(s *testServer, c *Conn, ws *websocket.Conn)
+		is    error
+		code  websocket.StatusCode
+	}{
+		{"local Close", func(_ *testServer, c *Conn, _ *websocket.Conn) {
+			c.Close(websocket.StatusPolicyViolation, "no valid token")
+		},
+			ErrClosed, websocket.StatusPolicyViolation},
+		{"context ends", func(s *testServer, _ *Conn, _ *websocket.Conn) { s.cancel() },
+			context.Canceled, websocket.StatusGoingAway},
+		{"oversize message", func(_ *testServer, _ *Conn, ws *websocket.Conn) {
+			_ = ws.Write(context.Background(), websocket.MessageText, make([]byte, DefaultMaxMessageSize+1))
+		}, websocket.ErrMessageTooBig, websocket.StatusMessageTooBig},
+		{"peer closes", func(_ *testServer, _ *Conn, ws *websocket.Conn) { _ = ws.Close(websocket.StatusNormalClosure, "") },
+			nil, websocket.StatusNormalClosure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t, Options{}, nil)
+			ws := dialRaw(t, s.url)
+			readDone := make(chan struct{})
+			go func() { // the peer keeps reading so the close handshake completes
+				defer close(readDone)
+				for {
+					if _, _, err := ws.Read(context.Background()); err != nil {
+						return
+					}
+				}
+			}()
+			tt.close(s, s.conn(t), ws)
+			err := s.err(t)
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("Serve = %v, want errors.Is %v", err, tt.is)
+			}
+			if got := websocket.CloseStatus(err); got != tt.code {
+				t.Errorf("CloseStatus(%v) = %v, want %v", err, got, tt.code)
+			}
+			_ = ws.CloseNow()
+			<-readDone
+		})
+	}
+}
