@@ -21,11 +21,11 @@ test('lampOf_Rules', () => {
     { name: 'no dialogs, presence open', d: info(), p: pres('open'), want: 'idle' },
     { name: 'no dialogs, presence unknown', d: info(), p: null, want: 'idle' },
     { name: 'no dialogs, presence closed', d: info(), p: pres('closed'), want: 'offline' },
-    { name: 'early recipient', d: info(dialog('early', 'recipient', { remote: bob })), p: pres('open'), want: 'ringing', peer: 'Bob (1003@hub.test)' },
+    { name: 'early recipient', d: info(dialog('early', 'recipient', { remote: bob })), p: pres('open'), want: 'ringing', peer: 'Bob (1003)' },
     { name: 'proceeding recipient', d: info(dialog('proceeding', 'recipient')), p: null, want: 'ringing' },
     { name: 'trying, no direction', d: info(dialog('trying', '')), p: null, want: 'ringing' },
-    { name: 'early initiator', d: info(dialog('early', 'initiator', { remote: bob })), p: null, want: 'calling', peer: 'Bob (1003@hub.test)' },
-    { name: 'confirmed', d: info(dialog('confirmed', 'initiator', { remote: bob })), p: null, want: 'busy', peer: 'Bob (1003@hub.test)' },
+    { name: 'early initiator', d: info(dialog('early', 'initiator', { remote: bob })), p: null, want: 'calling', peer: 'Bob (1003)' },
+    { name: 'confirmed', d: info(dialog('confirmed', 'initiator', { remote: bob })), p: null, want: 'busy', peer: 'Bob (1003)' },
     { name: 'confirmed, presence closed', d: info(dialog('confirmed', 'recipient')), p: pres('closed'), want: 'busy' },
     { name: 'terminated only', d: info(dialog('terminated', 'recipient')), p: pres('open'), want: 'idle' },
     { name: 'confirmed, not rendering', d: info(dialog('confirmed', 'recipient', { rendering: 'no' })), p: null, want: 'hold' },
@@ -49,6 +49,8 @@ test('lampOf_CarriesPresenceNote', () => {
 
 test('peerOf_DisplayOrUri', () => {
   assert.equal(peerOf({ remote: { identity: 'sip:9@x', display: '' } }), '9@x');
+  assert.equal(peerOf({ remote: { identity: 'sip:9@x;user=phone', display: 'Nine' } }, 'x'), 'Nine (9)');
+  assert.equal(peerOf({ remote: { identity: 'sip:9@y', display: '' } }, 'x'), '9@y');
   assert.equal(peerOf({ remote: { identity: '', display: 'Carol' } }), 'Carol');
   assert.equal(peerOf({ remote: { identity: '', target: 'sips:t@x', display: '' } }), 't@x');
   assert.equal(peerOf({}), '');

@@ -23,7 +23,8 @@ let extensions = loadExtensions();
 let token = takeToken();
 let subscriber = null;
 let countdown = null;
-// ext -> {dialog, presence, reason, display}: the current, parsed state of each extension.
+// ext -> {dialog, presence, presenceDue, reason, why, display}: the current, parsed state of
+// each extension; reason is the short text shown on an unknown lamp, why the hub's own words.
 const current = new Map();
 
 showExtensions();
@@ -91,20 +92,26 @@ function onUpdate({ ext, event, body, state, reason, retryAt }) {
       if (cur.dialog) cur.display = displayOf(cur.dialog);
     } else if (event === 'presence') {
       cur.presence = body === null ? null : readPidf(parseXml(body));
+      // Until the first presence NOTIFY is in, an extension without calls could be idle or
+      // offline: wait for it rather than flash green (unless that subscription is in trouble).
+      cur.presenceDue = body === null && state === 'subscribing';
     }
   } catch (err) {
     if (event === 'dialog') cur.dialog = null;
     else cur.presence = null;
     reason = err.message;
   }
-  if (event === 'dialog') cur.reason = reasonText(state, reason, retryAt);
+  if (event === 'dialog') {
+    cur.reason = reasonText(state, reason, retryAt);
+    cur.why = reason || '';
+  }
   render(ext, subscriber && subscriber.state !== 'connected');
 }
 
 function render(ext, quiet = false) {
   const cur = current.get(ext);
-  const lamp = lampOf(cur.dialog, cur.presence);
-  grid.set(ext, { ...lamp, reason: cur.reason, display: cur.display }, quiet);
+  const lamp = lampOf(cur.presenceDue ? null : cur.dialog, cur.presence);
+  grid.set(ext, { ...lamp, reason: cur.reason, why: cur.why, display: cur.display }, quiet);
 }
 
 function reasonText(state, reason, retryAt) {
@@ -112,10 +119,22 @@ function reasonText(state, reason, retryAt) {
     case 'subscribing': return 'Subscribing…';
     case 'pending': return 'Waiting for the hub to allow the subscription';
     case 'retrying': return `Retrying at ${new Date(retryAt).toLocaleTimeString()}${reason ? ` (${reason})` : ''}`;
-    case 'failed': return `Cannot watch${reason ? `: ${reason}` : ''}`;
+    case 'failed': return `Cannot watch: ${failureText(reason)}`;
     case 'offline': return 'Not connected to the hub';
     default: return reason || '';
   }
+}
+
+// failureText says briefly why a subscription was refused for good: a SIP status
+// ('403 Forbidden - ...') or a Subscription-State reason (RFC 6665 §4.1.3).
+function failureText(reason = '') {
+  const known = {
+    401: 'token refused (401)', 403: 'not allowed (403)', 404: 'no such extension (404)',
+    489: 'not supported by the hub (489)', rejected: 'not allowed', noresource: 'no such extension',
+    invariant: 'the hub will not report it',
+  };
+  const code = /^(\d{3})\b/.exec(reason);
+  return known[code ? code[1] : reason] || reason || 'refused';
 }
 
 // The watched extension's own name, from dialog-info <local><identity display=...>.
@@ -126,7 +145,7 @@ function displayOf(info) {
 
 function showExtensions() {
   for (const { ext } of extensions) {
-    if (!current.has(ext)) current.set(ext, { dialog: null, presence: null, reason: '', display: '' });
+    if (!current.has(ext)) current.set(ext, { dialog: null, presence: null, presenceDue: false, reason: '', why: '', display: '' });
   }
   for (const ext of [...current.keys()]) {
     if (!extensions.some((x) => x.ext === ext)) current.delete(ext);

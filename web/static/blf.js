@@ -20,9 +20,21 @@ export const STATES = Object.freeze(['idle', 'ringing', 'calling', 'busy', 'hold
 const NS_DIALOG = 'urn:ietf:params:xml:ns:dialog-info';
 const NS_PIDF = 'urn:ietf:params:xml:ns:pidf';
 
+// The page enforces Trusted Types (see web.go's CSP), which covers DOMParser too. NOTIFY bodies
+// are parsed as application/xml into an inert document that is read, never inserted or run, so
+// this one named policy passes them through; every other DOM sink stays closed.
+let xmlPolicy = null;
+
+function trustedXml(text) {
+  const tt = globalThis.trustedTypes;
+  if (!tt) return text;
+  xmlPolicy ??= tt.createPolicy('presencehub-xml', { createHTML: (s) => s });
+  return xmlPolicy.createHTML(text);
+}
+
 /** Parses XML text with DOMParser; throws when it is not well-formed. */
 export function parseXml(text, Parser = globalThis.DOMParser) {
-  const doc = new Parser().parseFromString(text, 'application/xml');
+  const doc = new Parser().parseFromString(trustedXml(text), 'application/xml');
   if (doc.getElementsByTagName('parsererror').length > 0) throw new Error('blf: malformed XML');
   return doc;
 }
@@ -130,28 +142,35 @@ export function readPidf(doc) {
 export function lampOf(dialogInfo, presence) {
   const note = presence ? presence.note : '';
   if (!dialogInfo) return { state: 'unknown', peer: '', note };
+  const domain = (dialogInfo.entity.split('@')[1] || '').replace(/[;>].*$/, '');
+  const peerName = (d) => peerOf(d, domain);
   const dialogs = dialogInfo.dialogs.filter(live);
   const early = (d) => d.state === 'trying' || d.state === 'proceeding' || d.state === 'early';
   const ringing = dialogs.find((d) => early(d) && d.direction !== 'initiator');
-  if (ringing) return { state: 'ringing', peer: peerOf(ringing), note };
+  if (ringing) return { state: 'ringing', peer: peerName(ringing), note };
   const confirmed = dialogs.filter((d) => d.state === 'confirmed');
   if (confirmed.length) {
     const presenceHold = onThePhone(presence) && /\bhold\b/i.test(note);
     const talking = confirmed.find((d) => d.local.rendering !== 'no');
-    if (!talking || presenceHold) return { state: 'hold', peer: peerOf(confirmed[0]), note };
-    return { state: 'busy', peer: peerOf(talking), note };
+    if (!talking || presenceHold) return { state: 'hold', peer: peerName(confirmed[0]), note };
+    return { state: 'busy', peer: peerName(talking), note };
   }
   const calling = dialogs.find(early);
-  if (calling) return { state: 'calling', peer: peerOf(calling), note };
+  if (calling) return { state: 'calling', peer: peerName(calling), note };
   if (presence && presence.basic === 'closed') return { state: 'offline', peer: '', note };
   if (onThePhone(presence)) return { state: /\bhold\b/i.test(note) ? 'hold' : 'busy', peer: '', note };
   return { state: 'idle', peer: '', note };
 }
 
-/** A readable name for a dialog's remote party: display name, else the URI without "sip:". */
-export function peerOf(d) {
+/**
+ * A readable name for a dialog's remote party: 'Display (user)', the display name alone, or the
+ * URI without "sip:" and parameters; "@domain" is left out when it is the watched entity's own.
+ */
+export function peerOf(d, domain = '') {
   const r = d.remote || {};
-  const uri = (r.identity || r.target || '').replace(/^sips?:/i, '');
+  let uri = (r.identity || r.target || '').replace(/^sips?:/i, '').replace(/[;?].*$/, '');
+  const own = `@${domain}`.toLowerCase();
+  if (domain && uri.toLowerCase().endsWith(own)) uri = uri.slice(0, -own.length);
   if (r.display && uri) return `${r.display} (${uri})`;
   return r.display || uri;
 }

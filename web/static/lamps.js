@@ -96,7 +96,7 @@ export class LampGrid {
     parts.state.textContent = STATE_TEXT[lamp.state] || lamp.state;
     parts.detail.textContent = detailOf(lamp);
     parts.note.textContent = lamp.note || '';
-    el.title = lamp.state === 'unknown' && lamp.reason ? lamp.reason : '';
+    el.title = lamp.state === 'unknown' && lamp.why ? lamp.why : '';
     const who = nameOf(l) === ext ? `Extension ${ext}` : `${nameOf(l)}, extension ${ext}`;
     el.setAttribute('aria-label', `${who}: ${describe(lamp)}`);
   }
