@@ -27,14 +27,17 @@ func Accept(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error)
 		return nil, fmt.Errorf("wsproto: accept from %s: %w", r.RemoteAddr, ErrNoSubprotocol)
 	}
 	opts = opts.withDefaults()
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	cw := &corkingWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{Subprotocol},
 		OriginPatterns: opts.OriginPatterns,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wsproto: accept from %s: %w", r.RemoteAddr, err)
 	}
-	return newConn(ws, r, remoteIP(r.RemoteAddr), opts), nil
+	c := newConn(ws, r, remoteIP(r.RemoteAddr), opts)
+	c.cork = cw.cork
+	return c, nil
 }
 
 func isUpgrade(r *http.Request) bool {

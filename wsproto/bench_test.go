@@ -3,7 +3,9 @@ package wsproto
 import (
 	"context"
 	"io"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +50,7 @@ func BenchmarkSend(b *testing.B) {
 	}()
 	b.SetBytes(int64(len(benchMsg)))
 	b.ReportAllocs()
+	w0 := writeSyscalls()
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
@@ -60,4 +63,22 @@ func BenchmarkSend(b *testing.B) {
 	}
 	<-got
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	if w0 >= 0 {
+		b.ReportMetric(float64(writeSyscalls()-w0)/float64(b.N), "writes/msg")
+	}
+}
+
+// writeSyscalls is the process's write(2) count from /proc/self/io (Linux), -1 elsewhere.
+func writeSyscalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return -1
 }

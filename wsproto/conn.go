@@ -27,6 +27,7 @@ var (
 // QueueLen are safe for concurrent use; Serve is called once.
 type Conn struct {
 	ws       *websocket.Conn
+	cork     *corkConn // server side only: batches the writer's flushes
 	req      *http.Request
 	remoteIP string
 	opts     Options

@@ -30,7 +30,16 @@ func (c *Conn) writeLoop() {
 		case msg = <-c.queue:
 		}
 		stall.Reset(c.opts.WriteTimeout)
+		corked := c.cork != nil && len(c.queue) > 0 // one message alone is not worth a copy
+		if corked {
+			c.cork.cork()
+		}
 		err := c.writeBatch(msg)
+		if corked {
+			if uerr := c.cork.uncork(); err == nil {
+				err = uerr
+			}
+		}
 		stall.Stop()
 		if err != nil {
 			c.closeWith(websocket.StatusAbnormalClosure, "", fmt.Errorf("wsproto: write to %s: %w", c.remoteIP, err), true)
