@@ -46,6 +46,11 @@ func (c *Compositor) View(resource, event string) View {
 // goroutine, in revision order, only when a resource's composed view
 // really changed (PUBLISH, modify, remove, expiry, other writers). fn must
 // not block; it never delays Publish. The returned func unregisters.
+//
+// A change carries the newest composed view when the feed reaches it, so
+// states superseded before then are coalesced: fn sees every resource's
+// final state, not necessarily each intermediate one (a NOTIFY carries
+// full state, RFC 6665 §4.2.2 allows such rate limiting).
 func (c *Compositor) Subscribe(fn func(Change)) (cancel func()) {
 	c.subMu.Lock()
 	c.subSeq++

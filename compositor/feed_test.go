@@ -27,31 +27,40 @@ func TestSubscribe_RefreshAndSameBody_NoChange(t *testing.T) {
 func TestSubscribe_ModifyRemoveClear_EmitChanges(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
+	var seq []string
+	// The feed coalesces: it always emits the newest composed view, so
+	// each step waits for its change before the next one.
+	collect := func() {
+		t.Helper()
+		for _, ch := range h.changes() {
+			v := ch.View
+			switch v.Event {
+			case "presence":
+				seq = append(seq, "presence:"+v.Presence.Tuples[0].ID+"="+v.Presence.Tuples[0].Basic)
+			case "dialog":
+				seq = append(seq, "dialog:"+itoa(len(v.Dialogs)))
+			}
+		}
+	}
 	tag := h.mustPublish(presenceReq(300, "t1=open")).ETag
+	collect()
 	mod := presenceReq(300, "t1=closed")
 	mod.IfMatch = []string{tag}
 	tag = h.mustPublish(mod).ETag
+	collect()
 	if err := h.c.Remove(ctx, alice, tag); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
+	collect()
 	h.mustPublish(dialogReq(300, "x=early"))
+	collect()
 	if rs, _ := h.c.Resources(ctx); len(rs) != 1 || rs[0] != alice {
 		t.Fatalf("Resources = %v", rs)
 	}
 	if err := h.c.Clear(ctx); err != nil {
 		t.Fatalf("Clear: %v", err)
 	}
-	got := h.changes()
-	var seq []string
-	for _, ch := range got {
-		v := ch.View
-		switch v.Event {
-		case "presence":
-			seq = append(seq, "presence:"+v.Presence.Tuples[0].ID+"="+v.Presence.Tuples[0].Basic)
-		case "dialog":
-			seq = append(seq, "dialog:"+itoa(len(v.Dialogs)))
-		}
-	}
+	collect()
 	want := []string{"presence:t1=open", "presence:t1=closed", "presence:none=closed", "dialog:1", "dialog:0"}
 	if len(seq) != len(want) {
 		t.Fatalf("changes = %v, want %v", seq, want)
