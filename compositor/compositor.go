@@ -44,7 +44,7 @@ var ErrNotFound = store.ErrNotFound
 // step 3).
 type ExpiryPolicy struct{ Default, Min, Max time.Duration }
 
-// DefaultExpiry is used for events missing from Config.Expiry.
+// defaultExpiry is used for events missing from Config.Expiry.
 var defaultExpiry = ExpiryPolicy{Default: 3600 * time.Second, Min: 60 * time.Second, Max: 86400 * time.Second}
 
 // Config configures New. Only Store is required.

@@ -236,8 +236,6 @@ func storeError(op string, err error) error {
 		return &Error{Code: 412, Reason: "Conditional Request Failed", Err: err}
 	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed):
 		return &Error{Code: 503, Reason: "Service Unavailable", RetryAfter: defaultRetryAfter, Err: fmt.Errorf("%s: %w", op, err)}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &Error{Code: 500, Reason: "Server Internal Error", Err: fmt.Errorf("%s: %w", op, err)}
 	}
 	return &Error{Code: 500, Reason: "Server Internal Error", Err: fmt.Errorf("%s: %w", op, err)}
 }
