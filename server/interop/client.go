@@ -27,7 +27,7 @@ const (
 )
 
 // DefaultTimeout bounds the life of one client process.
-const DefaultTimeout = 60 * time.Second
+const DefaultTimeout = 120 * time.Second
 
 // Event is one JSON line a script printed. Fields not present in the line keep their zero
 // value; Has tells whether a field was there.
@@ -100,8 +100,9 @@ type Client struct {
 	exitCode int   // valid after done
 	waitErr  error // valid after done
 
-	seen []Event // events the test has consumed, in order
-	live bool    // events has not been closed yet as seen by the test
+	seen    []Event   // events the test has consumed, in order
+	started time.Time // when the process was started
+	live    bool      // events has not been closed yet as seen by the test
 }
 
 // Options tune Start.
@@ -171,6 +172,7 @@ func StartWith(t testing.TB, opts Options, script string, args ...string) *Clien
 		cancel()
 		t.Fatalf("interop %s: start node %s: %v", c.name, script, err)
 	}
+	c.started = time.Now()
 	go c.read(stdout)
 	t.Cleanup(c.stop)
 	return c
@@ -230,8 +232,7 @@ func (c *Client) dump() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "---- %s: events (exit code %d, wait: %v) ----\n", c.name, c.exitCode, c.waitErr)
 	for _, e := range c.seen {
-		b.WriteString(e.Line)
-		b.WriteByte('\n')
+		fmt.Fprintf(&b, "%+7.3fs %s\n", e.At.Sub(c.started).Seconds(), e.Line)
 	}
 	fmt.Fprintf(&b, "---- %s: stderr (SIP wire trace) ----\n%s", c.name, c.stderr.String())
 	c.t.Log(b.String())

@@ -14,7 +14,7 @@ func TestScripts_MissingArguments_ExitWithUsage(t *testing.T) {
 	} {
 		t.Run(script, func(t *testing.T) {
 			c := Start(t, script)
-			e := c.ExpectEv("error", 10*time.Second)
+			e := c.ExpectEv("error", 30*time.Second)
 			if e.Message == "" {
 				t.Errorf("error event without a message: %s", e.Line)
 			}
@@ -31,7 +31,7 @@ func TestScripts_NoHub_ReportConnectFailed(t *testing.T) {
 		t.Run(script, func(t *testing.T) {
 			c := Start(t, script, "--url", "ws://127.0.0.1:1/ws", "--token", "x", "--domain", "hub.test",
 				"--user", "1001", "--linger", "0")
-			c.ExpectEv("connectFailed", 10*time.Second)
+			c.ExpectEv("connectFailed", 30*time.Second)
 			if code := c.Wait(10 * time.Second); code != ExitRefused {
 				t.Errorf("exit code = %d, want %d (refused)", code, ExitRefused)
 			}

@@ -27,7 +27,7 @@
 
 import { Publisher, PublisherState, UserAgent } from 'sip.js';
 import { args, emit, exit, EXIT, commands, dropConnection, dialogInfoXML, pidfXML } from './lib/common.mjs';
-import { makeUserAgent, bearerHeaders, SIPJS_VERSION } from './lib/sipjs.mjs';
+import { makeUserAgent, bearerHeaders, stopUA, SIPJS_VERSION } from './lib/sipjs.mjs';
 
 const a = args({ target: { type: 'string' } });
 const target = a.target || a.user;
@@ -109,11 +109,7 @@ async function quit(code) {
     publisher.options.unpublishOnClose = false;
     await publisher.dispose();
   }
-  try {
-    await ua.stop();
-  } catch (err) {
-    emit({ ev: 'error', message: `stop: ${err.message}` });
-  }
+  await stopUA(ua);
   exit(code);
 }
 

@@ -17,7 +17,7 @@
 
 import { Registerer, RegistererState } from 'sip.js';
 import { args, emit, exit, EXIT, onSip, commands, dropConnection } from './lib/common.mjs';
-import { makeUserAgent, bearerHeaders, SIPJS_VERSION } from './lib/sipjs.mjs';
+import { makeUserAgent, bearerHeaders, stopUA, SIPJS_VERSION } from './lib/sipjs.mjs';
 
 const a = args({ 'refresh-frequency': { type: 'string' } });
 const ua = makeUserAgent(a);
@@ -62,11 +62,7 @@ registerer.stateChange.addListener((state) => {
 });
 
 async function stop(code) {
-  try {
-    await ua.stop();
-  } catch (err) {
-    emit({ ev: 'error', message: `stop: ${err.message}` });
-  }
+  await stopUA(ua);
   exit(code);
 }
 

@@ -28,7 +28,7 @@ import {
   args, emit, exit, EXIT, commands, dropConnection, parseBody, subscriptionState,
   trackSubscriptions, currentConn,
 } from './lib/common.mjs';
-import { makeUserAgent, bearerHeaders, SIPJS_VERSION } from './lib/sipjs.mjs';
+import { makeUserAgent, bearerHeaders, stopUA, SIPJS_VERSION } from './lib/sipjs.mjs';
 
 const a = args({
   target: { type: 'string' },
@@ -92,11 +92,7 @@ subscriber.stateChange.addListener((state) => {
 });
 
 async function stop(code) {
-  try {
-    await ua.stop();
-  } catch (err) {
-    emit({ ev: 'error', message: `stop: ${err.message}` });
-  }
+  await stopUA(ua);
   exit(code);
 }
 

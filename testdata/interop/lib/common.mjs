@@ -277,8 +277,11 @@ class TracingWebSocket extends WS {
   }
 
   send(data, ...rest) {
+    // Hand the frame to ws first: a listener that reacts to it (say, by closing the socket)
+    // must not overtake it.
+    const r = super.send(data, ...rest);
     trace('out', this.__conn, data);
-    return super.send(data, ...rest);
+    return r;
   }
 }
 

@@ -19,7 +19,10 @@ export function makeUserAgent(a, name = 'SIPjs-interop') {
     userAgentString: name,
     logBuiltinEnabled: false,
     logLevel: 'warn',
-    logConnector: (level, category, label, content) => diag(`[sip.js ${level}] ${category}: ${content}`),
+    // Its debug level repeats the wire trace; keep the rest for failure logs.
+    logConnector: (level, category, label, content) => {
+      if (level !== 'debug') diag(`[sip.js ${level}] ${category}: ${content}`);
+    },
     // Reconnection is the application's job in SIP.js (CLIENTS.md); the scripts don't.
     reconnectionAttempts: 0,
   });
@@ -33,4 +36,19 @@ export function makeUserAgent(a, name = 'SIPjs-interop') {
 /** bearerHeaders is the extraHeaders list that carries the token on an initial request. */
 export function bearerHeaders(a) {
   return a.bearer ? [`Authorization: ${a.bearer}`] : [];
+}
+
+/**
+ * stopUA stops ua, waiting at most ms: SIP.js's stop() waits for every subscription's final
+ * NOTIFY and every open transaction, which a script that is ending need not do.
+ */
+export async function stopUA(ua, ms = 1500) {
+  let timer;
+  try {
+    await Promise.race([ua.stop(), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } catch (err) {
+    emit({ ev: 'error', message: `stop: ${err.message}` });
+  } finally {
+    clearTimeout(timer);
+  }
 }
