@@ -58,9 +58,35 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 	}
 }
 
-// answerable reports whether a response can be built (RFC 3261 §8.2.6.2).
+// answerable reports whether a well-formed response can be built
+// (RFC 3261 §8.2.6.2: it copies Via, From, To, Call-ID and CSeq). A request
+// whose copied headers are garbage is dropped rather than echoed back.
 func answerable(r *sip.Request) bool {
-	return r.Via() != nil && r.From() != nil && r.To() != nil && r.CallID() != nil && r.CSeq() != nil
+	via, from, to, cseq := r.Via(), r.From(), r.To(), r.CSeq()
+	if via == nil || from == nil || to == nil || r.CallID() == nil || cseq == nil || r.CallID().Value() == "" {
+		return false
+	}
+	return r.SipVersion == "SIP/2.0" && isToken(string(r.Method)) &&
+		via.ProtocolName == "SIP" && via.ProtocolVersion == "2.0" && isToken(via.Transport) && via.Host != "" &&
+		validAddr(from.Address) && validAddr(to.Address)
+}
+
+func validAddr(u sip.Uri) bool {
+	return (u.Scheme == "sip" || u.Scheme == "sips" || u.Scheme == "tel") && (u.Host != "" || u.Scheme == "tel")
+}
+
+// isToken reports whether s is a non-empty RFC 3261 §25.1 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // reasonText turns a parse error into a short, safe reason phrase.
