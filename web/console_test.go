@@ -238,6 +238,36 @@ func TestConsole_Chromium(t *testing.T) {
 			b.do(t, "eval", map[string]any{"page": "all", "fn": `() => document.activeElement.blur()`})
 			b.do(t, "screenshot", map[string]any{"page": "all", "path": p})
 		}
+		// The DOM-based readers (Node has no DOMParser, so they are checked here): dialog-info
+		// with a <param> on the local target (RFC 4235 §4.1.6.2) and PIDF with RPID and notes.
+		var parsed struct {
+			Hold, Busy string
+			Pidf       struct {
+				Basic      string
+				Activities []string
+				Note       string
+			}
+		}
+		decode(t, b.eval(t, "all", `async () => {
+			const blf = await import('/blf.js');
+			const di = (rendering) => blf.readDialogInfo(blf.parseXml(
+				'<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="3" state="full" entity="sip:9@hub.test">' +
+				'<dialog id="x" direction="initiator"><state>confirmed</state><local><identity display="Nine">sip:9@hub.test</identity>' +
+				'<target uri="sip:9@pc.invalid"><param pname="+sip.rendering" pvalue="' + rendering + '"/></target></local>' +
+				'<remote><identity display="Far">sip:7@elsewhere.test</identity></remote></dialog></dialog-info>'));
+			const p = blf.readPidf(blf.parseXml(
+				'<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" ' +
+				'xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:9@hub.test">' +
+				'<tuple id="a"><status><basic>closed</basic></status><note>tuple note</note></tuple>' +
+				'<tuple id="b"><status><basic>open</basic></status></tuple>' +
+				'<dm:person id="p"><rpid:activities><rpid:on-the-phone/></rpid:activities><dm:note>person note</dm:note></dm:person></presence>'));
+			const hold = blf.lampOf(di('no'), null), busy = blf.lampOf(di('yes'), null);
+			return { Hold: hold.state + ' ' + hold.peer, Busy: busy.state, Pidf: p };
+		}`, nil), &parsed)
+		if parsed.Hold != "hold Far (7@elsewhere.test)" || parsed.Busy != "busy" ||
+			parsed.Pidf.Basic != "open" || strings.Join(parsed.Pidf.Activities, ",") != "on-the-phone" || parsed.Pidf.Note != "person note" {
+			t.Errorf("readers in the browser: %+v", parsed)
+		}
 		checkPageLog(t, b, "all", false)
 		b.do(t, "close", map[string]any{"page": "all"})
 	})

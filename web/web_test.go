@@ -215,6 +215,9 @@ func TestConsole_NoInlineCodeNoThirdPartyURLs(t *testing.T) {
 func TestConsole_JavaScriptUnitTests(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
+		if os.Getenv("PRESENCEHUB_REQUIRE_NODE") != "" {
+			t.Fatal("node is not installed (PRESENCEHUB_REQUIRE_NODE is set)")
+		}
 		t.Skip("node not installed: JavaScript unit tests not run")
 	}
 	files, err := filepath.Glob("jstest/*.test.js")
