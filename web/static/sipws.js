@@ -128,7 +128,7 @@ export class Subscriber extends EventTarget {
    */
   stop() {
     if (this._state === 'stopped') return;
-    for (const d of [...this._dialogs.values()]) this._unsubscribe(d);
+    for (const d of [...this._dialogs.values()]) if (d.slot) this._unsubscribe(d); // not twice
     this._teardown('stopped');
   }
 
