@@ -1,13 +1,18 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/compositor/store"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/wsproto"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +25,7 @@ import (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	connections   prometheus.Gauge
+	opened        prometheus.Counter
 	closes        *prometheus.CounterVec
 	responses     *prometheus.CounterVec
 	notifies      *prometheus.CounterVec
@@ -31,6 +36,11 @@ type Metrics struct {
 	limited       *prometheus.CounterVec
 	subs          *prometheus.GaugeVec
 	stateChanges  *prometheus.CounterVec
+	pubLatency    prometheus.Histogram
+	storeLatency  *prometheus.HistogramVec
+	storeErrors   *prometheus.CounterVec
+
+	lat latencyTracker
 }
 
 // NewMetrics registers the hub's metrics and the Go runtime collectors on
@@ -41,10 +51,10 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	}
 	m := &Metrics{
 		reg: reg,
-		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "presencehub_connections",
-			Help: "Open SIP-over-WebSocket connections."}),
+		opened: prometheus.NewCounter(prometheus.CounterOpts{Name: "presencehub_connections_opened_total",
+			Help: "Accepted SIP-over-WebSocket connections."}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presencehub_connections_closed_total",
-			Help: "Closed connections by reason."}, []string{"reason"}),
+			Help: "Closed connections by reason (normal, slow_consumer, too_big, policy, error)."}, []string{"reason"}),
 		responses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presencehub_sip_responses_total",
 			Help: "SIP responses sent, by request method and status code."}, []string{"method", "code"}),
 		notifies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presencehub_notifies_total",
@@ -63,9 +73,19 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Active subscriptions by event."}, []string{"event"}),
 		stateChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presencehub_state_changes_total",
 			Help: "Composed-state changes of resources, by event."}, []string{"event"}),
+		pubLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "presencehub_publish_to_notify_seconds",
+			Help:    "Time from receiving a PUBLISH that changed a resource's state to writing the first NOTIFY that carries it.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14)}),
+		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "presencehub_store_operation_seconds",
+			Help:    "Duration of publication store operations, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 3, 12)}, []string{"op"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presencehub_store_errors_total",
+			Help: "Failed publication store operations (not found and revision conflicts excluded), by operation."}, []string{"op"}),
 	}
-	reg.MustRegister(m.connections, m.closes, m.responses, m.notifies, m.notifyFailed, m.notifyRTT,
-		m.authFailures, m.malformedMsgs, m.limited, m.subs, m.stateChanges,
+	m.lat.arrived = make(map[latencyKey]time.Time)
+	m.lat.changed = make(map[latencyKey]time.Time)
+	reg.MustRegister(m.opened, m.closes, m.responses, m.notifies, m.notifyFailed, m.notifyRTT,
+		m.authFailures, m.malformedMsgs, m.limited, m.subs, m.stateChanges, m.pubLatency, m.storeLatency, m.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -75,28 +95,79 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// bind adds the gauges that are read from the running server at scrape time.
+// bind adds the metrics that are read from the running server at scrape time.
 func (m *Metrics) bind(s *Server) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presencehub_registrations",
 			Help: "Live REGISTER bindings."}, func() float64 { return float64(s.registrar.Count()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presencehub_write_queue_messages",
-			Help: "Messages waiting in all connections' write queues."}, func() float64 {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			n := 0
-			for c := range s.conns {
-				n += c.QueueLen()
-			}
-			return float64(n)
-		}),
+		&serverCollector{s: s},
 	)
 }
 
-func (m *Metrics) connOpened() { m.connections.Inc() }
+var (
+	connectionsDesc = prometheus.NewDesc("presencehub_connections",
+		"Open SIP-over-WebSocket connections, by state (unauthenticated: no valid token presented yet).", []string{"state"}, nil)
+	writeQueueDesc = prometheus.NewDesc("presencehub_write_queue_messages",
+		"Messages waiting in all connections' write queues.", nil, nil)
+	writeQueueMaxDesc = prometheus.NewDesc("presencehub_write_queue_max_messages",
+		"Messages waiting in the fullest connection's write queue (a slow consumer is closed when it is full).", nil, nil)
+	publicationsDesc = prometheus.NewDesc("presencehub_publications",
+		"Live publications in the store, by event package.", []string{"event"}, nil)
+)
+
+// serverCollector reads connections, write queues and publications from
+// the running server at scrape time.
+type serverCollector struct{ s *Server }
+
+func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- connectionsDesc
+	ch <- writeQueueDesc
+	ch <- writeQueueMaxDesc
+	ch <- publicationsDesc
+}
+
+func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	var authed, unauthed, queued, deepest int
+	s.mu.Lock()
+	for conn, fl := range s.conns {
+		if fl.Identity() != nil {
+			authed++
+		} else {
+			unauthed++
+		}
+		n := conn.QueueLen()
+		queued += n
+		deepest = max(deepest, n)
+	}
+	s.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(authed), "authenticated")
+	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(unauthed), "unauthenticated")
+	ch <- prometheus.MustNewConstMetric(writeQueueDesc, prometheus.GaugeValue, float64(queued))
+	ch <- prometheus.MustNewConstMetric(writeQueueMaxDesc, prometheus.GaugeValue, float64(deepest))
+
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	pubs, err := s.comp.List(ctx, "")
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(publicationsDesc, err)
+		return
+	}
+	byEvent := make(map[string]int, 2)
+	for _, ev := range s.comp.Events() {
+		byEvent[ev] = 0
+	}
+	for _, p := range pubs {
+		byEvent[p.Event]++
+	}
+	for ev, n := range byEvent {
+		ch <- prometheus.MustNewConstMetric(publicationsDesc, prometheus.GaugeValue, float64(n), ev)
+	}
+}
+
+func (m *Metrics) connOpened() { m.opened.Inc() }
 
 func (m *Metrics) connClosed(err error) {
-	m.connections.Dec()
 	reason := "normal"
 	switch {
 	case errors.Is(err, wsproto.ErrSlowConsumer):
@@ -113,7 +184,18 @@ func (m *Metrics) connClosed(err error) {
 }
 
 func (m *Metrics) response(method string, code int) {
-	m.responses.WithLabelValues(method, strconv.Itoa(code)).Inc()
+	m.responses.WithLabelValues(methodLabel(method), strconv.Itoa(code)).Inc()
+}
+
+// methodLabel bounds the method label: a client may send any token as a
+// method (answered 405), which must not create a new time series.
+func methodLabel(method string) string {
+	switch method {
+	case "REGISTER", "PUBLISH", "SUBSCRIBE", "NOTIFY", "OPTIONS", "INVITE", "ACK", "BYE", "CANCEL",
+		"INFO", "MESSAGE", "PRACK", "UPDATE", "REFER":
+		return method
+	}
+	return "other"
 }
 
 func (m *Metrics) authFailure(err error) {
@@ -138,6 +220,7 @@ func (m *Metrics) limitHit(limit string) { m.limited.WithLabelValues(limit).Inc(
 
 func (m *Metrics) stateChanged(c compositor.Change) {
 	m.stateChanges.WithLabelValues(c.View.Event).Inc()
+	m.lat.changedState(c.View.Resource, c.View.Event)
 }
 
 // NotifySent implements notifier.Observer.
@@ -159,4 +242,212 @@ func (m *Metrics) NotifyFailed(event, reason string) {
 // SubscriptionsChanged implements notifier.Observer.
 func (m *Metrics) SubscriptionsChanged(event string, delta int) {
 	m.subs.WithLabelValues(event).Add(float64(delta))
+}
+
+// PUBLISH→NOTIFY latency. A PUBLISH's arrival is remembered per (resource,
+// event); the compositor's change for that resource moves it to "changed";
+// the first NOTIFY (not a subscription's first one) written for that
+// resource and event observes the time since the PUBLISH arrived. The
+// latest PUBLISH wins when several coalesce into one NOTIFY; entries nobody
+// picks up (no watcher, unchanged state) are dropped after latencyMaxAge.
+
+const latencyMaxAge = 30 * time.Second
+
+type latencyKey struct{ resource, event string }
+
+type latencyTracker struct {
+	mu      sync.Mutex
+	arrived map[latencyKey]time.Time // PUBLISH in progress, change not seen yet
+	changed map[latencyKey]time.Time // change seen, no NOTIFY written yet
+	pending atomic.Int32             // len(changed): NOTIFYs are only parsed while > 0
+}
+
+// publishStarted records a PUBLISH that may change (resource, event).
+func (m *Metrics) publishStarted(resource, event string, at time.Time) {
+	t := &m.lat
+	t.mu.Lock()
+	t.arrived[latencyKey{resource, event}] = at
+	t.sweepLocked(at)
+	t.mu.Unlock()
+}
+
+// publishFailed forgets a PUBLISH that changed nothing.
+func (m *Metrics) publishFailed(resource, event string, at time.Time) {
+	t := &m.lat
+	k := latencyKey{resource, event}
+	t.mu.Lock()
+	if t.arrived[k].Equal(at) {
+		delete(t.arrived, k)
+	}
+	t.mu.Unlock()
+}
+
+func (t *latencyTracker) changedState(resource, event string) {
+	k := latencyKey{resource, event}
+	t.mu.Lock()
+	if at, ok := t.arrived[k]; ok {
+		delete(t.arrived, k)
+		t.changed[k] = at
+		t.pending.Store(int32(len(t.changed)))
+	}
+	t.mu.Unlock()
+}
+
+// sweepLocked drops entries nobody picked up, when the maps grow.
+func (t *latencyTracker) sweepLocked(now time.Time) {
+	if len(t.arrived)+len(t.changed) < 256 {
+		return
+	}
+	for _, m := range []map[latencyKey]time.Time{t.arrived, t.changed} {
+		for k, at := range m {
+			if now.Sub(at) > latencyMaxAge {
+				delete(m, k)
+			}
+		}
+	}
+	t.pending.Store(int32(len(t.changed)))
+}
+
+// notifyWritten is called with every message the hub writes to a client.
+func (m *Metrics) notifyWritten(msg []byte) {
+	t := &m.lat
+	if t.pending.Load() == 0 || !bytes.HasPrefix(msg, []byte("NOTIFY ")) {
+		return
+	}
+	k, ok := notifyKey(msg)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	at, found := t.changed[k]
+	if found {
+		delete(t.changed, k)
+		t.pending.Store(int32(len(t.changed)))
+	}
+	t.mu.Unlock()
+	if found {
+		if d := time.Since(at); d <= latencyMaxAge {
+			m.pubLatency.Observe(d.Seconds())
+		}
+	}
+}
+
+// notifyKey finds the watched resource (the NOTIFY's From URI, RFC 6665
+// §4.4.1) and event package of an in-dialog NOTIFY. A subscription's first
+// NOTIFY (CSeq 1) answers its SUBSCRIBE, not a PUBLISH: ok is false.
+func notifyKey(msg []byte) (k latencyKey, ok bool) {
+	var from, event, cseq []byte
+	rest := msg
+	for {
+		line, more, found := bytes.Cut(rest, []byte("\r\n"))
+		if !found || len(line) == 0 {
+			break // end of the header
+		}
+		rest = more
+		name, value, found := bytes.Cut(line, []byte(":"))
+		if !found {
+			continue
+		}
+		value = bytes.TrimSpace(value)
+		switch string(bytes.TrimSpace(name)) {
+		case "From", "f":
+			from = value
+		case "Event", "o":
+			event = value
+		case "CSeq":
+			cseq = value
+		}
+	}
+	if n, _, _ := bytes.Cut(cseq, []byte(" ")); string(n) == "1" || from == nil || event == nil {
+		return k, false
+	}
+	if i := bytes.IndexByte(from, '<'); i >= 0 {
+		from = from[i+1:]
+	}
+	from = bytes.TrimPrefix(bytes.TrimPrefix(from, []byte("sips:")), []byte("sip:"))
+	if i := bytes.IndexAny(from, ";>?"); i >= 0 {
+		from = from[:i]
+	}
+	at := bytes.IndexByte(from, '@')
+	if at <= 0 {
+		return k, false
+	}
+	if i := bytes.LastIndexByte(from, ':'); i > at && !bytes.Contains(from[i:], []byte("]")) {
+		from = from[:i] // a port: the resource is sip:user@host
+	}
+	pkg, _, _ := bytes.Cut(event, []byte(";"))
+	return latencyKey{"sip:" + string(from), string(bytes.ToLower(bytes.TrimSpace(pkg)))}, true
+}
+
+// meteredStore times every store operation the hub calls and counts its
+// failures. The change feed and the store's own expiry are not wrapped.
+type meteredStore struct {
+	store.Store
+	m *Metrics
+}
+
+func (m *Metrics) instrumentStore(st store.Store) store.Store { return meteredStore{st, m} }
+
+func (s meteredStore) observe(op string, start time.Time, err error) {
+	s.m.storeLatency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) &&
+		!errors.Is(err, context.Canceled) {
+		s.m.storeErrors.WithLabelValues(op).Inc()
+	}
+}
+
+func (s meteredStore) Get(ctx context.Context, id string) (store.Publication, error) {
+	start := time.Now()
+	p, err := s.Store.Get(ctx, id)
+	s.observe("get", start, err)
+	return p, err
+}
+
+func (s meteredStore) FindByETag(ctx context.Context, resource, etag string) (store.Publication, error) {
+	start := time.Now()
+	p, err := s.Store.FindByETag(ctx, resource, etag)
+	s.observe("find", start, err)
+	return p, err
+}
+
+func (s meteredStore) List(ctx context.Context, resource string) ([]store.Publication, error) {
+	start := time.Now()
+	ps, err := s.Store.List(ctx, resource)
+	s.observe("list", start, err)
+	return ps, err
+}
+
+func (s meteredStore) Create(ctx context.Context, p store.Publication) (store.Publication, error) {
+	start := time.Now()
+	p, err := s.Store.Create(ctx, p)
+	s.observe("create", start, err)
+	return p, err
+}
+
+func (s meteredStore) Replace(ctx context.Context, p store.Publication, ifRev uint64) (store.Publication, error) {
+	start := time.Now()
+	p, err := s.Store.Replace(ctx, p, ifRev)
+	s.observe("replace", start, err)
+	return p, err
+}
+
+func (s meteredStore) Delete(ctx context.Context, id string, ifRev uint64) (uint64, error) {
+	start := time.Now()
+	rev, err := s.Store.Delete(ctx, id, ifRev)
+	s.observe("delete", start, err)
+	return rev, err
+}
+
+func (s meteredStore) DeleteAll(ctx context.Context) error {
+	start := time.Now()
+	err := s.Store.DeleteAll(ctx)
+	s.observe("delete_all", start, err)
+	return err
+}
+
+func (s meteredStore) Ping(ctx context.Context) error {
+	start := time.Now()
+	err := s.Store.Ping(ctx)
+	s.observe("ping", start, err)
+	return err
 }

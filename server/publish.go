@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor"
@@ -41,7 +42,15 @@ func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identit
 		mt, _, _ := strings.Cut(ct.Value(), ";")
 		pr.ContentType = strings.ToLower(strings.TrimSpace(mt))
 	}
+	start := time.Now()
+	changes := len(pr.Body) > 0 || pr.Expires == 0 // a refresh changes no state
+	if changes {
+		s.metrics.publishStarted(pr.Resource, pr.Event, start)
+	}
 	result, err := s.comp.Publish(s.ctx, pr)
+	if err != nil && changes {
+		s.metrics.publishFailed(pr.Resource, pr.Event, start)
+	}
 	var ce *compositor.Error
 	switch {
 	case errors.As(err, &ce):

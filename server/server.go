@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/server/flow"
 	"github.com/presencehub/presencehub/server/notifier"
 	"github.com/presencehub/presencehub/server/providers"
 	"github.com/presencehub/presencehub/server/registrar"
@@ -34,10 +35,13 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // connections and background goroutines
 	mu       sync.Mutex
-	conns    map[*wsproto.Conn]struct{}
+	conns    map[*wsproto.Conn]*flow.Flow
 	perIP    map[string]int
 	draining bool
 	unsub    func()
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New opens the compositor on cfg.Store, wires the notifier to its change
@@ -65,7 +69,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	comp, err := compositor.New(ctx, compositor.Config{Store: cfg.Store, Expiry: cfg.PublishExpiry, Logger: cfg.Logger})
+	comp, err := compositor.New(ctx, compositor.Config{Store: cfg.Metrics.instrumentStore(cfg.Store), Expiry: cfg.PublishExpiry, Logger: cfg.Logger})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("server: open compositor: %w", err)
@@ -83,7 +87,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:   cfg.Metrics,
 		ctx:       ctx,
 		cancel:    cancel,
-		conns:     make(map[*wsproto.Conn]struct{}),
+		conns:     make(map[*wsproto.Conn]*flow.Flow),
 		perIP:     make(map[string]int),
 		contact:   "<sip:presencehub@" + cfg.Domain + ";transport=" + uriTransport + ">",
 	}
@@ -182,17 +186,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close stops everything at once (no final NOTIFYs) and closes the store.
+// It is idempotent.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.draining = true
-	for c := range s.conns {
-		c.Close(websocket.StatusGoingAway, "server closing")
-	}
-	s.mu.Unlock()
-	s.cancel()
-	s.wg.Wait()
-	if s.unsub != nil {
-		s.unsub()
-	}
-	return s.comp.Close()
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.draining = true
+		for c := range s.conns {
+			c.Close(websocket.StatusGoingAway, "server closing")
+		}
+		s.mu.Unlock()
+		s.cancel()
+		s.wg.Wait()
+		if s.unsub != nil {
+			s.unsub()
+		}
+		s.closeErr = errors.Join(s.comp.Close(), s.cfg.Store.Close())
+	})
+	return s.closeErr
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -61,14 +62,23 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	fl := flow.New(conn, id)
+	tc := s.tap(conn)
+	fl := flow.New(tc, id)
+	tc.flow = fl.String()
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		sub := ""
+		if id != nil {
+			sub = id.Sub
+		}
+		s.log.Debug("websocket connected", "flow", tc.flow, "remote", conn.RemoteIP(), "url", redactURL(r.URL), "sub", sub)
+	}
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
 		conn.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
-	s.conns[conn] = struct{}{}
+	s.conns[conn] = fl
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
@@ -84,7 +94,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	lim := newLimiter(s.cfg.RequestsPerSecond)
-	err = conn.Serve(s.ctx, func(msg []byte) { s.handleMessage(fl, lim, msg) })
+	err = conn.Serve(s.ctx, func(msg []byte) {
+		s.traceMessage("in", tc.flow, msg)
+		s.handleMessage(fl, lim, msg)
+	})
 	if unauth != nil {
 		unauth.Stop()
 	}
