@@ -8,6 +8,7 @@ import (
 // The harness itself, without a hub: every script refuses to run without its parameters, says
 // why on stdout as an event, and exits with the usage code.
 func TestScripts_MissingArguments_ExitWithUsage(t *testing.T) {
+	t.Parallel()
 	for _, script := range []string{
 		"jssip-register.mjs", "sipjs-register.mjs", "sipjs-publish.mjs",
 		"jssip-subscribe.mjs", "sipjs-subscribe.mjs",
@@ -27,6 +28,7 @@ func TestScripts_MissingArguments_ExitWithUsage(t *testing.T) {
 
 // A hub that is not there: the WebSocket never opens, the script reports it and exits refused.
 func TestScripts_NoHub_ReportConnectFailed(t *testing.T) {
+	t.Parallel()
 	for _, script := range []string{"jssip-register.mjs", "sipjs-register.mjs"} {
 		t.Run(script, func(t *testing.T) {
 			c := Start(t, script, "--url", "ws://127.0.0.1:1/ws", "--token", "x", "--domain", "hub.test",

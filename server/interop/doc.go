@@ -15,6 +15,6 @@
 // fails, its clients' events and wire traces are written to the test log.
 //
 // The tests skip, saying why, when `node` is not on PATH or testdata/interop/node_modules is
-// missing (install with `npm ci` in testdata/interop). With PRESENCEHUB_INTEROP=require in the
-// environment (CI) they fail instead of skipping.
+// missing (install with `npm ci` in testdata/interop). With PRESENCEHUB_REQUIRE_NODE=1 in the
+// environment (as .ci/test sets it) they fail instead of skipping.
 package interop
