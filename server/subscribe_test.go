@@ -430,3 +430,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 var _ = context.Background
+
+// A client that un-SUBSCRIBEs and closes at once leaves nothing behind.
+func TestSubscribe_UnsubscribeThenClose_LeavesNoZombie(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	ctx := testCtx(t)
+	block := make(chan struct{})
+	defer close(block)
+	c := hub.Dial(ctx, "2001", sipclient.Options{OnRequest: func(r *sip.Request) int {
+		if strings.HasPrefix(header(r, "Subscription-State"), "terminated") {
+			return 0 // never answer the final NOTIFY
+		}
+		return 200
+	}})
+	req := subscribeReq(t, c, "2001", "1001", "dialog")
+	res := do(t, c, req)
+	unsub := sipclient.InDialog(req, res)
+	unsub.ReplaceHeader(sip.NewHeader("Expires", "0"))
+	do(t, c, unsub)
+	c.Close()
+	waitFor(t, "the subscription to be gone", func() bool { return len(hub.Server.Notifier().List("2001")) == 0 })
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/compositor/pidf"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/sipclient"
 )
@@ -75,9 +76,10 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	aor := "sip:" + *as + "@" + c.Domain
 	statePath := filepath.Join(os.TempDir(), "presencehub-publish-"+sanitize(c.Domain)+"-"+sanitize(*as)+".json")
 	var ps struct {
-		ETag   string `json:"etag"`
-		Dialog int    `json:"dialog"`
-		Last   string `json:"last"`
+		ETag     string `json:"etag"`     // the dialog publication
+		Presence string `json:"presence"` // the presence publication
+		Dialog   int    `json:"dialog"`
+		Last     string `json:"last"`
 	}
 	if b, err := os.ReadFile(statePath); err == nil {
 		_ = json.Unmarshal(b, &ps)
@@ -96,33 +98,52 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	doc := dialoginfo.Document{State: "full", Entity: aor, Dialogs: []dialoginfo.Dialog{d}}
 	body := doc.AppendXML(nil)
 
-	send := func(etag string) (*sip.Response, error) {
+	// The extension is online while the tool speaks for it: presence open,
+	// with a note a console can show (RFC 3863 §4.1.4).
+	note := map[string]string{"early": "Ringing", "trying": "Calling", "proceeding": "Ringing", "confirmed": "On the phone"}[st]
+	if note == "" {
+		note = "Available"
+	}
+	pres := pidf.Document{Entity: aor, Tuples: []pidf.Tuple{{ID: "presencehub-cli", Basic: pidf.Open, Notes: []pidf.Note{{Text: note}}}}}
+
+	send := func(event, ct string, body []byte, etag string) (*sip.Response, error) {
 		req, err := cl.NewRequest(sip.PUBLISH, aor, aor)
 		if err != nil {
 			return nil, err
 		}
-		req.AppendHeader(sip.NewHeader("Event", "dialog"))
+		req.AppendHeader(sip.NewHeader("Event", event))
 		req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(*expires)))
 		if etag != "" {
 			req.AppendHeader(sip.NewHeader("SIP-If-Match", etag))
 		}
-		ct := sip.ContentTypeHeader("application/dialog-info+xml")
-		req.AppendHeader(&ct)
+		cth := sip.ContentTypeHeader(ct)
+		req.AppendHeader(&cth)
 		req.SetBody(body)
 		return cl.Do(ctx, req)
 	}
-	res, err := send(ps.ETag)
-	if err == nil && res.StatusCode == 412 && ps.ETag != "" {
-		res, err = send("") // our publication expired: start a new one
+	// publishDoc modifies our publication (RFC 3903 §4.4), or starts a new
+	// one when it has expired meanwhile (412).
+	publishDoc := func(event, ct string, body []byte, etag *string) error {
+		res, err := send(event, ct, body, *etag)
+		if err == nil && res.StatusCode == 412 && *etag != "" {
+			res, err = send(event, ct, body, "")
+		}
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", event, err)
+		}
+		if res.StatusCode != 200 {
+			return fmt.Errorf("publish %s: hub answered %d %s", event, res.StatusCode, res.Reason)
+		}
+		if h := res.GetHeader("SIP-ETag"); h != nil {
+			*etag = strings.TrimSpace(h.Value())
+		}
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("publish: %w", err)
+	if err := publishDoc("dialog", "application/dialog-info+xml", body, &ps.ETag); err != nil {
+		return err
 	}
-	if res.StatusCode != 200 {
-		return fmt.Errorf("publish: hub answered %d %s", res.StatusCode, res.Reason)
-	}
-	if h := res.GetHeader("SIP-ETag"); h != nil {
-		ps.ETag = strings.TrimSpace(h.Value())
+	if err := publishDoc("presence", "application/pidf+xml", pres.AppendXML(nil), &ps.Presence); err != nil {
+		return err
 	}
 	ps.Last = st
 	if b, err := json.Marshal(ps); err == nil {

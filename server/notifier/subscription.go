@@ -136,9 +136,15 @@ func (s *subscription) answered(o outgoing, sent time.Time, res *sip.Response, e
 	s.mu.Lock()
 	s.inFlight = false
 	switch {
+	case errors.Is(err, flow.ErrClosed) && o.reason != "":
+		// The final NOTIFY cannot be delivered: the subscription is over
+		// anyway (the client un-SUBSCRIBEd and closed its tab).
+		s.mu.Unlock()
+		s.n.remove(s)
+		return
 	case errors.Is(err, flow.ErrClosed):
 		// The socket went away: keep the NOTIFY for a rebind within grace.
-		if s.next == nil || (o.reason != "" && s.next.reason == "") {
+		if s.next == nil || s.next.reason == "" && o.reason != "" {
 			s.next = &o
 		}
 		s.flow = nil
