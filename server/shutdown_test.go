@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,4 +125,92 @@ func TestShutdown_BoundedByContextWhenAWatcherNeverAnswers(t *testing.T) {
 	}
 	good.closedGoingAway(t)
 	silent.closedGoingAway(t)
+}
+
+func TestShutdown_UnderLoad_EverySubscriptionEndsWithOneFinalNotify(t *testing.T) {
+	const conns, perConn = 8, 25
+	hub := servertest.Start(t, servertest.Options{})
+	ctx := testCtx(t)
+	type sub struct {
+		last  string // Subscription-State of the newest NOTIFY
+		after int    // NOTIFYs received after the final one
+	}
+	var mu sync.Mutex
+	subs := map[string]*sub{} // by Call-ID
+	var clients []*sipclient.Client
+	for i := 0; i < conns; i++ {
+		as := "2" + strconv.Itoa(100+i)
+		c := hub.Dial(ctx, as, sipclient.Options{OnRequest: func(req *sip.Request) int {
+			mu.Lock()
+			defer mu.Unlock()
+			s := subs[req.CallID().Value()]
+			if s == nil {
+				s = &sub{}
+				subs[req.CallID().Value()] = s
+			}
+			if strings.HasPrefix(s.last, "terminated") {
+				s.after++
+			}
+			s.last = header(req, "Subscription-State")
+			return 200
+		}})
+		clients = append(clients, c)
+		for j := 0; j < perConn; j++ {
+			ext := strconv.Itoa(1000 + j)
+			if res := do(t, c, subscribeReq(t, c, as, ext, "dialog")); res.StatusCode != 200 {
+				t.Fatalf("SUBSCRIBE %s→%s: %d", as, ext, res.StatusCode)
+			}
+		}
+	}
+	// Publishers keep changing state while the hub shuts down.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for j := 0; j < 5; j++ {
+		p := newPublisher(t, hub, strconv.Itoa(1000+j))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			states := []string{"early", "confirmed", "terminated"}
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req := withBody(newReq(t, p.c, sip.PUBLISH, p.ext, p.ext, "Event", "dialog", "Expires", "600"),
+					"application/dialog-info+xml", dialogInfo(servertest.AOR(p.ext), "call"+strconv.Itoa(k/3), states[k%3]))
+				if _, err := p.c.Do(ctx, req); err != nil {
+					return // the hub has gone
+				}
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := hub.Shutdown(sctx)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Shutdown under load: %v after %v", err, time.Since(start))
+	}
+	for _, c := range clients {
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("a watcher's socket is still open")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(subs) != conns*perConn {
+		t.Fatalf("%d subscriptions got NOTIFYs, want %d", len(subs), conns*perConn)
+	}
+	for id, s := range subs {
+		if s.last != "terminated;reason=deactivated" || s.after != 0 {
+			t.Errorf("subscription %s: last Subscription-State %q, %d NOTIFYs after the final one", id, s.last, s.after)
+		}
+	}
+	t.Logf("%d subscriptions drained in %v", len(subs), time.Since(start))
 }
