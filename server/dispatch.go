@@ -187,8 +187,12 @@ func (s *Server) handleRegister(fl *flow.Flow, req *sip.Request, id *auth.Identi
 		s.respond(fl, req, 403, "Forbidden - token may not register this AOR")
 		return
 	}
-	res := s.registrar.Register(req, "sip:"+to.User+"@"+to.Host, fl.ID())
+	aor := "sip:" + to.User + "@" + to.Host
+	res := s.registrar.Register(req, aor, fl.ID())
 	s.send(fl, req, res)
+	if res.StatusCode == 200 {
+		s.syncRegPresence(aor)
+	}
 }
 
 // expiresHeader returns the Expires value, -1 when absent, or ok=false when invalid.

@@ -362,3 +362,31 @@ func TestTokenExpiry_ClosesConnection1008(t *testing.T) {
 	}
 	_ = context.Background()
 }
+
+// A registered softphone is online: its presence is open while it has a
+// binding and closed when its socket goes away.
+func TestRegister_DrivesPresence(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	w, opts := newWatcher()
+	watcher := hub.Dial(testCtx(t), "2001", opts)
+	if res := do(t, watcher, subscribeReq(t, watcher, "2001", "1001", "presence")); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	if body := string(w.next(t).Body()); !strings.Contains(body, "<basic>closed</basic>") {
+		t.Fatalf("before REGISTER: %s", body)
+	}
+	phone := hub.Dial(testCtx(t), "1001", sipclient.Options{})
+	if res := do(t, phone, newReq(t, phone, sip.REGISTER, "1001", "1001")); res.StatusCode != 200 {
+		t.Fatalf("REGISTER: %d", res.StatusCode)
+	}
+	if body := string(w.next(t).Body()); !strings.Contains(body, "<basic>open</basic>") {
+		t.Fatalf("after REGISTER: %s", body)
+	}
+	// A refresh changes nothing a watcher sees.
+	do(t, phone, newReq(t, phone, sip.REGISTER, "1001", "1001"))
+	w.none(t, 200*time.Millisecond)
+	phone.Close()
+	if body := string(w.next(t).Body()); !strings.Contains(body, "<basic>closed</basic>") {
+		t.Fatalf("after the socket closed: %s", body)
+	}
+}

@@ -40,6 +40,9 @@ type Server struct {
 	draining bool
 	unsub    func()
 
+	regMu    sync.Mutex
+	regETags map[string]string // AOR → entity-tag of its registration presence
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -89,6 +92,7 @@ func New(cfg Config) (*Server, error) {
 		cancel:    cancel,
 		conns:     make(map[*wsproto.Conn]*flow.Flow),
 		perIP:     make(map[string]int),
+		regETags:  make(map[string]string),
 		contact:   "<sip:presencehub@" + cfg.Domain + ";transport=" + uriTransport + ">",
 	}
 	s.wsOpts = wsproto.Options{
@@ -117,6 +121,11 @@ func New(cfg Config) (*Server, error) {
 		Observer:      s.metrics,
 		Logger:        cfg.Logger,
 	})
+	if err := s.clearRegPresence(ctx); err != nil {
+		cancel()
+		comp.Close()
+		return nil, fmt.Errorf("server: clear registration presence: %w", err)
+	}
 	s.unsub = comp.Subscribe(func(c compositor.Change) {
 		s.metrics.stateChanged(c)
 		s.notifier.OnChange(c)

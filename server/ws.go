@@ -102,7 +102,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		unauth.Stop()
 	}
 	fl.Close()
-	s.registrar.DropFlow(fl.ID())
+	for _, aor := range s.registrar.DropFlow(fl.ID()) {
+		s.syncRegPresence(aor)
+	}
 	s.mu.Lock()
 	delete(s.conns, conn)
 	s.mu.Unlock()

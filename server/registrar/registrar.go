@@ -200,11 +200,14 @@ func (r *Registrar) prune(aor string, now time.Time) {
 	r.byAOR[aor] = kept
 }
 
-// DropFlow removes every binding made over a closed flow.
-func (r *Registrar) DropFlow(flowID uint64) {
+// DropFlow removes every binding made over a closed flow and returns the
+// AORs it held bindings of.
+func (r *Registrar) DropFlow(flowID uint64) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var aors []string
 	for aor := range r.byFlow[flowID] {
+		aors = append(aors, aor)
 		list := r.byAOR[aor]
 		kept := list[:0]
 		for _, b := range list {
@@ -219,6 +222,7 @@ func (r *Registrar) DropFlow(flowID uint64) {
 		}
 	}
 	delete(r.byFlow, flowID)
+	return aors
 }
 
 // Bindings returns copies of the live bindings of aor ("" for all), sorted by AOR.

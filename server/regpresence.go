@@ -1,0 +1,80 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/compositor/pidf"
+)
+
+// regPublisher is the Publisher of the presence the hub derives from REGISTER.
+const regPublisher = "presencehub-registrar"
+
+// syncRegPresence makes a registered AOR's presence "open" (RFC 3856 §6.1:
+// a presence agent may use registrations as a source of state), so a
+// softphone that is online shows an idle lamp rather than an offline one. It
+// is an ordinary publication of the hub in the compositor, composed with
+// what the phone or PBX publish themselves, refreshed with the binding and
+// removed with the last one.
+func (s *Server) syncRegPresence(aor string) {
+	bindings := s.registrar.Bindings(aor)
+	var until time.Time
+	for _, b := range bindings {
+		if b.Expires.After(until) {
+			until = b.Expires
+		}
+	}
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	etag := s.regETags[aor]
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	if len(bindings) == 0 {
+		if etag != "" {
+			delete(s.regETags, aor)
+			_, _ = s.comp.Publish(ctx, compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, IfMatch: []string{etag}, Expires: 0, Publisher: regPublisher})
+		}
+		return
+	}
+	expires := int(time.Until(until).Seconds()) + 30 // the registrar's grace
+	req := compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, Expires: max(expires, 60), Publisher: regPublisher}
+	if etag != "" {
+		req.IfMatch = []string{etag}
+	} else {
+		doc := pidf.Document{Entity: aor, Tuples: []pidf.Tuple{{ID: "registered", Basic: pidf.Open}}}
+		req.ContentType, req.Body = compositor.ContentTypePIDF, doc.AppendXML(nil)
+	}
+	res, err := s.comp.Publish(ctx, req)
+	var ce *compositor.Error
+	if errors.As(err, &ce) && ce.Code == 412 && etag != "" {
+		delete(s.regETags, aor) // expired meanwhile: publish afresh
+		s.regMu.Unlock()
+		s.syncRegPresence(aor)
+		s.regMu.Lock()
+		return
+	}
+	if err != nil {
+		s.log.Warn("registration presence", "aor", aor, "err", err)
+		return
+	}
+	s.regETags[aor] = res.ETag
+}
+
+// clearRegPresence removes registration presence left by a previous run:
+// registrations do not survive a restart, so neither may what they implied.
+func (s *Server) clearRegPresence(ctx context.Context) error {
+	pubs, err := s.comp.List(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, p := range pubs {
+		if p.Publisher == regPublisher {
+			if err := s.comp.Remove(ctx, p.Resource, p.ETag); err != nil && !errors.Is(err, compositor.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
