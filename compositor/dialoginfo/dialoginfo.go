@@ -58,7 +58,13 @@ type Dialog struct {
 
 	LocalIdentity, LocalDisplay, LocalTarget    string
 	RemoteIdentity, RemoteDisplay, RemoteTarget string
+	// Target parameters (RFC 4235 §4.1.6.2), e.g. +sip.rendering=no while
+	// the local party has the call on hold.
+	LocalParams, RemoteParams []Param
 }
+
+// Param is a <param pname= pvalue=/> of a participant's target.
+type Param struct{ Name, Value string }
 
 // Terminated reports whether the dialog has ended.
 func (d *Dialog) Terminated() bool { return d.State == Terminated }
@@ -144,9 +150,9 @@ func parseDialog(e *xmltree.Element) (Dialog, error) {
 				d.Code = n
 			}
 		case "local":
-			d.LocalIdentity, d.LocalDisplay, d.LocalTarget = parseParticipant(c)
+			d.LocalIdentity, d.LocalDisplay, d.LocalTarget, d.LocalParams = parseParticipant(c)
 		case "remote":
-			d.RemoteIdentity, d.RemoteDisplay, d.RemoteTarget = parseParticipant(c)
+			d.RemoteIdentity, d.RemoteDisplay, d.RemoteTarget, d.RemoteParams = parseParticipant(c)
 		}
 	}
 	if !hasState {
@@ -155,7 +161,7 @@ func parseDialog(e *xmltree.Element) (Dialog, error) {
 	return d, nil
 }
 
-func parseParticipant(e *xmltree.Element) (identity, display, target string) {
+func parseParticipant(e *xmltree.Element) (identity, display, target string, params []Param) {
 	for i := range e.Children {
 		c := &e.Children[i]
 		if c.Space != NS {
@@ -167,7 +173,17 @@ func parseParticipant(e *xmltree.Element) (identity, display, target string) {
 			display, _ = c.Attr("display")
 		case "target":
 			target, _ = c.Attr("uri")
+			for j := range c.Children {
+				p := &c.Children[j]
+				if p.Space == NS && p.Local == "param" {
+					name, _ := p.Attr("pname")
+					value, _ := p.Attr("pvalue")
+					if name != "" {
+						params = append(params, Param{Name: name, Value: value})
+					}
+				}
+			}
 		}
 	}
-	return identity, display, target
+	return identity, display, target, params
 }

@@ -46,7 +46,7 @@ func TestAppendXML_RFC4235Elements(t *testing.T) {
 		`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="42" state="full" entity="sip:alice@example.com">`,
 		`<dialog id="as7d900as8" call-id="a84b4c76e66710" local-tag="1928301774" remote-tag="456887766" direction="initiator">`,
 		`<state event="remote-bye" code="486">terminated</state>`,
-		`<local><identity display="Alice &amp; Co">sip:alice@example.com</identity><target uri="sip:alice@pc33.example.com"/></local>`,
+		`<local><identity display="Alice &amp; Co">sip:alice@example.com</identity><target uri="sip:alice@pc33.example.com"><param pname="x" pvalue=""/></target></local>`,
 		`<remote><identity display="Bob">sip:bob@example.org</identity><target uri="sip:bobster@phone21.example.org"/></remote>`,
 	} {
 		if !strings.Contains(out, want) {
@@ -96,4 +96,23 @@ func FuzzParseDialogInfo(f *testing.F) {
 			t.Fatalf("render not stable:\n%s\n%s", r1, r2)
 		}
 	})
+}
+
+// Hold is signalled by +sip.rendering=no on the local target (RFC 4235
+// §4.1.6.2); the parameter survives parse and render.
+func TestTargetParams_RoundTrip(t *testing.T) {
+	in := []byte(`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" state="full" entity="sip:1001@hub.test">` +
+		`<dialog id="d1"><state>confirmed</state><local><identity>sip:1001@hub.test</identity>` +
+		`<target uri="sip:1001@10.0.0.1"><param pname="+sip.rendering" pvalue="no"/></target></local></dialog></dialog-info>`)
+	doc, err := dialoginfo.Parse(in, dialoginfo.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Dialogs[0].LocalParams; len(got) != 1 || got[0] != (dialoginfo.Param{Name: "+sip.rendering", Value: "no"}) {
+		t.Fatalf("params = %v", got)
+	}
+	out := doc.AppendXML(nil)
+	if !bytes.Contains(out, []byte(`<target uri="sip:1001@10.0.0.1"><param pname="+sip.rendering" pvalue="no"/></target>`)) {
+		t.Fatalf("rendered: %s", out)
+	}
 }

@@ -59,12 +59,12 @@ func (d *Dialog) appendXML(dst []byte) []byte {
 	dst = append(dst, '>')
 	dst = xmltree.AppendText(dst, d.State)
 	dst = append(dst, "</state>"...)
-	dst = appendParticipant(dst, "local", d.LocalIdentity, d.LocalDisplay, d.LocalTarget)
-	dst = appendParticipant(dst, "remote", d.RemoteIdentity, d.RemoteDisplay, d.RemoteTarget)
+	dst = appendParticipant(dst, "local", d.LocalIdentity, d.LocalDisplay, d.LocalTarget, d.LocalParams)
+	dst = appendParticipant(dst, "remote", d.RemoteIdentity, d.RemoteDisplay, d.RemoteTarget, d.RemoteParams)
 	return append(dst, "</dialog>\n"...)
 }
 
-func appendParticipant(dst []byte, name, identity, display, target string) []byte {
+func appendParticipant(dst []byte, name, identity, display, target string, params []Param) []byte {
 	if identity == "" && target == "" {
 		return dst
 	}
@@ -81,7 +81,19 @@ func appendParticipant(dst []byte, name, identity, display, target string) []byt
 	if target != "" {
 		dst = append(dst, `<target uri="`...)
 		dst = xmltree.AppendAttr(dst, target)
-		dst = append(dst, `"/>`...)
+		if len(params) == 0 {
+			dst = append(dst, `"/>`...)
+		} else {
+			dst = append(dst, `">`...)
+			for _, p := range params {
+				dst = append(dst, `<param pname="`...)
+				dst = xmltree.AppendAttr(dst, p.Name)
+				dst = append(dst, `" pvalue="`...)
+				dst = xmltree.AppendAttr(dst, p.Value)
+				dst = append(dst, `"/>`...)
+			}
+			dst = append(dst, "</target>"...)
+		}
 	}
 	dst = append(dst, "</"...)
 	dst = append(dst, name...)
