@@ -31,7 +31,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	c.bind(fs)
 	as := fs.String("as", "", "extension whose state is published (required)")
-	state := fs.String("state", "early", "early (ringing), confirmed (busy) or idle")
+	state := fs.String("state", "early", "early (ringing), confirmed (busy), hold or idle")
 	remote := fs.String("remote", "", "the other party (shown while ringing), e.g. 2001")
 	hub := fs.String("hub", "", "hub WebSocket URL (default: ws://<http-addr>/ws)")
 	tok := fs.String("token", "", "token to publish with (default: minted with the hub's secret)")
@@ -43,7 +43,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 		return errors.New("publish: --as is required")
 	}
 	switch *state {
-	case "early", "confirmed", "idle", "terminated", "trying", "proceeding":
+	case "early", "confirmed", "hold", "idle", "terminated", "trying", "proceeding":
 	default:
 		return fmt.Errorf("publish: unknown --state %q", *state)
 	}
@@ -88,12 +88,20 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 		ps.Dialog++ // a new call: a terminated dialog id is never revived
 	}
 	st := *state
-	if st == "idle" {
+	switch st {
+	case "idle":
 		st = "terminated"
+	case "hold":
+		st = "confirmed"
 	}
 	d := dialoginfo.Dialog{ID: "demo-" + *as + "-" + strconv.Itoa(ps.Dialog), CallID: "demo-" + *as + "-" + strconv.Itoa(ps.Dialog), Direction: "recipient", State: st}
 	if *remote != "" {
 		d.RemoteIdentity = "sip:" + *remote + "@" + c.Domain
+	}
+	if *state == "hold" {
+		// RFC 4235 §4.1.6.2: the local target is not rendering media.
+		d.LocalTarget = aor
+		d.LocalParams = []dialoginfo.Param{{Name: "+sip.rendering", Value: "no"}}
 	}
 	doc := dialoginfo.Document{State: "full", Entity: aor, Dialogs: []dialoginfo.Dialog{d}}
 	body := doc.AppendXML(nil)
@@ -101,6 +109,9 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	// The extension is online while the tool speaks for it: presence open,
 	// with a note a console can show (RFC 3863 §4.1.4).
 	note := map[string]string{"early": "Ringing", "trying": "Calling", "proceeding": "Ringing", "confirmed": "On the phone"}[st]
+	if *state == "hold" {
+		note = "On hold"
+	}
 	if note == "" {
 		note = "Available"
 	}
