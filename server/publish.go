@@ -54,6 +54,9 @@ func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identit
 	var ce *compositor.Error
 	switch {
 	case errors.As(err, &ce):
+		if ce.Code >= 500 {
+			s.storeFault.Store(&storeFault{err: ce, at: time.Now()})
+		}
 		res := sip.NewResponseFromRequest(req, ce.Code, ce.Reason, nil)
 		if ce.MinExpires > 0 {
 			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(ce.MinExpires)))
@@ -72,6 +75,9 @@ func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identit
 		s.log.Error("publish", "resource", pr.Resource, "err", err)
 		s.respond(fl, req, 500, "Server Internal Error")
 	default:
+		if s.storeFault.Load() != nil {
+			s.storeFault.Store(nil) // the store writes again: ready
+		}
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 		if result.ETag != "" {
 			res.AppendHeader(sip.NewHeader("SIP-ETag", result.ETag))
@@ -79,4 +85,12 @@ func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identit
 		res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(result.Expires)))
 		s.send(fl, req, res)
 	}
+}
+
+// storeFault is the last failed store write; /readyz reports it until a
+// write succeeds again (a full disk or a read-only file cannot be seen by a
+// read-only probe).
+type storeFault struct {
+	err error
+	at  time.Time
 }

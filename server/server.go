@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -39,6 +40,8 @@ type Server struct {
 	perIP    map[string]int
 	draining bool
 	unsub    func()
+
+	storeFault atomic.Pointer[storeFault]
 
 	regMu    sync.Mutex
 	regETags map[string]string // AOR → entity-tag of its registration presence
@@ -173,6 +176,10 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.comp.Ready(ctx); err != nil {
 		http.Error(w, "store not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if f := s.storeFault.Load(); f != nil {
+		http.Error(w, fmt.Sprintf("store write failed %s ago: %v", time.Since(f.at).Round(time.Second), f.err), http.StatusServiceUnavailable)
 		return
 	}
 	fmt.Fprintln(w, "ready")
