@@ -96,6 +96,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithStrictDecoding(), // one spelling per token: no padding or trailing-bit variants
 	}
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
