@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -38,18 +39,27 @@ type Options struct {
 // Store is a store.Store on one SQLite file.
 type Store struct {
 	now  func() time.Time
-	w    *sql.DB // exactly one connection: all writes and the snapshot
-	r    *sql.DB // read pool
+	db   *sql.DB   // write-side pool: the writer's and the checkpointer's connection
+	w    *sql.Conn // the one write connection: every commit, the snapshot
+	ckpt *sql.Conn // checkpoints the WAL off the commit path
+	r    *sql.DB   // read pool
 	feed *changefeed.Feed
 
-	stInsert, stReplace, stDelete, stSetRev, stExpired, stMinExpires *sql.Stmt
-	stGet, stFind                                                    *sql.Stmt
+	// Statements on w (used under mu) and on the read pool.
+	stBegin, stCommit, stRollback                       *sql.Stmt
+	stInsert, stReplace, stDelete, stDeleteIf, stSetRev *sql.Stmt
+	stAlive, stExpired, stMinExpires                    *sql.Stmt
+	stGet, stFind                                       *sql.Stmt
 
-	mu      sync.Mutex // serialises writes; guards rev, closed, timer
+	closed atomic.Bool // set by Close; reads check it without taking mu
+
+	mu      sync.Mutex // serialises use of w; guards rev, timer
 	rev     uint64
-	closed  bool
 	timer   *time.Timer
 	timerAt time.Time
+
+	wq writeQueue // group commit: see write.go; its leader takes mu
+	cp checkpointer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -57,8 +67,9 @@ var _ store.Store = (*Store)(nil)
 const columns = `id, resource, event, etag, rev, expires, created, updated, content_type, body, publisher, meta`
 
 // Open opens (creating if needed) the database at path, applies
-// migrations, removes publications that expired while down and arms the
-// expiry timer.
+// migrations, removes publications that expired while down, arms the
+// expiry timer and starts the writer and checkpointer goroutines (ended by
+// Close).
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -83,25 +94,40 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 	s := &Store{now: opts.Now, feed: changefeed.New()}
 	var err error
-	if s.w, err = sql.Open("sqlite3", dsn); err != nil {
+	if s.db, err = sql.Open("sqlite3", dsn); err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	s.w.SetMaxOpenConns(1)
-	s.w.SetMaxIdleConns(1)
-	s.w.SetConnMaxLifetime(0)
-	s.w.SetConnMaxIdleTime(0)
+	// Two connections, each held for the store's life: the writer and the
+	// checkpointer. No pool churn.
+	s.db.SetMaxOpenConns(2)
+	s.db.SetMaxIdleConns(2)
+	s.db.SetConnMaxLifetime(0)
+	s.db.SetConnMaxIdleTime(0)
 	if err := s.init(ctx, path, dsn); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
+	s.wq.init()
+	s.cp.start(s, s.ckpt)
 	return s, nil
 }
 
 func (s *Store) init(ctx context.Context, path, dsn string) error {
+	var err error
+	if s.w, err = s.db.Conn(ctx); err != nil {
+		return fmt.Errorf("sqlitestore: open %s: %w", path, mapErr(err))
+	}
 	if err := s.migrate(ctx); err != nil {
 		return fmt.Errorf("sqlitestore: migrate %s: %w", path, err)
 	}
-	var err error
+	// The checkpointer copies the WAL into the database in the background
+	// (checkpoint.go); a commit never runs a checkpoint itself.
+	if _, err := s.w.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
+		return fmt.Errorf("sqlitestore: %s: %w", path, mapErr(err))
+	}
+	if s.ckpt, err = s.db.Conn(ctx); err != nil {
+		return fmt.Errorf("sqlitestore: open %s: %w", path, mapErr(err))
+	}
 	if s.r, err = sql.Open("sqlite3", dsn+"&_query_only=1"); err != nil {
 		return fmt.Errorf("sqlitestore: open reader %s: %w", path, err)
 	}
@@ -164,17 +190,29 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// preparer is a *sql.Conn or a *sql.DB.
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
 func (s *Store) prepare(ctx context.Context) error {
 	for _, p := range []struct {
 		st  **sql.Stmt
-		db  *sql.DB
+		db  preparer
 		sql string
 	}{
+		// Transactions are driven by statements on the dedicated
+		// connection (not database/sql's Tx): one BEGIN per group commit.
+		{&s.stBegin, s.w, `BEGIN IMMEDIATE`},
+		{&s.stCommit, s.w, `COMMIT`},
+		{&s.stRollback, s.w, `ROLLBACK`},
 		{&s.stInsert, s.w, `INSERT INTO publications (` + columns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`},
 		{&s.stReplace, s.w, `UPDATE publications SET etag = ?, rev = ?, expires = ?, created = ?, updated = ?, content_type = ?, body = ?, publisher = ?, meta = ?
 			WHERE id = ? AND rev = ? AND expires > ?`},
 		{&s.stDelete, s.w, `DELETE FROM publications WHERE id = ? AND rev = ?`},
+		{&s.stDeleteIf, s.w, `DELETE FROM publications WHERE id = ? AND rev = ? AND expires > ? RETURNING ` + columns},
 		{&s.stSetRev, s.w, `UPDATE store_rev SET rev = ? WHERE id = 1`},
+		{&s.stAlive, s.w, `SELECT COUNT(*) FROM publications WHERE id = ? AND expires > ?`},
 		{&s.stExpired, s.w, `SELECT ` + columns + ` FROM publications WHERE expires <= ? ORDER BY rev`},
 		{&s.stMinExpires, s.w, `SELECT MIN(expires) FROM publications`},
 		{&s.stGet, s.r, `SELECT ` + columns + ` FROM publications WHERE id = ? AND expires > ?`},
@@ -217,11 +255,9 @@ func scanPub(sc scanner) (store.Publication, error) {
 	return p, err
 }
 
-func (s *Store) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
+// isClosed is checked by reads without taking mu, so lookups never wait
+// for a commit.
+func (s *Store) isClosed() bool { return s.closed.Load() }
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, id string) (store.Publication, error) {
@@ -261,7 +297,12 @@ func (s *Store) List(ctx context.Context, resource string) ([]store.Publication,
 	return s.list(ctx, s.r, resource)
 }
 
-func (s *Store) list(ctx context.Context, db *sql.DB, resource string) ([]store.Publication, error) {
+// querier is a *sql.Conn or a *sql.DB.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (s *Store) list(ctx context.Context, db querier, resource string) ([]store.Publication, error) {
 	var rows *sql.Rows
 	var err error
 	now := s.now().UnixNano()
@@ -288,63 +329,10 @@ func (s *Store) list(ctx context.Context, db *sql.DB, resource string) ([]store.
 	return out, nil
 }
 
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
-
-// Create implements store.Store.
-func (s *Store) Create(ctx context.Context, p store.Publication) (store.Publication, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return store.Publication{}, store.ErrClosed
-	}
-	rev := s.rev + 1
-	_, err := s.stInsert.ExecContext(ctx, p.ID, p.Resource, p.Event, p.ETag, int64(rev),
-		p.Expires.UnixNano(), p.Created.UnixNano(), p.Updated.UnixNano(),
-		p.ContentType, nonNil(p.Body), p.Publisher, nonNil(p.Meta))
-	if err != nil {
-		return store.Publication{}, fmt.Errorf("create %q: %w", p.ID, mapErr(err))
-	}
-	s.rev = rev
-	p.Rev = rev
-	s.armLocked(p.Expires)
-	s.feed.Publish(store.Change{Kind: store.ChangePut, Rev: rev, Pub: p})
-	return p, nil
-}
-
-// Replace implements store.Store.
-func (s *Store) Replace(ctx context.Context, p store.Publication, ifRev uint64) (store.Publication, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return store.Publication{}, store.ErrClosed
-	}
-	rev := s.rev + 1
-	res, err := s.stReplace.ExecContext(ctx, p.ETag, int64(rev), p.Expires.UnixNano(), p.Created.UnixNano(), p.Updated.UnixNano(),
-		p.ContentType, nonNil(p.Body), p.Publisher, nonNil(p.Meta),
-		p.ID, int64(ifRev), s.now().UnixNano())
-	if err != nil {
-		return store.Publication{}, fmt.Errorf("replace %q: %w", p.ID, mapErr(err))
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return store.Publication{}, fmt.Errorf("replace %q: %w", p.ID, s.missLocked(ctx, p.ID))
-	}
-	s.rev = rev
-	p.Rev = rev
-	s.armLocked(p.Expires)
-	s.feed.Publish(store.Change{Kind: store.ChangePut, Rev: rev, Pub: p})
-	return p, nil
-}
-
 // missLocked tells why a compare-and-swap touched no row.
 func (s *Store) missLocked(ctx context.Context, id string) error {
 	var n int
-	err := s.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM publications WHERE id = ? AND expires > ?`, id, s.now().UnixNano()).Scan(&n)
-	if err != nil {
+	if err := s.stAlive.QueryRowContext(ctx, id, s.now().UnixNano()).Scan(&n); err != nil {
 		return mapErr(err)
 	}
 	if n == 0 {
@@ -353,29 +341,27 @@ func (s *Store) missLocked(ctx context.Context, id string) error {
 	return store.ErrConflict
 }
 
-// Delete implements store.Store.
-func (s *Store) Delete(ctx context.Context, id string, ifRev uint64) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return 0, store.ErrClosed
+// txLocked runs fn in one write transaction on w and commits; on any
+// error nothing changes. The caller holds mu.
+func (s *Store) txLocked(ctx context.Context, fn func() error) error {
+	if _, err := s.stBegin.ExecContext(ctx); err != nil {
+		return mapErr(err)
 	}
-	old, err := scanPub(s.w.QueryRowContext(ctx, `SELECT `+columns+` FROM publications WHERE id = ? AND expires > ?`, id, s.now().UnixNano()))
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("delete %q: %w", id, store.ErrNotFound)
+	if err := fn(); err != nil {
+		s.rollbackLocked()
+		return err
 	}
-	if err != nil {
-		return 0, fmt.Errorf("delete %q: %w", id, mapErr(err))
+	if _, err := s.stCommit.ExecContext(ctx); err != nil {
+		s.rollbackLocked()
+		return mapErr(err)
 	}
-	if old.Rev != ifRev {
-		return 0, fmt.Errorf("delete %q: rev %d, want %d: %w", id, old.Rev, ifRev, store.ErrConflict)
-	}
-	changes, err := s.removeLocked(ctx, []store.Publication{old}, store.ChangeDelete)
-	if err != nil {
-		return 0, fmt.Errorf("delete %q: %w", id, err)
-	}
-	s.feed.Publish(changes...)
-	return s.rev, nil
+	return nil
+}
+
+// rollbackLocked ends a failed transaction. SQLite may already have rolled
+// it back (disk full, I/O error): the error of a second ROLLBACK is moot.
+func (s *Store) rollbackLocked() {
+	_, _ = s.stRollback.ExecContext(context.Background())
 }
 
 // removeLocked deletes pubs in one transaction, one revision each, and
@@ -384,29 +370,27 @@ func (s *Store) removeLocked(ctx context.Context, pubs []store.Publication, kind
 	if len(pubs) == 0 {
 		return nil, nil
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer tx.Rollback()
-	del := tx.StmtContext(ctx, s.stDelete)
 	rev := s.rev
 	changes := make([]store.Change, 0, len(pubs))
-	for _, p := range pubs {
-		if _, err := del.ExecContext(ctx, p.ID, int64(p.Rev)); err != nil {
-			return nil, mapErr(err)
+	err := s.txLocked(ctx, func() error {
+		for _, p := range pubs {
+			if _, err := s.stDelete.ExecContext(ctx, p.ID, int64(p.Rev)); err != nil {
+				return mapErr(err)
+			}
+			rev++
+			p.Rev = rev
+			changes = append(changes, store.Change{Kind: kind, Rev: rev, Pub: p})
 		}
-		rev++
-		p.Rev = rev
-		changes = append(changes, store.Change{Kind: kind, Rev: rev, Pub: p})
-	}
-	if _, err := tx.StmtContext(ctx, s.stSetRev).ExecContext(ctx, int64(rev)); err != nil {
-		return nil, mapErr(err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, mapErr(err)
+		if _, err := s.stSetRev.ExecContext(ctx, int64(rev)); err != nil {
+			return mapErr(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	s.rev = rev
+	s.cp.committed(len(pubs))
 	return changes, nil
 }
 
@@ -414,7 +398,7 @@ func (s *Store) removeLocked(ctx context.Context, pubs []store.Publication, kind
 func (s *Store) DeleteAll(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return store.ErrClosed
 	}
 	all, err := s.list(ctx, s.w, "")
@@ -455,7 +439,7 @@ func (s *Store) expiredLocked(ctx context.Context) ([]store.Publication, error) 
 func (s *Store) Expire(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return 0, store.ErrClosed
 	}
 	return s.expireLocked(ctx)
@@ -507,7 +491,7 @@ func (s *Store) armLocked(at time.Time) {
 func (s *Store) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return
 	}
 	s.timerAt = time.Time{}
@@ -521,7 +505,7 @@ func (s *Store) sweep() {
 func (s *Store) Changes(ctx context.Context, fromRev uint64) (<-chan store.Change, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
 	return s.feed.Watch(ctx, fromRev, s.rev, func() ([]store.Publication, error) {
@@ -541,14 +525,15 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close implements store.Store.
+// Close implements store.Store. Writes queued before Close are committed
+// (and answered) first; later ones get ErrClosed.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
+	if !s.wq.stop() {
+		return nil // already closed
 	}
-	s.closed = true
+	s.cp.stop()
+	s.mu.Lock()
+	s.closed.Store(true)
 	if s.timer != nil {
 		s.timer.Stop()
 	}
@@ -559,7 +544,8 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.stInsert, s.stReplace, s.stDelete, s.stSetRev, s.stExpired, s.stMinExpires, s.stGet, s.stFind} {
+	for _, st := range []*sql.Stmt{s.stBegin, s.stCommit, s.stRollback, s.stInsert, s.stReplace, s.stDelete,
+		s.stDeleteIf, s.stSetRev, s.stAlive, s.stExpired, s.stMinExpires, s.stGet, s.stFind} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -567,8 +553,13 @@ func (s *Store) closeDBs() error {
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
-	if s.w != nil {
-		errs = append(errs, s.w.Close())
+	for _, c := range []*sql.Conn{s.ckpt, s.w} {
+		if c != nil {
+			errs = append(errs, c.Close())
+		}
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
 	}
 	return errors.Join(errs...)
 }
