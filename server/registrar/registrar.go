@@ -207,13 +207,15 @@ func (r *Registrar) DropFlow(flowID uint64) []string {
 	defer r.mu.Unlock()
 	var aors []string
 	for aor := range r.byFlow[flowID] {
-		aors = append(aors, aor)
 		list := r.byAOR[aor]
 		kept := list[:0]
 		for _, b := range list {
 			if b.FlowID != flowID {
 				kept = append(kept, b)
 			}
+		}
+		if len(kept) < len(list) {
+			aors = append(aors, aor)
 		}
 		if len(kept) == 0 {
 			delete(r.byAOR, aor)
