@@ -108,8 +108,16 @@ func BenchmarkPublish(b *testing.B) {
 
 // BenchmarkPublishParallel is PUBLISH modify from many goroutines (the
 // server handles connections concurrently); GOMAXPROCS bounds the cores.
-func BenchmarkPublishParallel(b *testing.B) {
+func BenchmarkPublishParallel(b *testing.B) { benchPublishParallel(b, 1) }
+
+// BenchmarkPublishConcurrent is BenchmarkPublishParallel with 8 publishers
+// per core, closer to a hub serving many connections: the store's group
+// commit shares transactions among them.
+func BenchmarkPublishConcurrent(b *testing.B) { benchPublishParallel(b, 8) }
+
+func benchPublishParallel(b *testing.B, perCore int) {
 	c := benchCompositor(b, "NORMAL")
+	b.SetParallelism(perCore)
 	ctx := context.Background()
 	var next chan int = make(chan int, 1)
 	next <- 0

@@ -11,10 +11,15 @@
 // disk's fsync rate). Options.Synchronous = "FULL" gives power-loss safety.
 //
 // Layout: one embedded schema file (schema.sql) applied as migration 1 and
-// recorded in schema_migrations. One write connection with prepared
-// statements serialises commits, which assigns revisions without gaps; a
-// small read pool serves lookups (WAL readers never block the writer). Every
-// SQL statement uses bound parameters.
+// recorded in schema_migrations. One dedicated write connection with
+// prepared statements serialises commits, which assigns revisions without
+// gaps; a small read pool serves lookups (WAL readers never block the
+// writer). Every SQL statement uses bound parameters.
+//
+// Group commit (write.go): concurrent Create/Replace/Delete calls share one
+// transaction, each with its own compare-and-swap, each answered only after
+// the COMMIT; a lone write commits at once. WAL checkpoints run on their
+// own connection and goroutine (checkpoint.go), not inside a commit.
 //
 // Expiry: one timer for the whole store, armed for the earliest expiry.
 // Open removes publications that expired while the process was down; the
