@@ -34,9 +34,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet("presencehub", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c.bind(fs)
+	args, cpuProfile := takeFlag(args, "cpuprofile") // hidden: presencehub bench
+	args, memProfile := takeFlag(args, "memprofile")
 	if err := c.parse(fs, args, getenv); err != nil {
 		return err
 	}
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	level := new(slog.LevelVar)
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("log level: %w", err)
@@ -153,6 +160,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			srv.Close()
 			return fmt.Errorf("http: %w", err)
 		case <-ctx.Done():
+			if err := writeHeapProfile(memProfile); err != nil { // live connections still held
+				log.Error("heap profile", "err", err)
+			}
 			log.Info("shutting down")
 			sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 			defer cancel()
