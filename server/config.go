@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/presencehub/presencehub/compositor"
@@ -33,6 +34,9 @@ type Config struct {
 	MaxConnsPerIP int
 	// MaxHeaders limits header fields per SIP message (400 above); default 64.
 	MaxHeaders int
+	// SIPTrusted are the source addresses whose plain-SIP PUBLISHes are
+	// accepted without a token (a PBX: publish ["*"]); see ServeSIP.
+	SIPTrusted []netip.Prefix
 	// MaxSubsPerConn and MaxSubsPerUser limit subscriptions (503 above);
 	// defaults 1000 and 5000.
 	MaxSubsPerConn, MaxSubsPerUser int

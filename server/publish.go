@@ -13,18 +13,22 @@ import (
 	"github.com/presencehub/presencehub/server/notifier"
 )
 
-// handlePublish maps a PUBLISH to the compositor and its answer back to SIP
-// (RFC 3903 §6; the rules themselves live in package compositor).
+// handlePublish answers a PUBLISH that came over a WebSocket flow.
 func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identity) {
+	s.send(fl, req, s.publish(req, id))
+}
+
+// publish maps a PUBLISH to the compositor and its answer back to SIP
+// (RFC 3903 §6; the rules themselves live in package compositor). Both the
+// WebSocket front end and the plain-SIP listener for PBXs use it.
+func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 	uri := req.Recipient
 	if !id.CanPublish(uri.User, uri.Host) {
-		s.respond(fl, req, 403, "Forbidden - token may not publish this AOR")
-		return
+		return sip.NewResponseFromRequest(req, 403, "Forbidden - may not publish this AOR", nil)
 	}
 	expires, ok := expiresHeader(req)
 	if !ok {
-		s.respond(fl, req, 400, "Bad Request - invalid Expires")
-		return
+		return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid Expires", nil)
 	}
 	pr := compositor.PublishRequest{
 		Resource:  "sip:" + uri.User + "@" + uri.Host,
@@ -70,10 +74,10 @@ func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identit
 		if ce.RetryAfter > 0 {
 			res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(ce.RetryAfter)))
 		}
-		s.send(fl, req, res)
+		return res
 	case err != nil:
 		s.log.Error("publish", "resource", pr.Resource, "err", err)
-		s.respond(fl, req, 500, "Server Internal Error")
+		return sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil)
 	default:
 		if s.storeFault.Load() != nil {
 			s.storeFault.Store(nil) // the store writes again: ready
@@ -83,7 +87,7 @@ func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identit
 			res.AppendHeader(sip.NewHeader("SIP-ETag", result.ETag))
 		}
 		res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(result.Expires)))
-		s.send(fl, req, res)
+		return res
 	}
 }
 
