@@ -2,10 +2,211 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/loadgen"
 )
 
+// bench is the load generator (package loadgen does the work): against a
+// running hub (-hub), or a hub it starts as a child process (-spawn, the
+// default) so that it can read the hub's RSS and CPU from /proc.
 func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not built yet")
+	var c config
+	fs := flag.NewFlagSet("presencehub bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.bind(fs)
+	hub := fs.String("hub", "", "hub WebSocket URL, e.g. ws://127.0.0.1:8080/ws (tokens minted with the configured secret); default: -spawn")
+	spawn := fs.Bool("spawn", false, "start a hub child process (temp database, random 127.0.0.1 port); the default without -hub")
+	hubPID := fs.Int("hub-pid", 0, "with -hub: the hub's pid, to read its RSS and CPU from /proc")
+	subscribers := fs.Int("subscribers", 50, "subscriber sockets (S)")
+	subs := fs.Int("subs", 100, "dialog subscriptions per subscriber socket (K)")
+	resources := fs.Int("resources", 1000, "watched resources (R)")
+	publishers := fs.Int("publishers", 4, "publisher sockets (P)")
+	duration := fs.Duration("duration", 20*time.Second, "publishing time (at most 10m)")
+	rate := fs.Float64("rate", 0, "PUBLISH/s over all publishers; 0: as fast as the hub answers")
+	window := fs.Int("window", 16, "PUBLISHes in flight per publisher socket when not paced")
+	drain := fs.Duration("drain", 15*time.Second, "bound on waiting for every subscription to show the final state")
+	idle := fs.Int("idle", 0, "idle mode: N sockets with one subscription each, holding; reports hub memory per socket")
+	settle := fs.Duration("settle", 5*time.Second, "idle mode: wait before reading the hub's memory")
+	smoke := fs.Bool("smoke", false, "a tiny run of a few seconds (CI): exits non-zero when a check fails")
+	jsonOnly := fs.Bool("json", false, "print only the JSON line")
+	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	hubLog := fs.Bool("hub-log", false, "copy the spawned hub's log to stderr")
+	hubDB := fs.String("hub-db", "sqlite", "spawned hub's store: sqlite (a file in a temp dir) or memory")
+	cpuProfile := fs.String("hub-cpuprofile", "", "spawned hub: write a CPU profile of the whole run to this file")
+	memProfile := fs.String("hub-memprofile", "", "spawned hub: write a heap profile, live connections still held, to this file")
+	genProfile := fs.String("cpuprofile", "", "write a CPU profile of the generator itself to this file")
+	worker := fs.Bool("idle-worker", false, "internal: hold idle sockets for a parent bench process")
+	workerOffset := fs.Int("idle-offset", 0, "internal: first idle socket number of a worker")
+	if err := c.parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if *idle > 0 && *idle > 200_000 {
+		return errors.New("bench: -idle is at most 200000")
+	}
+	progress := stderr
+	if *quiet || *jsonOnly {
+		progress = nil
+	}
+
+	if *worker {
+		secret, _, err := c.secret()
+		if err != nil || secret == nil {
+			return fmt.Errorf("bench: idle worker needs the hub's secret: %v", err)
+		}
+		return loadgen.IdleWorker(ctx, loadgen.IdleConfig{Hub: *hub, Domain: c.Domain, Token: minter(secret, c),
+			Resources: *resources}, getenv(loadgen.IdleRunEnv), *workerOffset, *idle, os.Stdin, stdout)
+	}
+
+	stopProfile, err := startCPUProfile(*genProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	if *smoke {
+		*subscribers, *subs, *resources, *publishers = 4, 10, 20, 2
+		*duration, *window, *drain = 2*time.Second, 4, 10*time.Second
+	}
+	var secret []byte
+	var h *loadgen.Hub
+	if *hub == "" || *spawn {
+		*spawn = true
+		secret = []byte(randomHex(32))
+		c.Domain = "bench.test"
+		var extra []string
+		switch *hubDB {
+		case "sqlite":
+		case "memory":
+			extra = append(extra, "-db", ":memory:")
+		default:
+			return fmt.Errorf("bench: -hub-db %q: sqlite or memory", *hubDB)
+		}
+		if *cpuProfile != "" {
+			extra = append(extra, "-cpuprofile", *cpuProfile)
+		}
+		if *memProfile != "" {
+			extra = append(extra, "-memprofile", *memProfile)
+		}
+		var log io.Writer
+		if *hubLog {
+			log = stderr
+		}
+		var err error
+		if h, err = loadgen.Spawn(ctx, loadgen.SpawnOptions{Secret: string(secret), Domain: c.Domain, Args: extra, Log: log}); err != nil {
+			return err
+		}
+		defer func() {
+			if err := h.Stop(15 * time.Second); err != nil {
+				fmt.Fprintln(stderr, "bench:", err)
+			}
+		}()
+		*hub, *hubPID = h.WS, h.PID
+		if progress != nil {
+			fmt.Fprintf(progress, "spawned hub pid %d at %s\n", h.PID, h.WS)
+		}
+	} else {
+		var err error
+		if secret, _, err = c.secret(); err != nil {
+			return err
+		}
+		if secret == nil {
+			return errors.New("bench: the hub verifies tokens with a public key; the generator can only mint HS256 tokens")
+		}
+	}
+	token := minter(secret, c)
+	limit, err := loadgen.RaiseFDLimit()
+	if err != nil {
+		return err
+	}
+	loadCfg := loadgen.Config{
+		Hub: *hub, Domain: c.Domain, Token: token, HubPID: *hubPID,
+		Subscribers: *subscribers, SubsPerSocket: *subs, Resources: *resources, Publishers: *publishers,
+		Duration: *duration, Rate: *rate, Window: *window, Drain: *drain, Progress: progress,
+	}
+
+	if *idle > 0 || *smoke {
+		icfg := loadgen.IdleConfig{Hub: *hub, Domain: c.Domain, Token: token, HubPID: *hubPID, Sockets: *idle,
+			Resources: *resources, PerProcess: int(limit) - 200, Settle: *settle, Progress: progress}
+		if h != nil {
+			icfg.HubHTTP = h.URL
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		icfg.Worker = func(offset, count int) *exec.Cmd {
+			cmd := exec.CommandContext(ctx, exe, "bench", "-idle-worker", "-hub", *hub, "-domain", c.Domain,
+				"-resources", strconv.Itoa(*resources), "-idle", strconv.Itoa(count), "-idle-offset", strconv.Itoa(offset))
+			cmd.Env = append(os.Environ(), "PRESENCEHUB_JWT_SECRET="+string(secret))
+			cmd.Stderr = stderr
+			return cmd
+		}
+		if *smoke {
+			// A load run, then a few idle sockets (the worker path included).
+			if err := benchLoad(ctx, loadCfg, *jsonOnly, stdout); err != nil {
+				return err
+			}
+			icfg.Sockets, icfg.PerProcess, icfg.Settle = 40, 25, 500*time.Millisecond
+		}
+		res, err := loadgen.RunIdle(ctx, icfg)
+		if err != nil {
+			return err
+		}
+		if !*jsonOnly {
+			res.WriteHuman(stdout)
+		}
+		if err := res.WriteJSON(stdout); err != nil {
+			return err
+		}
+		if !res.OK {
+			return errors.New("bench: idle run failed")
+		}
+		return nil
+	}
+	return benchLoad(ctx, loadCfg, *jsonOnly, stdout)
+}
+
+func benchLoad(ctx context.Context, cfg loadgen.Config, jsonOnly bool, stdout io.Writer) error {
+	res, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if !jsonOnly {
+		res.WriteHuman(stdout)
+	}
+	if err := res.WriteJSON(stdout); err != nil {
+		return err
+	}
+	if !res.OK {
+		return errors.New("bench: checks failed")
+	}
+	return nil
+}
+
+// minter mints generator tokens: publishers may publish every AOR.
+func minter(secret []byte, c config) loadgen.TokenFunc {
+	s := auth.Signer{Secret: secret, Domain: c.Domain, Issuer: c.JWTIssuer, Audience: c.JWTAudience}
+	return func(sub string, publisher bool) (string, error) {
+		return s.Mint(sub, 2*time.Hour, func(cl *auth.Claims) {
+			if publisher {
+				cl.Publish = []string{"*"}
+			}
+		})
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
