@@ -29,6 +29,8 @@ type config struct {
 	Origins      string
 	PublicURL    string
 	DemoExts     string
+	SIPAddr      string
+	SIPTrusted   string
 
 	PingInterval      time.Duration
 	WriteQueue        int
@@ -58,6 +60,8 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS key file")
 	fs.StringVar(&c.Origins, "origins", "", "extra allowed browser Origins, comma separated (default: same origin only)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "URL users reach the hub at, for the printed console link")
+	fs.StringVar(&c.SIPAddr, "sip-addr", "", "plain SIP (UDP and TCP) listen address for PBXs that PUBLISH, e.g. 0.0.0.0:5060 (default: off)")
+	fs.StringVar(&c.SIPTrusted, "sip-trusted", "127.0.0.1/32,::1/128", "source networks whose plain-SIP PUBLISHes need no token (the PBX), comma separated CIDRs")
 	fs.StringVar(&c.DemoExts, "demo-extensions", "1001,1002,1003,1004", "extensions the printed console URL watches")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 20*time.Second, "WebSocket ping interval")
 	fs.IntVar(&c.WriteQueue, "write-queue", 1024, "messages queued per connection before it is closed as a slow consumer")

@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -60,6 +62,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("read JWT public key: %w", err)
 		}
 	}
+	trusted, err := parsePrefixes(c.SIPTrusted)
+	if err != nil {
+		return fmt.Errorf("sip-trusted: %w", err)
+	}
 	verifier, err := auth.NewVerifier(ac)
 	if err != nil {
 		return err
@@ -85,6 +91,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Register:          registrar.Config{Min: c.RegisterMin},
 		RebindGrace:       c.RebindGrace,
 		TLS:               c.TLSCert != "",
+		SIPTrusted:        trusted,
 		Logger:            log,
 	})
 	if err != nil {
@@ -116,6 +123,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			served <- hs.Serve(ln)
 		}
 	}()
+	sipDone := make(chan error, 1)
+	sipCtx, stopSIP := context.WithCancel(context.Background())
+	stopSIPListener := sync.OnceFunc(func() { stopSIP(); <-sipDone })
+	defer stopSIPListener()
+	if c.SIPAddr != "" {
+		udp, err := net.ListenPacket("udp", c.SIPAddr)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("listen sip udp: %w", err)
+		}
+		tcp, err := net.Listen("tcp", c.SIPAddr)
+		if err != nil {
+			udp.Close()
+			srv.Close()
+			return fmt.Errorf("listen sip tcp: %w", err)
+		}
+		go func() { sipDone <- srv.ServeSIP(sipCtx, udp, tcp) }()
+		log.Info("plain SIP for PBXs", "addr", udp.LocalAddr().String(), "trusted", c.SIPTrusted)
+	} else {
+		sipDone <- nil
+	}
 	scheme := "http"
 	if certs != nil {
 		scheme = "https"
@@ -164,6 +192,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				log.Error("heap profile", "err", err)
 			}
 			log.Info("shutting down")
+			stopSIPListener() // no PUBLISH may reach a closing store
 			sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 			defer cancel()
 			_ = ln.Close()
@@ -237,3 +266,15 @@ func (r *certReloader) reload() error {
 }
 
 func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.cert.Load(), nil }
+
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range splitList(s) {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pfx.Masked())
+	}
+	return out, nil
+}
