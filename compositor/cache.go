@@ -45,6 +45,7 @@ type cache struct {
 	byID   map[string]*entry
 	byETag map[string]*entry
 	res    map[key]*resState
+	perPub map[string]int // live publications per publisher
 	// gone remembers deleted ids until the feed passed the delete's
 	// revision, so a late put from the feed cannot resurrect them.
 	gone map[string]uint64
@@ -59,6 +60,7 @@ func newCache(cfg Config) *cache {
 		byID:    map[string]*entry{},
 		byETag:  map[string]*entry{},
 		res:     map[key]*resState{},
+		perPub:  map[string]int{},
 		gone:    map[string]uint64{},
 	}
 }
@@ -116,6 +118,8 @@ func (c *cache) apply(ch store.Change, body *parsed) key {
 		e := &entry{pub: ch.Pub, meta: decodeMeta(ch.Pub.Meta), presence: body.presence, dialogs: body.dialogs}
 		if cur != nil {
 			delete(c.byETag, cur.pub.ETag)
+		} else {
+			c.perPub[e.pub.Publisher]++
 		}
 		c.byID[e.pub.ID] = e
 		c.byETag[e.pub.ETag] = e
@@ -129,6 +133,9 @@ func (c *cache) apply(ch store.Change, body *parsed) key {
 			delete(c.byETag, cur.pub.ETag)
 			delete(c.byID, cur.pub.ID)
 			delete(rs.pubs, cur.pub.ID)
+			if c.perPub[cur.pub.Publisher]--; c.perPub[cur.pub.Publisher] <= 0 {
+				delete(c.perPub, cur.pub.Publisher)
+			}
 		}
 		if c.gone[ch.Pub.ID] < ch.Rev {
 			c.gone[ch.Pub.ID] = ch.Rev
@@ -287,4 +294,11 @@ func (c *cache) resources() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// publications is the number of live publications of publisher.
+func (c *cache) publications(publisher string) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.perPub[publisher]
 }

@@ -57,6 +57,9 @@ type Config struct {
 	MaxBodySize  int           // bytes; default 64 KiB (413 above)
 	MaxDepth     int           // XML nesting; default 32 (400 above)
 	TombstoneTTL time.Duration // how long a terminated dialog id stays terminated; default 60s
+	// MaxPerPublisher limits the live publications of one publisher (a
+	// token's sub); 0 means no limit. Above it an initial PUBLISH gets 503.
+	MaxPerPublisher int
 }
 
 // Compositor is the Event State Compositor. Its methods are safe for
@@ -67,6 +70,7 @@ type Compositor struct {
 	now    func() time.Time
 	expiry map[string]ExpiryPolicy
 	cache  *cache
+	maxPer int // Config.MaxPerPublisher
 
 	subMu   sync.Mutex
 	subs    map[uint64]func(Change)
@@ -125,6 +129,7 @@ func New(ctx context.Context, cfg Config) (*Compositor, error) {
 		now:      cfg.Now,
 		expiry:   expiry,
 		cache:    newCache(cfg),
+		maxPer:   cfg.MaxPerPublisher,
 		subs:     map[uint64]func(Change){},
 		feedDone: make(chan struct{}),
 	}

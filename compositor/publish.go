@@ -93,6 +93,9 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 		// Without SIP-If-Match the state expires at once: nothing to keep.
 		return res, nil
 	}
+	if old == nil && c.maxPer > 0 && c.cache.publications(r.Publisher) >= c.maxPer {
+		return PublishResult{}, &Error{Code: 503, Reason: "Service Unavailable - too many publications for this publisher", RetryAfter: 60}
+	}
 	p := c.nextPublication(k, old, r, body, now, exp, res.ETag)
 	var err error
 	if old == nil {

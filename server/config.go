@@ -40,12 +40,15 @@ type Config struct {
 	// MaxSubsPerConn and MaxSubsPerUser limit subscriptions (503 above);
 	// defaults 1000 and 5000.
 	MaxSubsPerConn, MaxSubsPerUser int
-	PublishExpiry                  map[string]compositor.ExpiryPolicy
-	SubscribeExpiry                map[string]notifier.ExpiryPolicy
-	Register                       registrar.Config
-	RebindGrace                    time.Duration // default 32 s
-	TLS                            bool          // wss: Via transport WSS, Contact transport=wss
-	Logger                         *slog.Logger
+	// MaxPubsPerUser limits the live publications of one token sub (503
+	// above); default 20000 (a PBX publishes for every extension).
+	MaxPubsPerUser  int
+	PublishExpiry   map[string]compositor.ExpiryPolicy
+	SubscribeExpiry map[string]notifier.ExpiryPolicy
+	Register        registrar.Config
+	RebindGrace     time.Duration // default 32 s
+	TLS             bool          // wss: Via transport WSS, Contact transport=wss
+	Logger          *slog.Logger
 	// ReadyCheck is an extra readiness probe (the listener); nil: none.
 	Metrics *Metrics
 }

@@ -3,14 +3,16 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/compositor/pidf"
 )
 
-// regPublisher is the Publisher of the presence the hub derives from REGISTER.
-const regPublisher = "presencehub-registrar"
+// regPublisher prefixes the Publisher of the presence the hub derives from
+// REGISTER; the AOR follows, so per-publisher limits count each user apart.
+const regPublisher = "presencehub-registrar:"
 
 // syncRegPresence makes a registered AOR's presence "open" (RFC 3856 §6.1:
 // a presence agent may use registrations as a source of state), so a
@@ -34,12 +36,12 @@ func (s *Server) syncRegPresence(aor string) {
 	if len(bindings) == 0 {
 		if etag != "" {
 			delete(s.regETags, aor)
-			_, _ = s.comp.Publish(ctx, compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, IfMatch: []string{etag}, Expires: 0, Publisher: regPublisher})
+			_, _ = s.comp.Publish(ctx, compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, IfMatch: []string{etag}, Expires: 0, Publisher: regPublisher + aor})
 		}
 		return
 	}
 	expires := int(time.Until(until).Seconds()) + 30 // the registrar's grace
-	req := compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, Expires: max(expires, 60), Publisher: regPublisher}
+	req := compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, Expires: max(expires, 60), Publisher: regPublisher + aor}
 	if etag != "" {
 		req.IfMatch = []string{etag}
 	} else {
@@ -70,7 +72,7 @@ func (s *Server) clearRegPresence(ctx context.Context) error {
 		return err
 	}
 	for _, p := range pubs {
-		if p.Publisher == regPublisher {
+		if strings.HasPrefix(p.Publisher, regPublisher) {
 			if err := s.comp.Remove(ctx, p.Resource, p.ETag); err != nil && !errors.Is(err, compositor.ErrNotFound) {
 				return err
 			}

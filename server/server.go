@@ -75,7 +75,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	comp, err := compositor.New(ctx, compositor.Config{Store: cfg.Metrics.instrumentStore(cfg.Store), Expiry: cfg.PublishExpiry, Logger: cfg.Logger})
+	if cfg.MaxPubsPerUser == 0 {
+		cfg.MaxPubsPerUser = 20000
+	}
+	comp, err := compositor.New(ctx, compositor.Config{Store: cfg.Metrics.instrumentStore(cfg.Store), Expiry: cfg.PublishExpiry,
+		Logger: cfg.Logger, MaxPerPublisher: cfg.MaxPubsPerUser})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("server: open compositor: %w", err)
