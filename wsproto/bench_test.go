@@ -23,7 +23,7 @@ var benchMsg = []byte("NOTIFY sip:1001@a1b2c3.invalid;transport=ws SIP/2.0\r\n" 
 // BenchmarkSend measures Send plus the writer over loopback to a coder/websocket client that
 // reads every message: ns/op and allocs/op are per message (both ends, whole process).
 func BenchmarkSend(b *testing.B) {
-	s := startServer(&testing.T{}, Options{}, nil)
+	s := startServer(b, Options{}, nil)
 	ws := dialRaw(&testing.T{}, s.url)
 	c := s.conn(&testing.T{})
 	defer func() { ws.CloseNow(); <-c.Done() }()

@@ -30,7 +30,7 @@ type testServer struct {
 	errs   chan error // handle's results
 }
 
-func startServer(t *testing.T, opts Options, handle func(ctx context.Context, c *Conn) error) *testServer {
+func startServer(t testing.TB, opts Options, handle func(ctx context.Context, c *Conn) error) *testServer {
 	t.Helper()
 	if handle == nil {
 		handle = serveEcho
