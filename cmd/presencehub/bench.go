@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/presencehub/presencehub/server/auth"
@@ -42,6 +44,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	jsonOnly := fs.Bool("json", false, "print only the JSON line")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	hubLog := fs.Bool("hub-log", false, "copy the spawned hub's log to stderr")
+	var hubFlags listFlag
+	fs.Var(&hubFlags, "hub-flag", "spawned hub: an extra serve flag, e.g. -hub-flag=-write-queue=64 (repeatable)")
 	hubDB := fs.String("hub-db", "sqlite", "spawned hub's store: sqlite (a file in a temp dir) or memory")
 	cpuProfile := fs.String("hub-cpuprofile", "", "spawned hub: write a CPU profile of the whole run to this file")
 	memProfile := fs.String("hub-memprofile", "", "spawned hub: write a heap profile, live connections still held, to this file")
@@ -79,6 +83,14 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	var secret []byte
 	var h *loadgen.Hub
+	var stopOnce sync.Once
+	stopHub := func() {
+		stopOnce.Do(func() {
+			if err := h.Stop(15 * time.Second); err != nil {
+				fmt.Fprintln(stderr, "bench:", err)
+			}
+		})
+	}
 	if *hub == "" || *spawn {
 		*spawn = true
 		secret = []byte(randomHex(32))
@@ -91,6 +103,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		default:
 			return fmt.Errorf("bench: -hub-db %q: sqlite or memory", *hubDB)
 		}
+		extra = append(extra, hubFlags...)
 		if *cpuProfile != "" {
 			extra = append(extra, "-cpuprofile", *cpuProfile)
 		}
@@ -105,11 +118,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		if h, err = loadgen.Spawn(ctx, loadgen.SpawnOptions{Secret: string(secret), Domain: c.Domain, Args: extra, Log: log}); err != nil {
 			return err
 		}
-		defer func() {
-			if err := h.Stop(15 * time.Second); err != nil {
-				fmt.Fprintln(stderr, "bench:", err)
-			}
-		}()
+		defer stopHub()
 		*hub, *hubPID = h.WS, h.PID
 		if progress != nil {
 			fmt.Fprintf(progress, "spawned hub pid %d at %s\n", h.PID, h.WS)
@@ -139,6 +148,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 			Resources: *resources, PerProcess: int(limit) - 200, Settle: *settle, Progress: progress}
 		if h != nil {
 			icfg.HubHTTP = h.URL
+			if *memProfile != "" {
+				icfg.Hold = stopHub // the heap profile is written with every socket held
+			}
 		}
 		exe, err := os.Executable()
 		if err != nil {
@@ -204,6 +216,12 @@ func minter(secret []byte, c config) loadgen.TokenFunc {
 		})
 	}
 }
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

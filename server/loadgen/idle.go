@@ -39,8 +39,11 @@ type IdleConfig struct {
 	Settle time.Duration
 	// Concurrency is how many handshakes are in flight; default 64.
 	Concurrency int
-	Prefix      string    // resource user prefix; default "idle"
-	Progress    io.Writer // progress lines; nil: none
+	// Hold, when set, runs after the measurement while every socket is
+	// still held (say, to make the hub write a heap profile).
+	Hold     func()
+	Prefix   string    // resource user prefix; default "idle"
+	Progress io.Writer // progress lines; nil: none
 }
 
 func (c *IdleConfig) defaults() error {
@@ -216,6 +219,9 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 		res.Error = append(res.Error, fmt.Sprintf("%d sockets not established", cfg.Sockets-res.Established))
 	}
 	res.OK = len(res.Error) == 0
+	if cfg.Hold != nil {
+		cfg.Hold()
+	}
 	return res, nil
 }
 
@@ -278,7 +284,7 @@ func holdSockets(ctx context.Context, cfg IdleConfig, run string, offset, count 
 			if err != nil {
 				return err
 			}
-			sock, err := dialSocket(ectx, cfg.Hub, tok, idleReadBuf)
+			sock, err := dialSocket(ectx, cfg.Hub, tok, n, idleReadBuf)
 			if err != nil {
 				g.failed.Add(1)
 				dialErr.CompareAndSwap(nil, err)

@@ -288,7 +288,7 @@ func (r *run) connect(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if s.sock, err = dialSocket(gctx, cfg.Hub, tok, busyReadBuf); err != nil {
+			if s.sock, err = dialSocket(gctx, cfg.Hub, tok, s.idx, busyReadBuf); err != nil {
 				return err
 			}
 			s.sock.serve(s.handle)
@@ -301,7 +301,7 @@ func (r *run) connect(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if p.sock, err = dialSocket(gctx, cfg.Hub, tok, busyReadBuf); err != nil {
+			if p.sock, err = dialSocket(gctx, cfg.Hub, tok, cfg.Subscribers+p.idx, busyReadBuf); err != nil {
 				return err
 			}
 			p.sock.serve(p.handle)

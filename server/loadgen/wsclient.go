@@ -46,9 +46,9 @@ const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 var errWS = errors.New("loadgen: websocket protocol error")
 
 // dialWS opens a ws:// connection offering subprotocol "sip" (RFC 7118
-// §4.1); readBuf is the read buffer size (big for busy sockets, small for
-// idle ones).
-func dialWS(ctx context.Context, rawURL string, readBuf int) (*wsConn, error) {
+// §4.1) from local address from (nil: any); readBuf is the read buffer size
+// (big for busy sockets, small for idle ones).
+func dialWS(ctx context.Context, rawURL string, from *net.TCPAddr, readBuf int) (*wsConn, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: hub URL: %w", err)
@@ -60,7 +60,10 @@ func dialWS(ctx context.Context, rawURL string, readBuf int) (*wsConn, error) {
 	if u.Port() == "" {
 		host += ":80"
 	}
-	var d net.Dialer
+	d := net.Dialer{}
+	if from != nil {
+		d.LocalAddr = from
+	}
 	nc, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: connect %s: %w", host, err)

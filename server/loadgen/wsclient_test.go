@@ -37,7 +37,7 @@ func TestWSConn_EchoBatchesBigMessagesAndPings(t *testing.T) {
 	url, ended := echoHub(t, wsproto.Options{PingInterval: 30 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := dialWS(ctx, url, 4<<10)
+	c, err := dialWS(ctx, url, sourceAddr(url, 777), 4<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,11 +89,11 @@ func TestWSConn_NoSIPSubprotocol_Refused(t *testing.T) {
 		}
 	}))
 	defer hs.Close()
-	_, err := dialWS(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), 4096)
+	_, err := dialWS(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil, 4096)
 	if err == nil || !strings.Contains(err.Error(), "subprotocol") {
 		t.Fatalf("err = %v, want a subprotocol error", err)
 	}
-	if _, err := dialWS(context.Background(), "wss://127.0.0.1:1/ws", 4096); err == nil {
+	if _, err := dialWS(context.Background(), "wss://127.0.0.1:1/ws", nil, 4096); err == nil {
 		t.Error("wss accepted")
 	}
 }
@@ -115,6 +115,20 @@ func TestMask_Involution(t *testing.T) {
 		mask(q, 0xdeadbeef)
 		if !bytes.Equal(p, q) {
 			t.Fatal("mask twice is not the identity")
+		}
+	}
+}
+
+func TestSourceAddr_SpreadsLoopbackOnly(t *testing.T) {
+	if a := sourceAddr("ws://127.0.0.1:8080/ws", 0); a == nil || a.IP.String() != "127.1.0.1" {
+		t.Errorf("socket 0 from %v", a)
+	}
+	if a := sourceAddr("ws://127.0.0.1:8080/ws", socketsPerAddr*300); a == nil || a.IP.String() != "127.1.1.51" {
+		t.Errorf("socket %d from %v", socketsPerAddr*300, a)
+	}
+	for _, hub := range []string{"ws://hub.example.com/ws", "ws://[::1]:80/ws", "ws://10.0.0.1/ws"} {
+		if a := sourceAddr(hub, 5); a != nil {
+			t.Errorf("%s: source %v", hub, a)
 		}
 	}
 }
