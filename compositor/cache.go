@@ -124,7 +124,8 @@ func (c *cache) apply(ch store.Change, body *parsed) key {
 		c.byID[e.pub.ID] = e
 		c.byETag[e.pub.ETag] = e
 		rs.pubs[e.pub.ID] = e
-		rs.tombs = mergeTombs(rs.tombs, e.meta.Tombs, c.now())
+		now := c.now()
+		rs.tombs = mergeTombs(pruneTombs(rs.tombs, now), e.meta.Tombs, now)
 	case store.ChangeDelete, store.ChangeExpire:
 		if cur != nil && cur.pub.Rev > ch.Rev {
 			return k

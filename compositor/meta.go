@@ -43,6 +43,17 @@ func (m meta) ignored(id string) bool {
 	return false
 }
 
+// pruneTombs drops the tombstones that have run out (in place).
+func pruneTombs(m map[string]int64, now time.Time) map[string]int64 {
+	ms := now.UnixMilli()
+	for id, until := range m {
+		if until <= ms {
+			delete(m, id)
+		}
+	}
+	return m
+}
+
 // mergeTombs adds src's tombstones still live at now into dst.
 func mergeTombs(dst map[string]int64, src map[string]int64, now time.Time) map[string]int64 {
 	ms := now.UnixMilli()
