@@ -188,20 +188,20 @@ func (n *Notifier) fanOut(v compositor.View) {
 		subs = append(subs, s)
 	}
 	n.mu.RUnlock()
-	var cache map[renderKey]Body
+	var cache map[renderKey]*Body // one rendering per variant, shared by its subscriptions
 	for _, s := range subs {
 		rk := renderKey{s.provider, s.variant}
 		body, ok := cache[rk]
 		if !ok {
-			var err error
-			body, err = s.provider.Render(v, s.variant)
+			b, err := s.provider.Render(v, s.variant)
 			if err != nil {
 				n.log.Error("render NOTIFY body", "provider", s.provider.Name, "resource", v.Resource, "err", err)
 				continue
 			}
 			if cache == nil {
-				cache = make(map[renderKey]Body, 2)
+				cache = make(map[renderKey]*Body, 2)
 			}
+			body = &b
 			cache[rk] = body
 		}
 		s.offer(v.Rev, body, false)

@@ -62,8 +62,9 @@ type subscription struct {
 
 // offer queues the view's body unless the subscriber has already been sent
 // the same bytes (apart from version). force sends even an unchanged body
-// (a refresh is answered with a NOTIFY, RFC 6665 §4.2.1.2).
-func (s *subscription) offer(rev uint64, body Body, force bool) {
+// (a refresh is answered with a NOTIFY, RFC 6665 §4.2.1.2). body is shared
+// by every subscription it was rendered for and never modified.
+func (s *subscription) offer(rev uint64, body *Body, force bool) {
 	s.mu.Lock()
 	if s.final || s.done || rev < s.lastRev {
 		s.mu.Unlock()
@@ -75,8 +76,8 @@ func (s *subscription) offer(rev uint64, body Body, force bool) {
 		s.n.obs.NotifyDeduplicated(s.res.event)
 		return
 	}
-	s.last = &body
-	send := s.queueLocked(outgoing{body: body})
+	s.last = body
+	send := s.queueLocked(outgoing{body: *body})
 	s.mu.Unlock()
 	send()
 }
