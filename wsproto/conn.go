@@ -31,7 +31,13 @@ type Conn struct {
 	req      *http.Request
 	remoteIP string
 	opts     Options
-	queue    chan []byte
+	// The write queue: a slice that grows only as messages wait (an idle
+	// connection holds none), bounded by opts.WriteQueue; wake tells the
+	// writer there is work.
+	qmu   sync.Mutex
+	queue [][]byte
+	spare [][]byte // the writer's drained slice, reused
+	wake  chan struct{}
 
 	mu      sync.Mutex
 	owned   bool // Serve, or Close before Serve, drives the shutdown
@@ -53,7 +59,7 @@ func newConn(ws *websocket.Conn, req *http.Request, ip string, opts Options) *Co
 		req:      req,
 		remoteIP: ip,
 		opts:     opts,
-		queue:    make(chan []byte, opts.WriteQueue),
+		wake:     make(chan struct{}, 1),
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -68,14 +74,34 @@ func (c *Conn) Send(msg []byte) error {
 		return ErrClosed
 	default:
 	}
-	select {
-	case c.queue <- msg:
-		return nil
-	default:
+	c.qmu.Lock()
+	if len(c.queue) >= c.opts.WriteQueue {
+		c.qmu.Unlock()
 		c.closeWith(websocket.StatusPolicyViolation, "slow consumer",
-			fmt.Errorf("%w: %d messages queued for %s", ErrSlowConsumer, cap(c.queue), c.remoteIP), false)
+			fmt.Errorf("%w: %d messages queued for %s", ErrSlowConsumer, c.opts.WriteQueue, c.remoteIP), false)
 		return ErrSlowConsumer
 	}
+	c.queue = append(c.queue, msg)
+	c.qmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// take hands the writer everything queued and gives the queue the
+// writer's previous (drained) slice, so steady traffic allocates nothing.
+func (c *Conn) take(done [][]byte) [][]byte {
+	clear(done) // let the sent messages be collected
+	c.qmu.Lock()
+	batch := c.queue
+	if cap(done) > 256 {
+		done = nil // a burst is over: do not keep its memory
+	}
+	c.queue = done[:0]
+	c.qmu.Unlock()
+	return batch
 }
 
 // Close closes the connection with code and reason (at most 123 bytes). It is idempotent and
@@ -131,4 +157,8 @@ func (c *Conn) RemoteIP() string { return c.remoteIP }
 func (c *Conn) Request() *http.Request { return c.req }
 
 // QueueLen is the current write-queue depth (for metrics).
-func (c *Conn) QueueLen() int { return len(c.queue) }
+func (c *Conn) QueueLen() int {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return len(c.queue)
+}

@@ -8,11 +8,9 @@ import (
 	"github.com/coder/websocket"
 )
 
-// maxBatch is how many queued messages the writer sends per wake-up before looking at the
-// queue through select again.
-const maxBatch = 64
-
-// writeLoop is the connection's only writer of data frames.
+// writeLoop is the connection's only writer of data frames. Each wake-up
+// takes everything queued and writes it; with the socket corked, a batch
+// leaves in as few write(2) calls as fit in the cork buffer.
 func (c *Conn) writeLoop() {
 	// One watchdog per connection instead of a context per write: coder/websocket arms a
 	// context.AfterFunc for every write given a cancellable context (allocations).
@@ -22,47 +20,49 @@ func (c *Conn) writeLoop() {
 	})
 	stall.Stop()
 	defer stall.Stop()
+	var batch [][]byte
 	for {
-		var msg []byte
 		select {
 		case <-c.closing:
 			return
-		case msg = <-c.queue:
+		case <-c.wake:
 		}
-		stall.Reset(c.opts.WriteTimeout)
-		corked := c.cork != nil && len(c.queue) > 0 // one message alone is not worth a copy
-		if corked {
-			c.cork.cork()
-		}
-		err := c.writeBatch(msg)
-		if corked {
-			if uerr := c.cork.uncork(); err == nil {
-				err = uerr
+		for {
+			batch = c.take(batch)
+			if len(batch) == 0 {
+				break
 			}
-		}
-		stall.Stop()
-		if err != nil {
-			c.closeWith(websocket.StatusAbnormalClosure, "", fmt.Errorf("wsproto: write to %s: %w", c.remoteIP, err), true)
-			return
+			stall.Reset(c.opts.WriteTimeout)
+			err := c.writeBatch(batch)
+			stall.Stop()
+			if err != nil {
+				c.closeWith(websocket.StatusAbnormalClosure, "", fmt.Errorf("wsproto: write to %s: %w", c.remoteIP, err), true)
+				return
+			}
+			select {
+			case <-c.closing:
+				return
+			default:
+			}
 		}
 	}
 }
 
-// writeBatch writes msg and whatever else is queued, up to maxBatch messages.
-func (c *Conn) writeBatch(msg []byte) error {
-	for n := 1; ; n++ {
+// writeBatch writes the messages of one batch, corked when there are several
+// (one message alone is not worth a copy).
+func (c *Conn) writeBatch(batch [][]byte) (err error) {
+	if corked := c.cork != nil && len(batch) > 1; corked {
+		c.cork.cork()
+		defer func() {
+			if uerr := c.cork.uncork(); err == nil {
+				err = uerr
+			}
+		}()
+	}
+	for _, msg := range batch {
 		if err := c.ws.Write(context.Background(), websocket.MessageText, msg); err != nil {
 			return err
 		}
-		if n == maxBatch {
-			return nil
-		}
-		select {
-		case <-c.closing:
-			return nil
-		case msg = <-c.queue:
-		default:
-			return nil
-		}
 	}
+	return nil
 }
