@@ -30,7 +30,10 @@ func bearer(h string) string {
 	return ""
 }
 
-// serveWS accepts one SIP-over-WebSocket connection and serves it until it closes.
+// serveWS accepts one SIP-over-WebSocket connection and hands it to
+// serveConn. The connection outlives this handler: once it returns, net/http
+// frees its per-request buffers and this goroutine's stack, about 10 KiB per
+// idle socket (issue 6).
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	draining := s.draining
@@ -46,7 +49,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections from your address", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.releaseIPSlot(ip)
+	slotHeld := true // until serveConn owns it
+	defer func() {
+		if slotHeld {
+			s.releaseIPSlot(ip)
+		}
+	}()
 	var id *auth.Identity
 	if tok := upgradeToken(r); tok != "" {
 		var err error
@@ -81,6 +89,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.conns[conn] = fl
 	s.wg.Add(1)
 	s.mu.Unlock()
+	slotHeld = false
+	go s.serveConn(conn, tc, fl, id, ip)
+}
+
+// serveConn serves one connection until it closes.
+func (s *Server) serveConn(conn *wsproto.Conn, tc *tappedConn, fl *flow.Flow, id *auth.Identity, ip string) {
+	defer s.releaseIPSlot(ip)
 	defer s.wg.Done()
 	s.metrics.connOpened()
 	var unauth *time.Timer
@@ -94,7 +109,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	lim := newLimiter(s.cfg.RequestsPerSecond)
-	err = conn.Serve(s.ctx, func(msg []byte) {
+	err := conn.Serve(s.ctx, func(msg []byte) {
 		s.traceMessage("in", tc.flow, msg)
 		s.handleMessage(fl, lim, msg)
 	})
