@@ -133,7 +133,10 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	}
 	memBefore := scrapeRuntime(cfg.HubHTTP)
 	res.HubRSSBeforeMiB = mib(before.rssBytes)
-	local := min(cfg.Sockets, cfg.PerProcess)
+	// Split evenly over as few processes as the per-process limit allows.
+	procs := (cfg.Sockets + cfg.PerProcess - 1) / cfg.PerProcess
+	per := (cfg.Sockets + procs - 1) / procs
+	local := min(cfg.Sockets, per)
 	if local < cfg.Sockets && cfg.Worker == nil {
 		return nil, fmt.Errorf("loadgen: %d sockets exceed %d per process and no worker processes can be started", cfg.Sockets, cfg.PerProcess)
 	}
@@ -153,8 +156,8 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 		errs = append(errs, err)
 		mu.Unlock()
 	})
-	for off := local; off < cfg.Sockets; off += cfg.PerProcess {
-		n := min(cfg.PerProcess, cfg.Sockets-off)
+	for off := local; off < cfg.Sockets; off += per {
+		n := min(per, cfg.Sockets-off)
 		wg.Go(func() {
 			w, err := startIdleWorker(ctx, cfg.Worker(off, n), run)
 			mu.Lock()
