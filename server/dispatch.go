@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 
@@ -17,6 +18,14 @@ const (
 // handleMessage handles one WebSocket message: one SIP message (RFC 7118 §5).
 // It runs on the connection's read goroutine and never waits for a peer.
 func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
+	// The 200 to each NOTIFY is matched by its top Via branch alone
+	// (RFC 3261 §17.1.3); a full parse costs more than the NOTIFY did.
+	if code, branch, ok := scanAnswer(data); ok {
+		if !fl.HandleAnswer(branch, answerFor(code)) {
+			s.log.Debug("stray response", "flow", fl.String(), "status", code)
+		}
+		return
+	}
 	msg, err := s.parser.ParseSIP(data)
 	if err != nil {
 		s.metrics.malformed()
@@ -203,4 +212,50 @@ func expiresHeader(req *sip.Request) (int, bool) {
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
 	return n, err == nil && n >= 0
+}
+
+var answers = map[int]*sip.Response{200: sip.NewResponse(200, "OK"), 202: sip.NewResponse(202, "Accepted")}
+
+// answerFor is a shared, read-only response carrying only the status code.
+func answerFor(code int) *sip.Response {
+	if r, ok := answers[code]; ok {
+		return r
+	}
+	return sip.NewResponse(code, "")
+}
+
+// scanAnswer finds the status code and top-Via branch of a final response
+// without parsing it; ok is false for anything else (then sipgo parses it).
+func scanAnswer(data []byte) (code int, branch string, ok bool) {
+	if len(data) < 13 || string(data[:8]) != "SIP/2.0 " || data[11] != ' ' {
+		return 0, "", false
+	}
+	for _, c := range data[8:11] {
+		if c < '0' || c > '9' {
+			return 0, "", false
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 {
+		return 0, "", false
+	}
+	head, _, found := bytes.Cut(data, []byte("\r\n\r\n")) // never look into a body
+	i := bytes.Index(head, []byte("\r\nVia: "))
+	if !found || i < 0 {
+		return 0, "", false
+	}
+	data = head
+	line := data[i+7:]
+	if e := bytes.IndexAny(line, ",\r"); e >= 0 {
+		line = line[:e]
+	}
+	j := bytes.Index(line, []byte(";branch="))
+	if j < 0 {
+		return 0, "", false
+	}
+	b := line[j+8:]
+	if e := bytes.IndexAny(b, "; \t"); e >= 0 {
+		b = b[:e]
+	}
+	return code, string(b), len(b) > 0
 }

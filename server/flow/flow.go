@@ -200,6 +200,12 @@ func (f *Flow) HandleResponse(res *sip.Response) bool {
 		return false
 	}
 	branch, _ := via.Params.Get("branch")
+	return f.HandleAnswer(branch, res)
+}
+
+// HandleAnswer completes the client transaction of branch with res, a
+// final response whose top Via carries branch (the caller scanned it).
+func (f *Flow) HandleAnswer(branch string, res *sip.Response) bool {
 	tx := f.take(branch)
 	if tx == nil {
 		return false
