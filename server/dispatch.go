@@ -246,6 +246,13 @@ func scanAnswer(data []byte) (code int, branch string, ok bool) {
 	}
 	data = head
 	line := data[i+7:]
+	// sent-protocol and sent-by as the hub writes them: "SIP/2.0/WS host;".
+	sp := bytes.IndexByte(line, ' ')
+	semi := bytes.IndexByte(line, ';')
+	if !bytes.HasPrefix(line, []byte("SIP/2.0/")) || sp <= len("SIP/2.0/") || semi <= sp+1 ||
+		!isToken(string(line[len("SIP/2.0/"):sp])) || bytes.ContainsAny(line[sp+1:semi], " \t,") {
+		return 0, "", false
+	}
 	if e := bytes.IndexAny(line, ",\r"); e >= 0 {
 		line = line[:e]
 	}
@@ -254,8 +261,21 @@ func scanAnswer(data []byte) (code int, branch string, ok bool) {
 		return 0, "", false
 	}
 	b := line[j+8:]
-	if e := bytes.IndexAny(b, "; \t"); e >= 0 {
+	if e := bytes.IndexByte(b, ';'); e >= 0 {
 		b = b[:e]
 	}
-	return code, string(b), len(b) > 0
+	if bytes.ContainsAny(b, " \t") {
+		return 0, "", false // unusual spacing: let the parser decide
+	}
+	// Only branches shaped like the hub's own (the RFC 3261 magic cookie and
+	// 16 of its characters) take the fast path; anything odd gets the full parse.
+	if len(b) != 23 || !bytes.HasPrefix(b, []byte("z9hG4bK")) {
+		return 0, "", false
+	}
+	for _, c := range b[7:] {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return 0, "", false
+		}
+	}
+	return code, string(b), true
 }

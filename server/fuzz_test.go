@@ -87,3 +87,31 @@ func mustMint(tb testing.TB, secret []byte) string {
 }
 
 var _ = context.Background
+
+// FuzzScanAnswer: the fast path claims only final responses whose top Via
+// carries a branch shaped like the hub's own, and then agrees with sipgo's
+// full parse whenever that parse can read the Via.
+func FuzzScanAnswer(f *testing.F) {
+	f.Add([]byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/WS h.invalid;branch=z9hG4bKabcdefghij012345;received=1.2.3.4\r\nCSeq: 1 NOTIFY\r\n\r\n"))
+	f.Add([]byte("SIP/2.0 481 Gone\r\nVia: SIP/2.0/WS a;branch=z9hG4bKabcdefghij012345, SIP/2.0/WS b;branch=x\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		code, branch, ok := scanAnswer(data)
+		if !ok {
+			return
+		}
+		if code < 200 || code > 999 || len(branch) != 23 || branch[:7] != "z9hG4bK" {
+			t.Fatalf("claimed %d %q from %q", code, branch, data)
+		}
+		msg, err := sip.ParseMessage(data)
+		if err != nil {
+			return
+		}
+		res, isRes := msg.(*sip.Response)
+		if !isRes || res.Via() == nil || res.Via().Host == "" {
+			return
+		}
+		if b, _ := res.Via().Params.Get("branch"); res.StatusCode != code || b != branch {
+			t.Fatalf("scan says %d %q, parser %d %q:\n%q", code, branch, res.StatusCode, b, data)
+		}
+	})
+}
