@@ -10,6 +10,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -275,7 +276,7 @@ func BenchmarkNotifyAnswer(b *testing.B) {
 			b.StopTimer()
 			msgs = msgs[:0]
 			for j := i; j < i+1024; j++ {
-				branch := "z9hG4bKbench" + strconv.Itoa(j)
+				branch := fmt.Sprintf("z9hG4bK%016d", j) // shaped like the hub's own
 				fl.Request([]byte("NOTIFY sip:x@y.invalid SIP/2.0\r\n\r\n"), branch, func(_ *sip.Response, err error) {
 					if err == nil {
 						answered++
