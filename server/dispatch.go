@@ -63,7 +63,7 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 			s.send(fl, m, res)
 			return
 		}
-		s.handleRequest(fl, m)
+		s.handleRequest(fl, lim, m)
 	}
 }
 
@@ -112,7 +112,7 @@ func reasonText(err error) string {
 	}, t)
 }
 
-func (s *Server) handleRequest(fl *flow.Flow, req *sip.Request) {
+func (s *Server) handleRequest(fl *flow.Flow, lim *limiter, req *sip.Request) {
 	switch req.Method {
 	case sip.OPTIONS:
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
@@ -129,7 +129,15 @@ func (s *Server) handleRequest(fl *flow.Flow, req *sip.Request) {
 		case sip.REGISTER:
 			s.handleRegister(fl, req, id)
 		case sip.PUBLISH:
-			s.handlePublish(fl, req, id)
+			// PUBLISHes are independent transactions (RFC 3903 §4: a client
+			// waits for one's entity-tag before refreshing it), so a
+			// connection's PUBLISHes run concurrently, bounded per connection.
+			lim.publishes <- struct{}{}
+			s.wg.Add(1)
+			go func() {
+				defer func() { <-lim.publishes; s.wg.Done() }()
+				s.handlePublish(fl, req, id)
+			}()
 		case sip.SUBSCRIBE:
 			s.metrics.response("SUBSCRIBE", s.notifier.HandleSubscribe(req, fl, id, s.cfg.Domain))
 		}

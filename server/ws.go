@@ -158,11 +158,18 @@ type limiter struct {
 	rate, burst float64
 	tokens      float64
 	last        time.Time
+	// publishes bounds the PUBLISHes of this connection being processed at
+	// once: a PBX or load generator pipelines them, and concurrent ones
+	// share the store's group commits. A full semaphore stops reading.
+	publishes chan struct{}
 }
+
+// maxPublishesInFlight is how many PUBLISHes of one connection are processed at once.
+const maxPublishesInFlight = 8
 
 func newLimiter(perSecond int) *limiter {
 	r := float64(perSecond)
-	return &limiter{rate: r, burst: 4 * r, tokens: 4 * r, last: time.Now()}
+	return &limiter{rate: r, burst: 4 * r, tokens: 4 * r, last: time.Now(), publishes: make(chan struct{}, maxPublishesInFlight)}
 }
 
 // allow is called from the connection's read goroutine only.

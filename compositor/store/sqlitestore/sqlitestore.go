@@ -21,8 +21,11 @@ import (
 //go:embed schema.sql
 var schemaV1 string
 
+//go:embed migrate_002_resource_index.sql
+var schemaV2 string
+
 // migrations are applied in order; index i is version i+1. Append, never edit.
-var migrations = []string{schemaV1}
+var migrations = []string{schemaV1, schemaV2}
 
 // Options configure Open.
 type Options struct {
