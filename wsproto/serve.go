@@ -32,8 +32,9 @@ func (c *Conn) Serve(ctx context.Context, onMessage func(msg []byte)) error {
 	readErr := make(chan error, 1)
 	wg.Go(func() { readErr <- c.readLoop(onMessage) })
 	wg.Go(c.writeLoop)
+	stopPing := func() {}
 	if c.opts.PingInterval > 0 {
-		wg.Go(c.pingLoop)
+		stopPing = c.startPinger(&wg)
 	}
 
 	select {
@@ -55,7 +56,8 @@ func (c *Conn) Serve(ctx context.Context, onMessage func(msg []byte)) error {
 	if !hard {
 		_ = c.ws.Close(code, reason) // bounded by coder/websocket's 5 s write and 5 s wait
 	}
-	_ = c.ws.CloseNow() // unblocks the reader and a stuck writer
+	stopPing()
+	_ = c.ws.CloseNow() // unblocks the reader, a stuck writer and a ping
 	wg.Wait()
 	c.opts.Logger.Debug("wsproto: connection ended", "remote", c.remoteIP, "cause", cause)
 	c.finish(cause)
