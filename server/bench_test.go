@@ -106,7 +106,7 @@ func (bs *benchServer) flow(b *testing.B, tok string) (*flow.Flow, *benchConn) {
 // run feeds msg to the hub b.N times, msg(i) making message number i, and
 // checks the answer's status line.
 func (bs *benchServer) run(b *testing.B, fl *flow.Flow, c *benchConn, want string, msg func(i int) []byte) {
-	lim := newLimiter(1 << 30)
+	lim := newLimiter(1<<30, 1)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		bs.s.handleMessage(fl, lim, msg(i))
@@ -230,7 +230,7 @@ func BenchmarkPublish(b *testing.B) {
 			}
 			bs := newBenchServer(b, st)
 			fl, c := bs.flow(b, bs.token(b, "pbx", "*"))
-			lim := newLimiter(1 << 30)
+			lim := newLimiter(1<<30, 1)
 			etag := ""
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
@@ -254,7 +254,7 @@ func BenchmarkPublish(b *testing.B) {
 func BenchmarkNotifyAnswer(b *testing.B) {
 	bs := newBenchServer(b, nil)
 	fl, c := bs.flow(b, bs.token(b, "console"))
-	lim := newLimiter(1 << 30)
+	lim := newLimiter(1<<30, 1)
 	// Requests whose answers the benchmark sends: b.N NOTIFYs in flight.
 	answer := func(branch string) []byte {
 		return []byte("SIP/2.0 200 OK\r\n" +

@@ -132,6 +132,10 @@ func (s *Server) handleRequest(fl *flow.Flow, lim *limiter, req *sip.Request) {
 			// PUBLISHes are independent transactions (RFC 3903 §4: a client
 			// waits for one's entity-tag before refreshing it), so a
 			// connection's PUBLISHes run concurrently, bounded per connection.
+			if cap(lim.publishes) == 1 {
+				s.handlePublish(fl, req, id)
+				return
+			}
 			lim.publishes <- struct{}{}
 			s.wg.Add(1)
 			go func() {

@@ -65,6 +65,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RequestsPerSecond == 0 {
 		cfg.RequestsPerSecond = 200
 	}
+	if cfg.PublishesInFlight == 0 {
+		cfg.PublishesInFlight = 8
+	}
 	if cfg.MaxConnsPerIP == 0 {
 		cfg.MaxConnsPerIP = 256
 	}

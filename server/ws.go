@@ -108,7 +108,7 @@ func (s *Server) serveConn(conn *wsproto.Conn, tc *tappedConn, fl *flow.Flow, id
 			}
 		})
 	}
-	lim := newLimiter(s.cfg.RequestsPerSecond)
+	lim := newLimiter(s.cfg.RequestsPerSecond, s.cfg.PublishesInFlight)
 	err := conn.Serve(s.ctx, func(msg []byte) {
 		s.traceMessage("in", tc.flow, msg)
 		s.handleMessage(fl, lim, msg)
@@ -164,12 +164,9 @@ type limiter struct {
 	publishes chan struct{}
 }
 
-// maxPublishesInFlight is how many PUBLISHes of one connection are processed at once.
-const maxPublishesInFlight = 8
-
-func newLimiter(perSecond int) *limiter {
+func newLimiter(perSecond, publishesInFlight int) *limiter {
 	r := float64(perSecond)
-	return &limiter{rate: r, burst: 4 * r, tokens: 4 * r, last: time.Now(), publishes: make(chan struct{}, maxPublishesInFlight)}
+	return &limiter{rate: r, burst: 4 * r, tokens: 4 * r, last: time.Now(), publishes: make(chan struct{}, max(publishesInFlight, 1))}
 }
 
 // allow is called from the connection's read goroutine only.
