@@ -44,7 +44,8 @@ type Server struct {
 	storeFault atomic.Pointer[storeFault]
 
 	regMu    sync.Mutex
-	regETags map[string]string // AOR → entity-tag of its registration presence
+	regETags map[string]string    // AOR → entity-tag of its registration presence
+	regUntil map[string]time.Time // AOR → when that publication expires
 
 	closeOnce sync.Once
 	closeErr  error
@@ -103,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 		conns:     make(map[*wsproto.Conn]*flow.Flow),
 		perIP:     make(map[string]int),
 		regETags:  make(map[string]string),
+		regUntil:  make(map[string]time.Time),
 		contact:   "<sip:presencehub@" + cfg.Domain + ";transport=" + uriTransport + ">",
 	}
 	s.wsOpts = wsproto.Options{
