@@ -64,7 +64,10 @@ type Notifier struct {
 	byResource map[resourceKey]map[*subscription]struct{}
 	byFlow     map[uint64]map[*subscription]struct{}
 	byWatcher  map[string]int
-	draining   bool
+	// mine indexes subscriptions by watcher and resource, so a re-SUBSCRIBE
+	// finds its predecessors without scanning every watcher of the resource.
+	mine     map[watcherKey]map[*subscription]struct{}
+	draining bool
 
 	chMu    sync.Mutex
 	changed map[resourceKey]compositor.View // newest view per resource, not yet fanned out
@@ -101,6 +104,7 @@ func New(cfg Config) *Notifier {
 		byResource: make(map[resourceKey]map[*subscription]struct{}),
 		byFlow:     make(map[uint64]map[*subscription]struct{}),
 		byWatcher:  make(map[string]int),
+		mine:       make(map[watcherKey]map[*subscription]struct{}),
 		changed:    make(map[resourceKey]compositor.View),
 		wake:       make(chan struct{}, 1),
 	}
@@ -172,6 +176,11 @@ func (n *Notifier) Run(ctx context.Context) {
 	}
 }
 
+type watcherKey struct {
+	watcher string
+	res     resourceKey
+}
+
 type renderKey struct {
 	p       *Provider
 	variant string
@@ -223,6 +232,11 @@ func (n *Notifier) add(s *subscription, fl *flow.Flow) bool {
 	}
 	set[s] = struct{}{}
 	n.attachLocked(s, fl)
+	wk := watcherKey{s.info.Watcher, s.res}
+	if n.mine[wk] == nil {
+		n.mine[wk] = make(map[*subscription]struct{}, 1)
+	}
+	n.mine[wk][s] = struct{}{}
 	n.byWatcher[s.info.Watcher]++
 	n.obs.SubscriptionsChanged(s.res.event, 1)
 	return true
@@ -266,6 +280,13 @@ func (n *Notifier) remove(s *subscription) {
 	if fl != nil {
 		if fs := n.byFlow[fl.ID()]; fs != nil {
 			delete(fs, s)
+		}
+	}
+	wk := watcherKey{s.info.Watcher, s.res}
+	if m := n.mine[wk]; m != nil {
+		delete(m, s)
+		if len(m) == 0 {
+			delete(n.mine, wk)
 		}
 	}
 	if n.byWatcher[s.info.Watcher]--; n.byWatcher[s.info.Watcher] <= 0 {

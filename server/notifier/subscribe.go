@@ -231,10 +231,8 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 func (n *Notifier) replaceZombies(info SubscriptionInfo, fl *flow.Flow) {
 	n.mu.RLock()
 	var zombies []*subscription
-	for s := range n.byResource[resourceKey{info.Resource, info.Event}] {
-		if s.info.Watcher == info.Watcher {
-			zombies = append(zombies, s)
-		}
+	for s := range n.mine[watcherKey{info.Watcher, resourceKey{info.Resource, info.Event}}] {
+		zombies = append(zombies, s)
 	}
 	n.mu.RUnlock()
 	for _, s := range zombies {
