@@ -76,12 +76,26 @@ func answerable(r *sip.Request) bool {
 		return false
 	}
 	return r.SipVersion == "SIP/2.0" && isToken(string(r.Method)) &&
-		via.ProtocolName == "SIP" && via.ProtocolVersion == "2.0" && isToken(via.Transport) && via.Host != "" &&
+		via.ProtocolName == "SIP" && via.ProtocolVersion == "2.0" && isToken(via.Transport) && validHost(via.Host) &&
 		validAddr(from.Address) && validAddr(to.Address)
 }
 
 func validAddr(u sip.Uri) bool {
-	return (u.Scheme == "sip" || u.Scheme == "sips" || u.Scheme == "tel") && (u.Host != "" || u.Scheme == "tel")
+	return !u.Wildcard && (u.Scheme == "sip" || u.Scheme == "sips" || u.Scheme == "tel") && (validHost(u.Host) || u.Scheme == "tel")
+}
+
+// validHost accepts host names and IPv4/IPv6 literals (RFC 3261 §25.1 host).
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_:[]", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // isToken reports whether s is a non-empty RFC 3261 §25.1 token.
