@@ -46,30 +46,31 @@ func (s *Server) syncRegPresence(aor string) {
 	if etag != "" && s.regUntil[aor].After(until.Add(30*time.Second)) {
 		return
 	}
-	expires := 2*int(time.Until(until).Seconds()) + 30
-	req := compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, Expires: max(expires, 60), Publisher: regPublisher + aor}
-	if etag != "" {
-		req.IfMatch = []string{etag}
-	} else {
-		doc := pidf.Document{Entity: aor, Tuples: []pidf.Tuple{{ID: "registered", Basic: pidf.Open}}}
-		req.ContentType, req.Body = compositor.ContentTypePIDF, doc.AppendXML(nil)
-	}
-	res, err := s.comp.Publish(ctx, req)
-	var ce *compositor.Error
-	if errors.As(err, &ce) && ce.Code == 412 && etag != "" {
-		delete(s.regETags, aor) // expired meanwhile: publish afresh
-		delete(s.regUntil, aor)
-		s.regMu.Unlock()
-		s.syncRegPresence(aor)
-		s.regMu.Lock()
+	expires := max(2*int(time.Until(until).Seconds())+30, 60)
+	for {
+		req := compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, Expires: expires, Publisher: regPublisher + aor}
+		if etag != "" {
+			req.IfMatch = []string{etag}
+		} else {
+			doc := pidf.Document{Entity: aor, Tuples: []pidf.Tuple{{ID: "registered", Basic: pidf.Open}}}
+			req.ContentType, req.Body = compositor.ContentTypePIDF, doc.AppendXML(nil)
+		}
+		res, err := s.comp.Publish(ctx, req)
+		var ce *compositor.Error
+		if errors.As(err, &ce) && ce.Code == 412 && etag != "" {
+			etag = "" // expired or removed meanwhile: publish afresh
+			continue
+		}
+		if err != nil {
+			delete(s.regETags, aor)
+			delete(s.regUntil, aor)
+			s.log.Warn("registration presence", "aor", aor, "err", err)
+			return
+		}
+		s.regETags[aor] = res.ETag
+		s.regUntil[aor] = time.Now().Add(time.Duration(res.Expires) * time.Second)
 		return
 	}
-	if err != nil {
-		s.log.Warn("registration presence", "aor", aor, "err", err)
-		return
-	}
-	s.regETags[aor] = res.ETag
-	s.regUntil[aor] = time.Now().Add(time.Duration(res.Expires) * time.Second)
 }
 
 // clearRegPresence removes registration presence left by a previous run:
