@@ -7,6 +7,12 @@ import (
 	"sync"
 )
 
+// Per-connection buffer sizes (see Hijack).
+const (
+	connReadBuffer  = 1 << 10
+	connWriteBuffer = 2 << 10
+)
+
 // maxCork bounds the bytes held back while corked; beyond it writes go straight through.
 const maxCork = 32 << 10
 
@@ -79,7 +85,14 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.cork = &corkConn{Conn: nc}
-	return w.cork, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.cork, brw.Writer.Size())), nil
+	// coder/websocket keeps these buffers for the connection's life; net/http's
+	// are 4 KiB each. SIP messages are mostly under 2 KiB and bigger frames
+	// bypass a bufio buffer anyway, so smaller ones save ~5 KiB per idle socket.
+	br := brw.Reader
+	if br.Buffered() == 0 {
+		br = bufio.NewReaderSize(nc, connReadBuffer)
+	}
+	return w.cork, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, connWriteBuffer)), nil
 }
 
 func (w *corkingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
