@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -62,6 +63,10 @@ func Dial(ctx context.Context, wsURL string, opts Options) (*Client, error) {
 	}
 	conn, err := wsproto.Dial(ctx, wsURL, opts.Header, opts.WS)
 	if err != nil {
+		if opts.Token != "" {
+			// The dial error quotes the URL: never print the token.
+			return nil, errors.New(strings.ReplaceAll(err.Error(), url.QueryEscape(opts.Token), "REDACTED"))
+		}
 		return nil, err
 	}
 	c := &Client{
