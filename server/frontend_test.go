@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/servertest"
 	"github.com/presencehub/presencehub/server/sipclient"
-	"github.com/presencehub/presencehub/wsproto"
 )
 
 // Every REGISTER and OPTIONS that real JsSIP and SIP.js sent gets the answer
@@ -354,8 +352,8 @@ func TestTokenExpiry_ClosesConnection1008(t *testing.T) {
 	c := hub.Dial(testCtx(t), "", sipclient.Options{Token: tok})
 	select {
 	case <-c.Done():
-		if websocket.CloseStatus(c.Err()) != websocket.StatusPolicyViolation && !errors.Is(c.Err(), wsproto.ErrClosed) {
-			t.Logf("closed with %v", c.Err())
+		if websocket.CloseStatus(c.Err()) != websocket.StatusPolicyViolation {
+			t.Fatalf("closed with %v, want 1008", c.Err())
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("connection outlived its token")
@@ -388,5 +386,28 @@ func TestRegister_DrivesPresence(t *testing.T) {
 	phone.Close()
 	if body := string(w.next(t).Body()); !strings.Contains(body, "<basic>closed</basic>") {
 		t.Fatalf("after the socket closed: %s", body)
+	}
+}
+
+// A fresh Bearer on a later request keeps the connection alive past the
+// expiry of the token it was opened with (DESIGN §2).
+func TestTokenExpiry_FreshBearerExtendsConnection(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	short, err := auth.Signer{Secret: hub.Secret, Domain: servertest.Domain}.Mint("1001", 1500*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := hub.Dial(testCtx(t), "", sipclient.Options{Token: short})
+	req := newReq(t, c, sip.REGISTER, "1001", "1001", "Authorization", "Bearer "+hub.Token("1001", nil))
+	if res := do(t, c, req); res.StatusCode != 200 {
+		t.Fatalf("REGISTER with a fresh Bearer: %d", res.StatusCode)
+	}
+	select {
+	case <-c.Done():
+		t.Fatalf("connection closed despite the fresh token: %v", c.Err())
+	case <-time.After(2500 * time.Millisecond):
+	}
+	if res := do(t, c, newReq(t, c, sip.OPTIONS, "1001", "1001")); res.StatusCode != 200 {
+		t.Fatalf("OPTIONS: %d", res.StatusCode)
 	}
 }
