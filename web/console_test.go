@@ -65,13 +65,6 @@ func TestConsole_Chromium(t *testing.T) {
 			t.Errorf("busy lamp %+v: want the other party", l)
 		}
 
-		// Hold as a PBX signals it in dialog-info (RFC 4235 §4.1.6.2): the hub
-		// keeps the local target's +sip.rendering=no through composition.
-		pub.publish("1001", "dialog", dialogInfo("1001", `<dialog id="c1" call-id="c1-call" direction="recipient"><state>confirmed</state>`+
-			`<local><identity>sip:1001@hub.test</identity><target uri="sip:1001@hub.test"><param pname="+sip.rendering" pvalue="no"/></target></local>`+
-			`<remote><identity display="Carol">sip:2001@hub.test</identity></remote></dialog>`))
-		b.waitLamp(t, "console", "1001", "hold")
-
 		pub.publish("1001", "dialog", dialogInfo("1001", dialog("c1", "recipient", "terminated", "sip:2001@hub.test", "Carol")))
 		b.waitLamp(t, "console", "1001", "idle")
 		b.waitLamp(t, "console", "1002", "offline")
@@ -86,6 +79,15 @@ func TestConsole_Chromium(t *testing.T) {
 		if strings.Contains(said, "offline") || strings.Contains(said, "1002") {
 			t.Errorf("live region %q: an extension settling after page load is not news", said)
 		}
+
+		// Hold as a PBX signals it in dialog-info (RFC 4235 §4.1.6.2): the hub
+		// keeps the local target's +sip.rendering=no through composition.
+		pub.publish("1001", "dialog", dialogInfo("1001", `<dialog id="c2" call-id="c2-call" direction="recipient"><state>confirmed</state>`+
+			`<local><identity>sip:1001@hub.test</identity><target uri="sip:1001@hub.test"><param pname="+sip.rendering" pvalue="no"/></target></local>`+
+			`<remote><identity display="Carol">sip:2001@hub.test</identity></remote></dialog>`))
+		b.waitLamp(t, "console", "1001", "hold")
+		pub.publish("1001", "dialog", dialogInfo("1001", dialog("c2", "recipient", "terminated", "sip:2001@hub.test", "Carol")))
+		b.waitLamp(t, "console", "1001", "idle")
 		checkPageLog(t, b, "console", false)
 	})
 
