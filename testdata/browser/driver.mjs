@@ -93,7 +93,11 @@ const handlers = {
   },
 
   async waitFor({ page, fn, arg, timeout = 10000 }) {
-    const h = await tab(page).page.waitForFunction(`(${fn})(${JSON.stringify(arg ?? null)})`, null, { timeout });
+    // A function, not a string: Playwright polls a string predicate with
+    // eval(), which the console's CSP (no 'unsafe-eval') refuses whenever
+    // the first check is false; a function is called through the protocol.
+    const predicate = new Function('arg', `return (${fn})(arg);`);
+    const h = await tab(page).page.waitForFunction(predicate, arg ?? null, { timeout });
     return h.jsonValue();
   },
 
