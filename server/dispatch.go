@@ -84,6 +84,21 @@ func validAddr(u sip.Uri) bool {
 	return !u.Wildcard && (u.Scheme == "sip" || u.Scheme == "sips" || u.Scheme == "tel") && (validHost(u.Host) || u.Scheme == "tel")
 }
 
+// validSentBy accepts host[:port] (RFC 3261 §20.42 sent-by).
+func validSentBy(sb string) bool {
+	host, port := sb, ""
+	if i := strings.LastIndexByte(sb, ':'); i >= 0 && !strings.HasSuffix(sb, "]") {
+		host, port = sb[:i], sb[i+1:]
+		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+			return false
+		}
+	}
+	if strings.HasPrefix(host, "[") {
+		return strings.HasSuffix(host, "]") && validHost(host)
+	}
+	return validHost(host) && !strings.Contains(host, ":")
+}
+
 // validHost accepts host names and IPv4/IPv6 literals (RFC 3261 §25.1 host).
 func validHost(h string) bool {
 	if h == "" {
@@ -272,18 +287,24 @@ func scanAnswer(data []byte) (code int, branch string, ok bool) {
 	}
 	data = head
 	line := data[i+7:]
+	if e := bytes.Index(line, []byte("\r\n")); e >= 0 && e+2 < len(line) && (line[e+2] == ' ' || line[e+2] == '\t') {
+		return 0, "", false // a folded header line (RFC 3261 §7.3.1): let the parser unfold it
+	}
 	// sent-protocol and sent-by as the hub writes them: "SIP/2.0/WS host;".
 	sp := bytes.IndexByte(line, ' ')
 	semi := bytes.IndexByte(line, ';')
 	if !bytes.HasPrefix(line, []byte("SIP/2.0/")) || sp <= len("SIP/2.0/") || semi <= sp+1 ||
-		!isToken(string(line[len("SIP/2.0/"):sp])) || bytes.ContainsAny(line[sp+1:semi], " \t,") {
+		!isToken(string(line[len("SIP/2.0/"):sp])) || !validSentBy(string(line[sp+1:semi])) {
 		return 0, "", false
 	}
 	if e := bytes.IndexAny(line, ",\r"); e >= 0 {
 		line = line[:e]
 	}
+	if bytes.Contains(line, []byte(";;")) {
+		return 0, "", false // an empty parameter: let the parser decide
+	}
 	j := bytes.Index(line, []byte(";branch="))
-	if j < 0 {
+	if j < 0 || bytes.Count(line, []byte(";branch=")) != 1 {
 		return 0, "", false
 	}
 	b := line[j+8:]
