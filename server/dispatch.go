@@ -75,9 +75,16 @@ func answerable(r *sip.Request) bool {
 	if via == nil || from == nil || to == nil || r.CallID() == nil || cseq == nil || r.CallID().Value() == "" {
 		return false
 	}
-	return r.SipVersion == "SIP/2.0" && isToken(string(r.Method)) &&
-		via.ProtocolName == "SIP" && via.ProtocolVersion == "2.0" && isToken(via.Transport) && validHost(via.Host) &&
-		validAddr(from.Address) && validAddr(to.Address)
+	if r.SipVersion != "SIP/2.0" || !isToken(string(r.Method)) || !validAddr(from.Address) || !validAddr(to.Address) {
+		return false
+	}
+	for _, h := range r.GetHeaders("Via") { // every Via is copied into the response
+		v, ok := h.(*sip.ViaHeader)
+		if !ok || v.ProtocolName != "SIP" || v.ProtocolVersion != "2.0" || !isToken(v.Transport) || !validHost(v.Host) {
+			return false
+		}
+	}
+	return true
 }
 
 func validAddr(u sip.Uri) bool {

@@ -93,6 +93,10 @@ func (n *Notifier) subscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity,
 	if contact == nil {
 		return noop, reply(req, 400, "Bad Request - missing Contact")
 	}
+	if !validTarget(contact.Address) {
+		// It becomes every NOTIFY's Request-URI (RFC 6665 §4.2.2).
+		return noop, reply(req, 400, "Bad Request - invalid Contact URI")
+	}
 	info := SubscriptionInfo{
 		Resource: "sip:" + uri.User + "@" + uri.Host,
 		Event:    pkg,
@@ -263,4 +267,20 @@ func containsStr(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// validTarget accepts a sip/sips URI whose host is a host name or an IP
+// literal, so that it can be written as a Request-URI.
+func validTarget(u sip.Uri) bool {
+	if u.Wildcard || (u.Scheme != "sip" && u.Scheme != "sips") || u.Host == "" {
+		return false
+	}
+	for i := 0; i < len(u.Host); i++ {
+		c := u.Host[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_:[]", c) >= 0) {
+			return false
+		}
+	}
+	// Nothing in it may break the request line (spaces, controls, brackets).
+	return !strings.ContainsAny(u.String(), " \t\r\n<>\"")
 }
