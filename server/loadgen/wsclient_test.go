@@ -34,7 +34,7 @@ func echoHub(t *testing.T, opts wsproto.Options) (url string, ended <-chan error
 }
 
 func TestWSConn_EchoBatchesBigMessagesAndPings(t *testing.T) {
-	url, ended := echoHub(t, wsproto.Options{PingInterval: 30 * time.Millisecond})
+	url, ended := echoHub(t, wsproto.Options{PingInterval: 250 * time.Millisecond}) // generous: CI runs under load
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := dialWS(ctx, url, sourceAddr(url, 777), 4<<10)
@@ -71,7 +71,7 @@ func TestWSConn_EchoBatchesBigMessagesAndPings(t *testing.T) {
 			t.Fatalf("message %d: %d bytes, want %d", i, len(m), len(want))
 		}
 	}
-	time.Sleep(150 * time.Millisecond) // several server pings: unanswered ones would close it
+	time.Sleep(800 * time.Millisecond) // several server pings: unanswered ones would close it
 	if c.ended() {
 		t.Fatalf("connection ended: %v", c.err)
 	}
