@@ -117,7 +117,7 @@ func TestServe_CRLFKeepalive(t *testing.T) {
 }
 
 func TestServe_PeerStopsAnsweringPings_Closed(t *testing.T) {
-	const interval = 100 * time.Millisecond
+	const interval = 250 * time.Millisecond // generous: CI runs with -race under load
 	s := startServer(t, Options{PingInterval: interval}, nil)
 
 	alive := dialRaw(t, s.url)
