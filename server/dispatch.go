@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -204,28 +205,51 @@ func (s *Server) capabilities(res *sip.Response) {
 // first (RFC 8898), else the connection's identity. Without one it answers
 // 401 with WWW-Authenticate: Bearer (RFC 8898 §2.3) and returns nil.
 func (s *Server) authenticate(fl *flow.Flow, req *sip.Request) *auth.Identity {
-	if h := req.GetHeader("Authorization"); h != nil {
-		if tok := bearer(h.Value()); tok != "" {
-			id, err := s.cfg.Verifier.Verify(tok)
-			if err != nil {
-				s.metrics.authFailure(err)
-				res := sip.NewResponseFromRequest(req, 401, "Unauthorized - invalid token", nil)
-				res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Bearer realm="`+s.cfg.Domain+`", error="invalid_token"`))
-				s.send(fl, req, res)
-				return nil
-			}
-			fl.SetIdentity(id) // a fresh Bearer extends the connection's life
-			return id
-		}
+	id, res := s.requestBearer(req)
+	if res != nil {
+		s.send(fl, req, res)
+		return nil
+	}
+	if id != nil {
+		fl.SetIdentity(id) // a fresh Bearer extends the connection's life
+		return id
 	}
 	if id := fl.Identity(); id != nil {
 		return id
 	}
-	s.metrics.authFailure(auth.ErrNoToken)
-	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
-	res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Bearer realm="`+s.cfg.Domain+`"`))
-	s.send(fl, req, res)
+	s.send(fl, req, s.unauthorized(req, auth.ErrNoToken, "Unauthorized"))
 	return nil
+}
+
+// requestBearer verifies an "Authorization: Bearer" on a SIP request
+// (RFC 8898). No Bearer: (nil, nil). An invalid one: the 401 to send.
+func (s *Server) requestBearer(req *sip.Request) (*auth.Identity, *sip.Response) {
+	h := req.GetHeader("Authorization")
+	if h == nil {
+		return nil, nil
+	}
+	tok := bearer(h.Value())
+	if tok == "" {
+		return nil, nil
+	}
+	id, err := s.cfg.Verifier.Verify(tok)
+	if err != nil {
+		return nil, s.unauthorized(req, err, "Unauthorized - invalid token")
+	}
+	return id, nil
+}
+
+// unauthorized counts the failure and builds a 401 with a Bearer challenge
+// (RFC 8898 §2.3): error="invalid_token" when a token was presented.
+func (s *Server) unauthorized(req *sip.Request, cause error, reason string) *sip.Response {
+	s.metrics.authFailure(cause)
+	challenge := `Bearer realm="` + s.cfg.Domain + `"`
+	if !errors.Is(cause, auth.ErrNoToken) {
+		challenge += `, error="invalid_token"`
+	}
+	res := sip.NewResponseFromRequest(req, 401, reason, nil)
+	res.AppendHeader(sip.NewHeader("WWW-Authenticate", challenge))
+	return res
 }
 
 func (s *Server) respond(fl *flow.Flow, req *sip.Request, code int, reason string) {

@@ -90,27 +90,15 @@ func (s *Server) ServeSIP(ctx context.Context, udp net.PacketConn, tcp net.Liste
 
 // pbxPublish authenticates a plain-SIP PUBLISH and processes it.
 func (s *Server) pbxPublish(req *sip.Request) *sip.Response {
-	var id *auth.Identity
-	if h := req.GetHeader("Authorization"); h != nil {
-		if tok := bearer(h.Value()); tok != "" {
-			v, err := s.cfg.Verifier.Verify(tok)
-			if err != nil {
-				s.metrics.authFailure(err)
-				res := sip.NewResponseFromRequest(req, 401, "Unauthorized - invalid token", nil)
-				res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Bearer realm="`+s.cfg.Domain+`", error="invalid_token"`))
-				return res
-			}
-			id = v
-		}
+	id, res := s.requestBearer(req)
+	if res != nil {
+		return res
 	}
 	if id == nil && s.trusted(req.Source()) {
 		id = auth.Trusted(pbxSub, s.cfg.Domain)
 	}
 	if id == nil {
-		s.metrics.authFailure(auth.ErrNoToken)
-		res := sip.NewResponseFromRequest(req, 401, "Unauthorized - untrusted address and no token", nil)
-		res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Bearer realm="`+s.cfg.Domain+`"`))
-		return res
+		return s.unauthorized(req, auth.ErrNoToken, "Unauthorized - untrusted address and no token")
 	}
 	if !answerable(req) {
 		return sip.NewResponseFromRequest(req, 400, "Bad Request - malformed headers", nil)
