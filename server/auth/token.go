@@ -133,6 +133,11 @@ func (v *Verifier) Verify(token string) (*Identity, error) {
 	if token == "" {
 		return nil, ErrNoToken
 	}
+	// Compact JWS is base64url and dots only (RFC 7515 §7.1); the base64
+	// decoder would skip a CR/LF, giving one token several spellings.
+	if strings.Trim(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != "" {
+		return nil, fmt.Errorf("%w: characters outside base64url", ErrMalformed)
+	}
 	var c Claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
 	if err != nil {
