@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/servertest"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // apiResponse is one admin API answer.

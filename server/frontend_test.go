@@ -15,10 +15,10 @@ import (
 	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/servertest"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // Every REGISTER and OPTIONS that real JsSIP and SIP.js sent gets the answer

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server/servertest"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 func testCtx(t *testing.T) context.Context {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/servertest"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // Every limit refuses with a clear answer (503 + Retry-After, 400, or a

@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/servertest"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // Every row of RFC 3903 §6 answered on the wire, with a real SQLite file.

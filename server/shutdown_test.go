@@ -12,8 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server/servertest"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // subscribed is a watcher whose subscription to 1001's dialog state is active.

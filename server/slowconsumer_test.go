@@ -7,10 +7,10 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/servertest"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // A socket that stops reading while NOTIFYs are due is closed within a

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/servertest"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // TestSoak runs steady load with churn — watchers connect, subscribe,

@@ -12,11 +12,11 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/notifier"
 	"github.com/presencehub/presencehub/server/servertest"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // publisher publishes dialog state of one extension with SIP-If-Match.

@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presencehub/presencehub/internal/loadgen"
 	"github.com/presencehub/presencehub/server/auth"
-	"github.com/presencehub/presencehub/server/loadgen"
 )
 
 // bench is the load generator (package loadgen does the work): against a

@@ -11,8 +11,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server/auth"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // Crash safety under load (issue 8): publishers run flat out, the hub is

@@ -28,8 +28,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server/auth"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // The binary is built once per test run (signals need a real process).

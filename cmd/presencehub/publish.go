@@ -16,8 +16,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
 	"github.com/presencehub/presencehub/compositor/pidf"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server/auth"
-	"github.com/presencehub/presencehub/server/sipclient"
 )
 
 // publish sends one dialog-state PUBLISH for an extension, the demo's way to

@@ -8,7 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
-	"github.com/presencehub/presencehub/server/sipclient"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"golang.org/x/sys/unix"
 )
 

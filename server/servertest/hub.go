@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/compositor/store/sqlitestore"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
-	"github.com/presencehub/presencehub/server/sipclient"
 	"github.com/presencehub/presencehub/web"
 )
 

@@ -1,4 +1,4 @@
-package interop_test
+package interop
 
 import (
 	"io"
@@ -10,7 +10,6 @@ import (
 	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
-	"github.com/presencehub/presencehub/server/interop"
 	"github.com/presencehub/presencehub/server/notifier"
 	"github.com/presencehub/presencehub/server/registrar"
 	"github.com/presencehub/presencehub/server/servertest"
@@ -37,7 +36,7 @@ const (
 // first when Node or the npm packages are missing, so no hub is started for nothing.
 func startHub(t *testing.T) *servertest.Hub {
 	t.Helper()
-	interop.Require(t)
+	Require(t)
 	return servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
 		c.Register = registrar.Config{Default: registerGrant, Min: time.Second, Max: registerGrant, Grace: registerGrace}
 		p := compositor.ExpiryPolicy{Default: publishGrant, Min: time.Second, Max: publishGrant}
@@ -67,16 +66,16 @@ func foreignToken(t *testing.T, sub string) string {
 	return tok
 }
 
-func ev(name string) func(interop.Event) bool {
-	return func(e interop.Event) bool { return e.Ev == name }
+func ev(name string) func(Event) bool {
+	return func(e Event) bool { return e.Ev == name }
 }
 
-func sipOut(method string) func(interop.Event) bool {
-	return func(e interop.Event) bool { return e.Ev == "sip" && e.Dir == "out" && e.Method == method }
+func sipOut(method string) func(Event) bool {
+	return func(e Event) bool { return e.Ev == "sip" && e.Dir == "out" && e.Method == method }
 }
 
-func response(method string, status int) func(interop.Event) bool {
-	return func(e interop.Event) bool {
+func response(method string, status int) func(Event) bool {
+	return func(e Event) bool {
 		return e.Ev == "sip" && e.Dir == "in" && e.CSeqMethod == method && e.Status == status
 	}
 }

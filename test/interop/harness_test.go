@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Exit codes of the scripts (testdata/interop/lib/common.mjs).
+// Exit codes of the scripts (lib/common.mjs).
 const (
 	ExitOK      = 0 // ended as asked (unregistered, unsubscribed, quit)
 	ExitError   = 1 // unexpected exception in the script or the library
@@ -116,7 +116,7 @@ type Options struct {
 	Env []string
 }
 
-// Start runs script (a file in testdata/interop) with args. It skips t when Node or the npm
+// Start runs script (a file in this directory) with args. It skips t when Node or the npm
 // packages are missing (see Require). The process is ended when the test ends.
 func Start(t testing.TB, script string, args ...string) *Client {
 	t.Helper()
@@ -126,7 +126,7 @@ func Start(t testing.TB, script string, args ...string) *Client {
 // StartWith is Start with options.
 func StartWith(t testing.TB, opts Options, script string, args ...string) *Client {
 	t.Helper()
-	dir := Require(t)
+	Require(t)
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("interop: %v", err)
@@ -139,7 +139,6 @@ func StartWith(t testing.TB, opts Options, script string, args ...string) *Clien
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
 	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
-	cmd.Dir = dir
 	scriptTimeout := opts.Timeout - 2*time.Second
 	if scriptTimeout < time.Second {
 		scriptTimeout = time.Second
@@ -342,46 +341,24 @@ func (c *Client) Wait(timeout time.Duration) int {
 // Stderr is the tail of what the script wrote to stderr (the SIP wire trace).
 func (c *Client) Stderr() string { return c.stderr.String() }
 
-// Require returns the absolute path of testdata/interop, or skips t when Node or the npm
-// packages are missing. With PRESENCEHUB_REQUIRE_NODE=1 (what CI sets) it fails t instead.
-func Require(t testing.TB) string {
+// Require skips t when Node or the npm packages are missing. With PRESENCEHUB_REQUIRE_NODE=1
+// (what CI sets) it fails t instead. The scripts and node_modules are in this package's
+// directory, which is where `go test` runs the test binary.
+func Require(t testing.TB) {
 	t.Helper()
-	miss := func(format string, args ...any) {
+	miss := func(msg string) {
 		t.Helper()
-		msg := fmt.Sprintf(format, args...)
 		if os.Getenv("PRESENCEHUB_REQUIRE_NODE") != "" {
 			t.Fatal("interop: required (PRESENCEHUB_REQUIRE_NODE is set) but " + msg)
 		}
 		t.Skip("interop: skipped: " + msg)
 	}
-	dir, err := Dir()
-	if err != nil {
-		t.Fatalf("interop: %v", err)
-	}
 	if _, err := exec.LookPath("node"); err != nil {
-		miss("`node` is not on PATH (install Node 20, then `npm ci` in %s)", dir)
+		miss("`node` is not on PATH (install Node 20, then `npm ci` in test/interop)")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "jssip")); err != nil {
-		miss("%s/node_modules is missing (run `npm ci` there)", dir)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "sip.js")); err != nil {
-		miss("%s/node_modules is missing sip.js (run `npm ci` there)", dir)
-	}
-	return dir
-}
-
-// Dir finds testdata/interop from the working directory, walking up to the module root.
-func Dir() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(d, "testdata", "interop"), nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.mod above %s", wd)
+	for _, pkg := range []string{"jssip", "sip.js", "ws"} {
+		if _, err := os.Stat(filepath.Join("node_modules", pkg)); err != nil {
+			miss("test/interop/node_modules is missing " + pkg + " (run `npm ci` there)")
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package interop_test
+package interop
 
 import (
 	"fmt"
@@ -6,24 +6,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/presencehub/presencehub/server/interop"
 	"github.com/presencehub/presencehub/server/servertest"
 )
 
 type watcher struct {
 	name, script, user string
 	extra              []string
-	c                  *interop.Client
+	c                  *Client
 }
 
-func notifyState(states ...string) func(interop.Event) bool {
-	return func(e interop.Event) bool { return e.Ev == "notify" && slices.Contains(states, e.State) }
+func notifyState(states ...string) func(Event) bool {
+	return func(e Event) bool { return e.Ev == "notify" && slices.Contains(states, e.State) }
 }
 
 // changeNotifies are the NOTIFYs a watcher got for state changes: all of them except the one
 // the hub sends right after answering each refresh (RFC 6665 §4.2.1.2), which repeats the state.
-func changeNotifies(c *interop.Client) []interop.Event {
-	var out []interop.Event
+func changeNotifies(c *Client) []Event {
+	var out []Event
 	afterRefresh := false
 	for _, e := range c.Seen(nil) {
 		switch {
@@ -38,7 +37,7 @@ func changeNotifies(c *interop.Client) []interop.Event {
 	return out
 }
 
-func states(es []interop.Event) []string {
+func states(es []Event) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
 		out[i] = e.State
@@ -80,7 +79,7 @@ func TestSubscribe_JsSIPAndSIPjs_FollowExtensionOneNotifyPerChange(t *testing.T)
 	t.Parallel()
 	h := startHub(t)
 	const watched = "1002"
-	pub := interop.StartWith(t, interop.Options{Name: "SIP.js Publisher " + watched}, "sipjs-publish.mjs",
+	pub := StartWith(t, Options{Name: "SIP.js Publisher " + watched}, "sipjs-publish.mjs",
 		clientArgs(h, watched, "--expires", "3600")...)
 	dialogWatchers := []*watcher{
 		{name: "JsSIP dialog watcher", script: "jssip-subscribe.mjs", user: "1001"},
@@ -90,7 +89,7 @@ func TestSubscribe_JsSIPAndSIPjs_FollowExtensionOneNotifyPerChange(t *testing.T)
 	presence := &watcher{name: "SIP.js presence watcher", script: "sipjs-subscribe.mjs", user: "1004", extra: []string{"--event", "presence", "--accept"}}
 	all := append(slices.Clone(dialogWatchers), presence)
 	for _, w := range all {
-		w.c = interop.StartWith(t, interop.Options{Name: w.name}, w.script,
+		w.c = StartWith(t, Options{Name: w.name}, w.script,
 			clientArgs(h, w.user, append([]string{"--target", watched, "--expires", "600"}, w.extra...)...)...)
 	}
 	pub.ExpectEv("ready", startup)
@@ -153,7 +152,7 @@ func TestSubscribe_JsSIPAndSIPjs_FollowExtensionOneNotifyPerChange(t *testing.T)
 	// Each library refreshes by itself (JsSIP 5 s before expiry, SIP.js at 90 %); the hub
 	// answers 200 and a NOTIFY with the current state.
 	for _, w := range all {
-		r := w.c.Expect("re-SUBSCRIBE", long, func(e interop.Event) bool { return e.Ev == "subscribeResponse" && e.Kind == "refresh" })
+		r := w.c.Expect("re-SUBSCRIBE", long, func(e Event) bool { return e.Ev == "subscribeResponse" && e.Kind == "refresh" })
 		if r.Status != 200 {
 			t.Fatalf("%s: refresh answered %d: %s", w.name, r.Status, r.Line)
 		}
@@ -174,11 +173,11 @@ func TestSubscribe_JsSIPAndSIPjs_FollowExtensionOneNotifyPerChange(t *testing.T)
 		if !end.Asked {
 			t.Errorf("%s: subscription ended on its own: %s", w.name, end.Line)
 		}
-		final := w.c.Seen(func(e interop.Event) bool { return e.Ev == "notifyAnswered" && e.SubState == "terminated" })
+		final := w.c.Seen(func(e Event) bool { return e.Ev == "notifyAnswered" && e.SubState == "terminated" })
 		if len(final) != 1 {
 			t.Errorf("%s: %d final NOTIFYs, want 1", w.name, len(final))
 		}
-		if code := w.c.Wait(short); code != interop.ExitOK {
+		if code := w.c.Wait(short); code != ExitOK {
 			t.Errorf("%s: exit code %d, want 0", w.name, code)
 		}
 		checkNotifies(t, w, w != presence)
@@ -196,10 +195,10 @@ func TestSubscribe_JsSIPReconnect_KeepsDialogOverNewConnection(t *testing.T) {
 	h := startHub(t)
 	proxy := startProxy(t, h.Addr)
 	const watched = "1002"
-	pub := interop.StartWith(t, interop.Options{Name: "SIP.js Publisher " + watched}, "sipjs-publish.mjs",
+	pub := StartWith(t, Options{Name: "SIP.js Publisher " + watched}, "sipjs-publish.mjs",
 		clientArgs(h, watched, "--expires", "3600")...)
 	w := &watcher{name: "JsSIP dialog watcher", script: "jssip-subscribe.mjs", user: "1001"}
-	w.c = interop.StartWith(t, interop.Options{Name: w.name}, w.script,
+	w.c = StartWith(t, Options{Name: w.name}, w.script,
 		withToken(proxy.WS(), h.Token(w.user, nil), w.user, "--target", watched, "--expires", "600", "--register")...)
 
 	if e := w.c.ExpectEv("registered", startup); e.Conn != 1 {
@@ -214,7 +213,7 @@ func TestSubscribe_JsSIPReconnect_KeepsDialogOverNewConnection(t *testing.T) {
 	w.c.Expect("NOTIFY early", short, notifyState("early"))
 
 	proxy.Drop()
-	w.c.Expect("connection 1 closed", short, func(e interop.Event) bool { return e.Ev == "ws" && e.State == "closed" && e.Conn == 1 })
+	w.c.Expect("connection 1 closed", short, func(e Event) bool { return e.Ev == "ws" && e.State == "closed" && e.Conn == 1 })
 	// The call is answered while the watcher is away.
 	pub.Send("publish", map[string]any{"event": "dialog", "state": "confirmed", "id": "call-1"})
 	pub.ExpectEv("publishResponse", short)
@@ -223,7 +222,7 @@ func TestSubscribe_JsSIPReconnect_KeepsDialogOverNewConnection(t *testing.T) {
 	}
 	// JsSIP's refresh timer would send this a few seconds later; the test doesn't wait for it.
 	w.c.Send("refresh", nil)
-	r := w.c.Expect("re-SUBSCRIBE on the new connection", short, func(e interop.Event) bool { return e.Ev == "subscribeResponse" && e.Kind == "refresh" })
+	r := w.c.Expect("re-SUBSCRIBE on the new connection", short, func(e Event) bool { return e.Ev == "subscribeResponse" && e.Kind == "refresh" })
 	if r.Status != 200 || r.Conn != 2 {
 		t.Fatalf("re-SUBSCRIBE of the old dialog over connection 2: %s, want 200", r.Line)
 	}
@@ -248,7 +247,7 @@ func TestSubscribe_JsSIPReconnect_KeepsDialogOverNewConnection(t *testing.T) {
 	if e := w.c.ExpectEv("terminated", short); !e.Asked {
 		t.Errorf("subscription ended on its own: %s", e.Line)
 	}
-	if code := w.c.Wait(short); code != interop.ExitOK {
+	if code := w.c.Wait(short); code != ExitOK {
 		t.Errorf("exit code %d, want 0", code)
 	}
 	checkNotifies(t, w, true)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/presencehub/presencehub/server/sipclient"
+	"github.com/presencehub/presencehub/internal/sipclient"
 )
 
 // A failed connection's error never carries the token (it ends up in logs).

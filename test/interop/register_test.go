@@ -1,11 +1,10 @@
-package interop_test
+package interop
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/presencehub/presencehub/server/interop"
 	"github.com/presencehub/presencehub/server/servertest"
 )
 
@@ -16,7 +15,7 @@ func TestRegister_ValidToken_StaysRegisteredAcrossRefresh(t *testing.T) {
 	h := startHub(t)
 	type client struct {
 		name, script, user, auth string
-		c                        *interop.Client
+		c                        *Client
 		firstOK                  time.Time
 	}
 	clients := []*client{
@@ -26,7 +25,7 @@ func TestRegister_ValidToken_StaysRegisteredAcrossRefresh(t *testing.T) {
 	}
 	// All clients run at once (the test waits on library timers); they are checked in turn.
 	for _, cl := range clients {
-		cl.c = interop.StartWith(t, interop.Options{Name: cl.name}, cl.script,
+		cl.c = StartWith(t, Options{Name: cl.name}, cl.script,
 			clientArgs(h, cl.user, "--auth", cl.auth, "--expires", "600")...)
 	}
 	for _, cl := range clients {
@@ -55,8 +54,8 @@ func TestRegister_ValidToken_StaysRegisteredAcrossRefresh(t *testing.T) {
 	for _, cl := range clients {
 		cl.c.Send("unregister", nil)
 		cl.c.ExpectEv("unregistered", short)
-		if code := cl.c.Wait(short); code != interop.ExitOK {
-			t.Errorf("%s: exit code %d, want %d", cl.name, code, interop.ExitOK)
+		if code := cl.c.Wait(short); code != ExitOK {
+			t.Errorf("%s: exit code %d, want %d", cl.name, code, ExitOK)
 		}
 		if n := len(h.Server.Registrar().Bindings(servertest.AOR(cl.user))); n != 0 {
 			t.Errorf("%s: hub still has %d bindings after un-REGISTER", cl.name, n)
@@ -69,7 +68,7 @@ func TestRegister_ValidToken_StaysRegisteredAcrossRefresh(t *testing.T) {
 // and declares the registration expired at 100 %, so with the 10 s grant here a refresh answered
 // after more than 100 ms (a loaded CI machine) flips it to Unregistered and back. The hub's side,
 // the binding, is checked separately.
-func checkStayedRegistered(t *testing.T, name string, c *interop.Client) {
+func checkStayedRegistered(t *testing.T, name string, c *Client) {
 	t.Helper()
 	un := c.Seen(ev("unregistered"))
 	if len(un) == 0 {
@@ -107,7 +106,7 @@ func TestRegister_BadToken_RefusedWithoutRetry(t *testing.T) {
 	cases := []struct {
 		name, script, auth, token, user string
 		status                          int // 0: refused at the upgrade
-		c                               *interop.Client
+		c                               *Client
 	}{
 		{name: "JsSIP/access_token/wrong key", script: "jssip-register.mjs", auth: "query", token: wrongKey, user: "1001"},
 		{name: "JsSIP/authorization_jwt/wrong key", script: "jssip-register.mjs", auth: "bearer", token: wrongKey, user: "1001", status: 401},
@@ -119,13 +118,13 @@ func TestRegister_BadToken_RefusedWithoutRetry(t *testing.T) {
 	}
 	for i := range cases {
 		tc := &cases[i]
-		tc.c = interop.StartWith(t, interop.Options{Name: tc.name}, tc.script,
+		tc.c = StartWith(t, Options{Name: tc.name}, tc.script,
 			withToken(h.WS, tc.token, tc.user, "--auth", tc.auth, "--linger", "1500")...)
 	}
 	for i := range cases {
 		tc, c := &cases[i], cases[i].c
 		if tc.status == 0 {
-			e := c.Expect("refused upgrade", startup, func(e interop.Event) bool { return e.Ev == "ws" && e.State == "error" })
+			e := c.Expect("refused upgrade", startup, func(e Event) bool { return e.Ev == "ws" && e.State == "error" })
 			if e.HTTPStatus != 401 {
 				t.Errorf("%s: upgrade with a bad access_token: HTTP %d, want 401 (%s)", tc.name, e.HTTPStatus, e.Message)
 			}
@@ -140,8 +139,8 @@ func TestRegister_BadToken_RefusedWithoutRetry(t *testing.T) {
 				t.Errorf("%s: 401 without WWW-Authenticate: Bearer (RFC 8898): %+v", tc.name, resp)
 			}
 		}
-		if code := c.Wait(short); code != interop.ExitRefused {
-			t.Errorf("%s: exit code %d, want %d (refused)", tc.name, code, interop.ExitRefused)
+		if code := c.Wait(short); code != ExitRefused {
+			t.Errorf("%s: exit code %d, want %d (refused)", tc.name, code, ExitRefused)
 		}
 		if n := len(c.Seen(sipOut("REGISTER"))); n > 1 {
 			t.Errorf("%s: library sent %d REGISTERs, want at most 1 (it must give up)", tc.name, n)

@@ -1,7 +1,7 @@
 // Shared plumbing for the interop scripts: arguments, the JSON-lines event stream on stdout, a
 // WebSocket that traces every SIP message, stdin commands, and the dialog-info / PIDF helpers.
 //
-// Protocol with the Go harness (server/interop):
+// Protocol with the Go harness (harness_test.go):
 //   stdout: one JSON object per line, always with "ev". Nothing else is ever written to stdout.
 //   stderr: free-form diagnostics, including the raw SIP wire trace (kept by the harness and shown
 //           when a test fails).

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presencehub/presencehub/internal/loadgen"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
-	"github.com/presencehub/presencehub/server/loadgen"
 	"github.com/presencehub/presencehub/server/servertest"
 )
 

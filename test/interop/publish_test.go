@@ -1,4 +1,4 @@
-package interop_test
+package interop
 
 import (
 	"testing"
@@ -7,7 +7,6 @@ import (
 	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
 	"github.com/presencehub/presencehub/compositor/pidf"
-	"github.com/presencehub/presencehub/server/interop"
 	"github.com/presencehub/presencehub/server/servertest"
 )
 
@@ -20,7 +19,7 @@ func TestPublish_SIPjsPublisher_PublishRefreshModifyUnpublish(t *testing.T) {
 	const user = "1002"
 	aor := servertest.AOR(user)
 	comp := h.Server.Compositor()
-	c := interop.StartWith(t, interop.Options{Name: "SIP.js Publisher"}, "sipjs-publish.mjs",
+	c := StartWith(t, Options{Name: "SIP.js Publisher"}, "sipjs-publish.mjs",
 		clientArgs(h, user, "--expires", "3600")...)
 	c.ExpectEv("ready", startup)
 
@@ -80,7 +79,7 @@ func TestPublish_SIPjsPublisher_PublishRefreshModifyUnpublish(t *testing.T) {
 	if remove.Kind != "remove" || remove.Status != 200 || remove.Expires != 0 || !remove.Has("expires") {
 		t.Fatalf("unpublish: %s, want 200 with Expires 0", remove.Line)
 	}
-	c.Expect("Unpublished", short, func(e interop.Event) bool { return e.Ev == "publisherState" && e.State == "Unpublished" })
+	c.Expect("Unpublished", short, func(e Event) bool { return e.Ev == "publisherState" && e.State == "Unpublished" })
 	if v := comp.View(aor, compositor.EventDialog); len(v.Dialogs) != 0 {
 		t.Errorf("dialog view after unpublish: %+v, want no dialogs", v.Dialogs)
 	}
@@ -94,7 +93,7 @@ func TestPublish_SIPjsPublisher_PublishRefreshModifyUnpublish(t *testing.T) {
 		}
 	}
 	c.Send("quit", nil)
-	if code := c.Wait(short); code != interop.ExitOK {
+	if code := c.Wait(short); code != ExitOK {
 		t.Errorf("exit code %d, want 0", code)
 	}
 }
