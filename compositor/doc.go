@@ -15,7 +15,7 @@
 // answers 500 or 503 and changes nothing.
 //
 // Views are served from memory and kept current from the store's change
-// feed (DESIGN.md §7): the PUBLISH path applies its own commit at once
+// feed (docs/architecture.md, "Store"): the PUBLISH path applies its own commit at once
 // (read-your-writes), and a single feed goroutine applies every change
 // (including expiry and other writers), re-composes the resource and calls
 // the Subscribe callbacks only when the composed view really changed.

@@ -8,7 +8,7 @@ import (
 
 // meta is the compositor's bookkeeping stored inside a dialog publication
 // (store.Publication.Meta), so per-dialog ordering survives a restart and
-// can travel to other nodes (DESIGN.md §7).
+// can travel to other nodes (docs/architecture.md, "Store").
 type meta struct {
 	// Tombs: dialog id -> until (unix ms): dialogs of this resource known
 	// terminated when this publication was written.

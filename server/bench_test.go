@@ -1,6 +1,6 @@
 package server
 
-// Benchmarks of the hub's per-message hot path (issue 6): one WebSocket
+// Benchmarks of the hub's per-message hot path: one WebSocket
 // message in, through handleMessage (sipgo parse, checks, rate limit,
 // authorization, the handler, the answer serialized and queued on the flow).
 // The connection only records what is sent; there is no socket.
@@ -118,7 +118,7 @@ func (bs *benchServer) run(b *testing.B, fl *flow.Flow, c *benchConn, want strin
 	}
 }
 
-// A JsSIP REGISTER (shared/wire/jssip-node/01-c2s-REGISTER.sip).
+// A JsSIP REGISTER (testdata/wire/jssip-node/01-c2s-REGISTER.sip).
 func registerMsg(i int, bearer string) []byte {
 	auth := ""
 	if bearer != "" {

@@ -201,7 +201,7 @@ func (s *Server) capabilities(res *sip.Response) {
 	res.AppendHeader(sip.NewHeader("Supported", "outbound, path"))
 }
 
-// authenticate returns who sent req (DESIGN §2): a Bearer on the request
+// authenticate returns who sent req (docs/protocol.md, "Identity"): a Bearer on the request
 // first (RFC 8898), else the connection's identity. Without one it answers
 // 401 with WWW-Authenticate: Bearer (RFC 8898 §2.3) and returns nil.
 func (s *Server) authenticate(fl *flow.Flow, req *sip.Request) *auth.Identity {

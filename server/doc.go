@@ -1,6 +1,6 @@
 // Package server is presencehub's SIP-over-WebSocket front end and wiring.
 //
-// Data path (DESIGN.md §6): a WebSocket message (package wsproto) is parsed as
+// Data path (docs/architecture.md): a WebSocket message (package wsproto) is parsed as
 // one SIP message (sipgo's sip package); the request is authenticated
 // (package auth) and dispatched by method: REGISTER to the registrar, PUBLISH
 // to the Event State Compositor (package compositor), SUBSCRIBE to the

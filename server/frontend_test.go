@@ -22,7 +22,7 @@ import (
 )
 
 // Every REGISTER and OPTIONS that real JsSIP and SIP.js sent gets the answer
-// those libraries need (CLIENTS.md).
+// those libraries need (docs/protocol.md, "What JsSIP and SIP.js need").
 func TestWire_RegisterAndOptions_FromRealClients(t *testing.T) {
 	hub := servertest.Start(t, servertest.Options{})
 	tests := []struct {
@@ -390,7 +390,7 @@ func TestRegister_DrivesPresence(t *testing.T) {
 }
 
 // A fresh Bearer on a later request keeps the connection alive past the
-// expiry of the token it was opened with (DESIGN §2).
+// expiry of the token it was opened with (docs/protocol.md, "Identity").
 func TestTokenExpiry_FreshBearerExtendsConnection(t *testing.T) {
 	hub := servertest.Start(t, servertest.Options{})
 	short, err := auth.Signer{Secret: hub.Secret, Domain: servertest.Domain}.Mint("1001", 1500*time.Millisecond, nil)

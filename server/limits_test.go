@@ -15,7 +15,7 @@ import (
 )
 
 // Every limit refuses with a clear answer (503 + Retry-After, 400, or a
-// close) and the hub keeps serving: issue 8.
+// close) and the hub keeps serving.
 func TestLimits(t *testing.T) {
 	tests := []struct {
 		name      string

@@ -19,7 +19,7 @@ const pbxSub = "pbx"
 // ServeSIP serves plain SIP (RFC 3261 over UDP and/or TCP; either may be
 // nil) for PBXs, which publish their extensions' state over UDP/TCP rather
 // than WebSocket (Asterisk outbound-publish, Kamailio pua_dialoginfo,
-// FreeSWITCH). It uses sipgo's own transport and transaction layer (SIPGO.md)
+// FreeSWITCH). It uses sipgo's own transport and transaction layer
 // and routes requests into the same PUBLISH path as the WebSocket side.
 // Accepted: PUBLISH from a source in Config.SIPTrusted, or with a valid
 // "Authorization: Bearer" (RFC 8898); OPTIONS (PBX qualify). Everything else

@@ -15,7 +15,7 @@ import (
 
 // upgradeToken returns the token presented at the WebSocket upgrade: the
 // access_token query parameter (browsers cannot set headers) or an
-// Authorization: Bearer header (other clients), DESIGN §2.
+// Authorization: Bearer header (other clients): docs/protocol.md, "Identity".
 func upgradeToken(r *http.Request) string {
 	if t := r.URL.Query().Get("access_token"); t != "" {
 		return t
@@ -33,7 +33,7 @@ func bearer(h string) string {
 // serveWS accepts one SIP-over-WebSocket connection and hands it to
 // serveConn. The connection outlives this handler: once it returns, net/http
 // frees its per-request buffers and this goroutine's stack, about 10 KiB per
-// idle socket (issue 6).
+// idle socket.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	draining := s.draining
@@ -100,7 +100,7 @@ func (s *Server) serveConn(conn *wsproto.Conn, tc *tappedConn, fl *flow.Flow, id
 	s.metrics.connOpened()
 	var unauth *time.Timer
 	if id == nil {
-		// A connection must prove who it is soon (issue 8: unauthenticated lifetime).
+		// A connection must prove who it is soon (Config.UnauthTimeout).
 		unauth = time.AfterFunc(s.cfg.UnauthTimeout, func() {
 			if fl.Identity() == nil {
 				s.metrics.authFailure(auth.ErrNoToken)

@@ -50,7 +50,7 @@ type config struct {
 	ShutdownTimeout   time.Duration
 }
 
-// bind defines the flags of c on fs with their defaults (DESIGN §1).
+// bind defines the flags of c on fs with their defaults (README, "Configuration").
 func (c *config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (/ws, console, /metrics, /healthz, /readyz)")
 	fs.StringVar(&c.DB, "db", "./presencehub.db", "SQLite database path (:memory: for none)")

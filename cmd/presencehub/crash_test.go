@@ -15,7 +15,7 @@ import (
 	"github.com/presencehub/presencehub/server/auth"
 )
 
-// Crash safety under load (issue 8): publishers run flat out, the hub is
+// Crash safety under load: publishers run flat out, the hub is
 // killed with SIGKILL at a random moment, restarted on the same database,
 // and every PUBLISH that had been answered 200 must still be there with its
 // entity-tag (a refresh with SIP-If-Match is answered 200, not 412).

@@ -8,7 +8,7 @@ import (
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
 )
 
-// From /work/shared/wire/sipjs-node/09-c2s-PUBLISH_dialog.sip.
+// From testdata/wire/sipjs-node/09-c2s-PUBLISH_dialog.sip.
 const wireDialog = `<?xml version="1.0"?>
 <dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" state="full" entity="sip:1001@hub.test"><dialog id="a1" direction="initiator"><state>confirmed</state></dialog></dialog-info>`
 

@@ -10,7 +10,7 @@ import (
 	"github.com/presencehub/presencehub/compositor/pidf"
 )
 
-// From /work/shared/wire/*/07-c2s-PUBLISH_presence.sip (JsSIP and SIP.js).
+// From testdata/wire/*/07-c2s-PUBLISH_presence.sip (JsSIP and SIP.js).
 const wireOpen = `<?xml version="1.0" encoding="UTF-8"?>
 <presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:1001@hub.test"><tuple id="t1"><status><basic>open</basic></status></tuple></presence>`
 

@@ -3,7 +3,7 @@
 // feed that every implementation streams.
 //
 // The shape follows NkSIP's sip_event_compositor_store (get, put with TTL,
-// delete, delete all, list by resource, expire) and DESIGN.md §7, so that a
+// delete, delete all, list by resource, expire; docs/architecture.md, "Store"), so that a
 // replicated store (NATS JetStream Key-Value) can be dropped in later:
 //
 //   - every commit has a revision, strictly increasing;

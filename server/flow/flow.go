@@ -77,7 +77,7 @@ func (f *Flow) Identity() *auth.Identity {
 
 // SetIdentity makes id the connection's identity when there is none yet, or
 // when it is the same user with a later expiry (a fresh Bearer on a request).
-// The connection is closed with 1008 when its identity expires (DESIGN §2).
+// The connection is closed with 1008 when its identity expires (docs/protocol.md, "Identity").
 func (f *Flow) SetIdentity(id *auth.Identity) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

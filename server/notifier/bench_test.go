@@ -1,6 +1,6 @@
 package notifier
 
-// Benchmarks of the notifier's hot path (issue 6): fan-out of one state
+// Benchmarks of the notifier's hot path: fan-out of one state
 // change to 1, 100 and 10,000 watchers, deduplication, NOTIFY building and
 // SUBSCRIBE handling. Subscriptions are made through HandleSubscribe on real
 // flows whose connection only records what is sent; every NOTIFY is
@@ -226,7 +226,7 @@ func BenchmarkFanOut(b *testing.B) {
 }
 
 // BenchmarkFanOut_Deduplicated: the same state again: rendered once, and
-// every watcher's NOTIFY suppressed (DESIGN §5 deduplication).
+// every watcher's NOTIFY suppressed (deduplication: docs/protocol.md, "SUBSCRIBE and NOTIFY").
 func BenchmarkFanOut_Deduplicated(b *testing.B) {
 	for _, watchers := range []int{100, 10000} {
 		b.Run(fmt.Sprintf("watchers=%d", watchers), func(b *testing.B) {

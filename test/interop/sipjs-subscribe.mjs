@@ -5,7 +5,7 @@
 //        --target 1002 [--event dialog|presence] [--expires 600] [--accept]
 //        [--auth query|bearer|both|none] [--timeout 60] [--final-wait 5000]
 //
-// SIP.js sends no Accept header unless told (CLIENTS.md); --accept adds one to the initial
+// SIP.js sends no Accept header unless told (docs/protocol.md); --accept adds one to the initial
 // SUBSCRIBE (never on refresh: SIP.js can't).
 //
 // Events (stdout), besides the common ws/sip/crlf/cmd/error/exit:

@@ -5,7 +5,7 @@ import {
   buildRequest, buildResponse, parse, parseCSeq, parseNameAddr, parseSubscriptionState, topViaBranch,
 } from '../static/sipmsg.js';
 
-// A NOTIFY as a hub sends it (shared/wire/jssip-chromium/07-s2c-NOTIFY_dialog_active.sip).
+// A NOTIFY as a hub sends it (a stand-in hub's NOTIFY that JsSIP in Chromium accepted).
 const NOTIFY = [
   'NOTIFY sip:38i7f7v4@oaait0kfcg0v.invalid;transport=ws SIP/2.0',
   'Via: SIP/2.0/WS hub.invalid;branch=z9hG4bK176f509f2fbe',

@@ -1,4 +1,4 @@
 // Package storetest is the conformance suite every store.Store passes:
 // revisions, compare-and-swap, expiry inside the store and the Changes feed
-// (DESIGN.md §7). Call Run from the implementation's tests.
+// (docs/architecture.md, "Store"). Call Run from the implementation's tests.
 package storetest

@@ -23,7 +23,7 @@ export function makeUserAgent(a, name = 'SIPjs-interop') {
     logConnector: (level, category, label, content) => {
       if (level !== 'debug') diag(`[sip.js ${level}] ${category}: ${content}`);
     },
-    // Reconnection is the application's job in SIP.js (CLIENTS.md); the scripts don't.
+    // Reconnection is the application's job in SIP.js (docs/protocol.md); the scripts don't.
     reconnectionAttempts: 0,
   });
   ua.delegate = {
