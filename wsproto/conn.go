@@ -36,7 +36,6 @@ type Conn struct {
 	// writer there is work.
 	qmu   sync.Mutex
 	queue [][]byte
-	spare [][]byte // the writer's drained slice, reused
 	wake  chan struct{}
 
 	mu      sync.Mutex
