@@ -161,7 +161,7 @@ func (c *cache) pruneGone(feedRev uint64) {
 }
 
 // closedTuple is the presence of a resource nobody publishes for
-// (RFC 3863 §4.1.4 basic status): one tuple, basic closed.
+// (docs/protocol.md, "PUBLISH"): one tuple, basic closed (RFC 3863).
 var closedTuple = []pidf.Tuple{{ID: "none", Basic: pidf.Closed}}
 
 func emptyView(k key, rev uint64) View {

@@ -15,8 +15,8 @@
 // answers 500 or 503 and changes nothing.
 //
 // Views are served from memory and kept current from the store's change
-// feed (docs/architecture.md, "Store"): the PUBLISH path applies its own commit at once
-// (read-your-writes), and a single feed goroutine applies every change
+// feed (docs/architecture.md, "Store"): the PUBLISH path applies its own
+// commit at once (read-your-writes), and a single feed goroutine applies every change
 // (including expiry and other writers), re-composes the resource and calls
 // the Subscribe callbacks only when the composed view really changed.
 //

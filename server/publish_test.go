@@ -149,7 +149,7 @@ func TestPublish_ForeignAOR_Returns403(t *testing.T) {
 }
 
 // SIP.js publishes each PUBLISH with a new Call-ID and CSeq 1: only
-// SIP-If-Match links them (RFC 3903 §4.4).
+// SIP-If-Match links them (docs/protocol.md, "What JsSIP and SIP.js need").
 func TestPublish_SIPjsStyle_NewCallIDEachTime(t *testing.T) {
 	hub := servertest.Start(t, servertest.Options{})
 	c := hub.Dial(testCtx(t), "1001", sipclient.Options{})

@@ -194,9 +194,10 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
-// Shutdown drains the hub (RFC 6665 §4.1.3; docs/protocol.md, "Shutdown"): no new connections, a final NOTIFY
-// with reason deactivated to every subscriber, sockets closed with 1001, the
-// store flushed and closed. It is bounded by ctx.
+// Shutdown drains the hub (docs/protocol.md, "Shutdown"): no new
+// connections, a final NOTIFY with reason deactivated to every subscriber
+// (RFC 6665 §4.1.3), sockets closed with 1001, the store flushed and
+// closed. It is bounded by ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true

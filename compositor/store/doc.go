@@ -3,8 +3,9 @@
 // feed that every implementation streams.
 //
 // The shape follows NkSIP's sip_event_compositor_store (get, put with TTL,
-// delete, delete all, list by resource, expire; docs/architecture.md, "Store"), so that a
-// replicated store (NATS JetStream Key-Value) can be dropped in later:
+// delete, delete all, list by resource, expire; docs/architecture.md,
+// "Store"), so that a replicated store (NATS JetStream Key-Value) can be
+// dropped in later:
 //
 //   - every commit has a revision, strictly increasing;
 //   - updates are compare-and-swap on the revision the caller read

@@ -2,9 +2,10 @@
 // softphone registered on (RFC 3261 §10.3, RFC 5626 flows, RFC 7118 §5), so
 // that JsSIP and SIP.js register and stay registered unchanged.
 //
-// Client quirks it honours (docs/protocol.md, "What JsSIP and SIP.js need"): the 200 echoes every Contact with
-// ";expires=N" (SIP.js re-registers in a loop without it) and keeps
-// +sip.instance and reg-id (JsSIP matches on them); SIP.js sends no Expires
-// header and refreshes at 99 % of the grant, so a binding lives a grace
-// period past its expiry. Bindings end with their flow.
+// Client quirks it honours (docs/protocol.md, "What JsSIP and SIP.js
+// need"): the 200 echoes every Contact with ";expires=N" (SIP.js
+// re-registers in a loop without it) and keeps +sip.instance and reg-id
+// (JsSIP matches on them); SIP.js sends no Expires header and refreshes at
+// 99 % of the grant, so a binding lives a grace period past its expiry.
+// Bindings end with their flow.
 package registrar
