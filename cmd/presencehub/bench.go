@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	window := fs.Int("window", 16, "PUBLISHes in flight per publisher socket when not paced")
 	drain := fs.Duration("drain", 15*time.Second, "bound on waiting for every subscription to show the final state")
 	idle := fs.Int("idle", 0, "idle mode: N sockets with one subscription each, holding; reports hub memory per socket")
+	fill := fs.Int("fill", 0, "start-up mode: store N publications (N/2 AORs × dialog + presence, ~450 B bodies) through the store, start a hub on them, report time to /readyz, memory, /metrics time and first NOTIFYs")
+	fillDBPath := fs.String("fill-db", "", "fill mode: keep the filled database at this path and reuse it on the next run (default: a temporary file, removed)")
+	probes := fs.Int("probes", 20, "fill mode: new subscriptions to stored resources whose first NOTIFY is timed")
 	settle := fs.Duration("settle", 5*time.Second, "idle mode: wait before reading the hub's memory")
 	smoke := fs.Bool("smoke", false, "a tiny run of a few seconds (CI): exits non-zero when a check fails")
 	jsonOnly := fs.Bool("json", false, "print only the JSON line")
@@ -55,13 +59,16 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := c.parse(fs, args, getenv); err != nil {
 		return err
 	}
+	if *fill < 0 || *fill > 10_000_000 {
+		return errors.New("bench: -fill is at most 10000000")
+	}
+	if *fill > 0 {
+		return benchStartup(ctx, c, *fill, *fillDBPath, *probes, *hubLog, hubFlags, *cpuProfile, *memProfile, *jsonOnly, progressOf(*quiet, *jsonOnly, stderr), stdout)
+	}
 	if *idle > 0 && *idle > 200_000 {
 		return errors.New("bench: -idle is at most 200000")
 	}
-	progress := stderr
-	if *quiet || *jsonOnly {
-		progress = nil
-	}
+	progress := progressOf(*quiet, *jsonOnly, stderr)
 
 	if *worker {
 		secret, _, err := c.secret()
@@ -186,6 +193,85 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return nil
 	}
 	return benchLoad(ctx, loadCfg, *jsonOnly, stdout)
+}
+
+func progressOf(quiet, jsonOnly bool, stderr io.Writer) io.Writer {
+	if quiet || jsonOnly {
+		return nil
+	}
+	return stderr
+}
+
+// benchStartup is the fill mode: n publications stored, then a hub started
+// on them and measured (loadgen.RunStartup).
+func benchStartup(ctx context.Context, c config, n int, dbPath string, probes int, hubLog bool, hubFlags []string,
+	cpuProfile, memProfile string, jsonOnly bool, progress, stdout io.Writer) error {
+	c.Domain = "bench.test"
+	if dbPath == "" {
+		dir, err := os.MkdirTemp("", "presencehub-fill-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		dbPath = filepath.Join(dir, "fill.db")
+	}
+	t0 := time.Now()
+	wrote, err := fillDB(ctx, dbPath, c.Domain, n, progress)
+	if err != nil {
+		return err
+	}
+	if progress != nil {
+		fmt.Fprintf(progress, "fill: %d publications written in %.1fs to %s\n", wrote, time.Since(t0).Seconds(), dbPath)
+	}
+	secret := []byte(randomHex(32))
+	args := append([]string(nil), hubFlags...)
+	if cpuProfile != "" {
+		args = append(args, "-cpuprofile", cpuProfile)
+	}
+	if memProfile != "" {
+		args = append(args, "-memprofile", memProfile)
+	}
+	var log io.Writer
+	if hubLog {
+		log = progress
+	}
+	h, err := loadgen.Spawn(ctx, loadgen.SpawnOptions{Secret: string(secret), Domain: c.Domain, DB: dbPath, Args: args, Log: log,
+		StartTimeout: 10 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := h.Stop(60 * time.Second); err != nil && progress != nil {
+			fmt.Fprintln(progress, "bench:", err)
+		}
+	}()
+	s := auth.Signer{Secret: secret, Domain: c.Domain}
+	admin, err := s.Mint("bench-admin", time.Hour, func(cl *auth.Claims) { cl.Admin = true })
+	if err != nil {
+		return err
+	}
+	cfg := loadgen.StartupConfig{Hub: h, Domain: c.Domain, Token: minter(secret, c), AdminToken: admin, Stored: 2 * ((n + 1) / 2),
+		Progress: progress}
+	resources := (n + 1) / 2
+	for i := range min(probes, resources) {
+		r := int(uint64(i) * 2654435761 % uint64(resources)) // spread over the whole range
+		cfg.Probes = append(cfg.Probes, fillUser(r))
+		cfg.ProbeExpect = append(cfg.ProbeExpect, `id="`+fillDialogID(r)+`"`)
+	}
+	res, err := loadgen.RunStartup(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if !jsonOnly {
+		res.WriteHuman(stdout)
+	}
+	if err := res.WriteJSON(stdout); err != nil {
+		return err
+	}
+	if !res.OK {
+		return errors.New("bench: start-up checks failed")
+	}
+	return nil
 }
 
 func benchLoad(ctx context.Context, cfg loadgen.Config, jsonOnly bool, stdout io.Writer) error {

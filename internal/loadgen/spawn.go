@@ -28,16 +28,23 @@ type SpawnOptions struct {
 	Args []string
 	// Log receives the hub's log lines after start-up; nil discards them.
 	Log io.Writer
+	// DB is an existing database for the hub (kept by Stop); "" is a new
+	// one in the hub's temporary directory.
+	DB string
+	// StartTimeout bounds waiting for the hub to listen; default 30 s.
+	StartTimeout time.Duration
 }
 
 // Hub is a hub child process started by Spawn.
 type Hub struct {
-	WS   string // ws://127.0.0.1:port/ws
-	URL  string // http://127.0.0.1:port
-	PID  int
-	Dir  string // temporary directory with its database; removed by Stop
-	cmd  *exec.Cmd
-	logs chan struct{} // closed when the log copier ends
+	WS  string // ws://127.0.0.1:port/ws
+	URL string // http://127.0.0.1:port
+	PID int
+	Dir string // temporary directory (with its database unless SpawnOptions.DB); removed by Stop
+	// Started is when the process was started (start-up times count from it).
+	Started time.Time
+	cmd     *exec.Cmd
+	logs    chan struct{} // closed when the log copier ends
 }
 
 // Spawn starts `presencehub serve` on a random 127.0.0.1 port with a
@@ -56,9 +63,13 @@ func Spawn(ctx context.Context, opts SpawnOptions) (*Hub, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: temp dir: %w", err)
 	}
+	db := opts.DB
+	if db == "" {
+		db = filepath.Join(dir, "presencehub.db")
+	}
 	args := append([]string{"serve",
 		"-http-addr", "127.0.0.1:0",
-		"-db", filepath.Join(dir, "presencehub.db"),
+		"-db", db,
 		"-domain", opts.Domain,
 		"-log-format", "json",
 		"-log-level", "info",
@@ -72,14 +83,19 @@ func Spawn(ctx context.Context, opts SpawnOptions) (*Hub, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("loadgen: hub stderr: %w", err)
 	}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("loadgen: start hub %s: %w", exe, err)
 	}
-	h := &Hub{PID: cmd.Process.Pid, Dir: dir, cmd: cmd, logs: make(chan struct{})}
+	h := &Hub{PID: cmd.Process.Pid, Dir: dir, Started: started, cmd: cmd, logs: make(chan struct{})}
 	addr := make(chan string, 1)
 	go h.copyLogs(stderr, addr, opts.Log)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	timeout := opts.StartTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	select {
 	case a, ok := <-addr:
