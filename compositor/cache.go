@@ -26,7 +26,7 @@ type entry struct {
 // resState is one (resource, event): its publications and composed view.
 type resState struct {
 	pubs  map[string]*entry
-	tombs map[string]int64 // dialog id -> until (unix ms)
+	tombs tombs // terminated dialog ids (tombstone.go)
 	rev   uint64
 	view  View
 }
@@ -124,8 +124,7 @@ func (c *cache) apply(ch store.Change, body *parsed) key {
 		c.byID[e.pub.ID] = e
 		c.byETag[e.pub.ETag] = e
 		rs.pubs[e.pub.ID] = e
-		now := c.now()
-		rs.tombs = mergeTombs(pruneTombs(rs.tombs, now), e.meta.Tombs, now)
+		rs.absorbTombs(e.meta, c.now())
 	case store.ChangeDelete, store.ChangeExpire:
 		if cur != nil && cur.pub.Rev > ch.Rev {
 			return k
@@ -194,7 +193,7 @@ func (c *cache) composeLocked(k key, rs *resState) {
 	now := c.now()
 	es := c.live(rs, now)
 	if len(es) == 0 {
-		rs.view = emptyView(k, rs.rev)
+		rs.view = emptyView(k, rs.rev).rendered()
 		return
 	}
 	v := View{Resource: k.resource, Event: k.event, Rev: rs.rev}
@@ -208,19 +207,14 @@ func (c *cache) composeLocked(k key, rs *resState) {
 	case EventDialog:
 		v.Dialogs = composeDialogs(es, rs, now)
 	}
-	rs.view = v
+	rs.view = v.rendered()
 }
 
 // composeDialogs unites the dialogs of the live publications: the newest
 // body wins per dialog id; terminated dialogs, tombstoned ids and ignored
 // late states are left out (RFC 4235 §3.7.1: terminated is final).
 func composeDialogs(es []*entry, rs *resState, now time.Time) []dialoginfo.Dialog {
-	nowMS := now.UnixMilli()
-	for id, until := range rs.tombs {
-		if until <= nowMS {
-			delete(rs.tombs, id)
-		}
-	}
+	rs.tombs.prune(now)
 	byID := map[string]dialoginfo.Dialog{}
 	for _, e := range es {
 		if e.dialogs == nil {
@@ -235,13 +229,9 @@ func composeDialogs(es []*entry, rs *resState, now time.Time) []dialoginfo.Dialo
 	}
 	out := make([]dialoginfo.Dialog, 0, len(byID))
 	for id, d := range byID {
-		if d.Terminated() {
-			continue
+		if rs.shown(id, d.Terminated()) {
+			out = append(out, d)
 		}
-		if _, dead := rs.tombs[id]; dead {
-			continue
-		}
-		out = append(out, d)
 	}
 	slices.SortFunc(out, func(a, b dialoginfo.Dialog) int { return strings.Compare(a.ID, b.ID) })
 	return out
@@ -262,17 +252,6 @@ func (c *cache) byTag(etag string) *entry {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.byETag[etag]
-}
-
-// tombs returns the live tombstones of k (a copy).
-func (c *cache) tombs(k key, now time.Time) map[string]int64 {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	rs := c.res[k]
-	if rs == nil {
-		return nil
-	}
-	return mergeTombs(nil, rs.tombs, now)
 }
 
 // resources returns the resources with live publications, sorted.

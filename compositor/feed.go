@@ -17,21 +17,57 @@ type View struct {
 	Rev             uint64              // store revision that produced it (0 = nothing ever published)
 	Presence        *pidf.Document      // event presence: never nil (basic closed when nothing is published)
 	Dialogs         []dialoginfo.Dialog // event dialog: live (non-terminated) dialogs, sorted by id
+	// body is the view rendered once when it was composed, shared by the
+	// change feed (which compares it with what it emitted last) and every
+	// NOTIFY; see Template. nil for a View built by hand.
+	body      []byte
+	versionAt int
 }
 
-// AppendXML renders the view as the event package's body (version 0 for
-// dialog-info; the notifier sets its own per-subscription version).
-func (v View) AppendXML(dst []byte) []byte {
+// Template returns the view rendered as its event package's document and,
+// for dialog-info, the offset where the per-subscription version digits
+// belong (RFC 4235 §4.1; see dialoginfo.Document.AppendTemplate); at is -1
+// for a document without a version. The bytes are shared: never modify
+// them. A view from the compositor was rendered once when composed; a View
+// built by hand is rendered now.
+func (v View) Template() (body []byte, at int) {
+	if v.body != nil {
+		return v.body, v.versionAt
+	}
+	return v.render()
+}
+
+// render is the one rendering of a view (PIDF, or dialog-info with a
+// version slot).
+func (v View) render() ([]byte, int) {
 	switch v.Event {
 	case EventPresence:
 		if v.Presence != nil {
-			return v.Presence.AppendXML(dst)
+			return v.Presence.AppendXML(nil), -1
 		}
 	case EventDialog:
 		d := dialoginfo.Document{State: dialoginfo.Full, Entity: v.Resource, Dialogs: v.Dialogs}
-		return d.AppendXML(dst)
+		return d.AppendTemplate(nil)
 	}
-	return dst
+	return nil, -1
+}
+
+// rendered returns v with its body rendered (called once per composition).
+func (v View) rendered() View {
+	v.body, v.versionAt = v.render()
+	return v
+}
+
+// AppendXML appends the view as the event package's body (version 0 for
+// dialog-info; the notifier sets its own per-subscription version).
+func (v View) AppendXML(dst []byte) []byte {
+	body, at := v.Template()
+	if at < 0 {
+		return append(dst, body...)
+	}
+	dst = append(dst, body[:at]...)
+	dst = append(dst, '0')
+	return append(dst, body[at:]...)
 }
 
 // Change says that a resource's composed view changed.
@@ -85,8 +121,7 @@ func (c *Compositor) subscribers() []func(Change) {
 // feed consumes the store's Changes and emits view changes.
 type feed struct {
 	c       *Compositor
-	emitted map[key][]byte // last rendered view per key, owned by the feed goroutine
-	buf     []byte
+	emitted map[key][]byte // body of the last emitted view per key (shared, never modified), owned by the feed goroutine
 }
 
 // load applies the snapshot up to ChangeSynced.
@@ -101,7 +136,7 @@ func (f *feed) load(ctx context.Context, changes <-chan store.Change) error {
 				return nil
 			}
 			k := f.c.cache.apply(ch, nil)
-			f.emitted[k] = f.c.cache.view(k).AppendXML(nil)
+			f.emitted[k], _ = f.c.cache.view(k).Template()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -119,11 +154,11 @@ func (f *feed) run(changes <-chan store.Change) {
 		k := f.c.cache.apply(ch, nil)
 		f.c.cache.pruneGone(ch.Rev)
 		v := f.c.cache.view(k)
-		f.buf = v.AppendXML(f.buf[:0])
-		if bytes.Equal(f.buf, f.emitted[k]) {
+		body, _ := v.Template()
+		if bytes.Equal(body, f.emitted[k]) {
 			continue
 		}
-		f.emitted[k] = append(f.emitted[k][:0], f.buf...)
+		f.emitted[k] = body
 		for _, fn := range f.c.subscribers() {
 			fn(Change{View: v})
 		}

@@ -119,3 +119,23 @@ func TestView_NothingPublished_ClosedAndNoDialogs(t *testing.T) {
 		t.Fatalf("dialog view = %+v", d)
 	}
 }
+
+func TestView_RenderedOncePerChange_SharedByEveryReader(t *testing.T) {
+	h := newHarness(t)
+	h.mustPublish(dialogReq(300, "a1=confirmed"))
+	h.mustPublish(presenceReq(300, "t1=open"))
+	for _, event := range []string{"dialog", "presence"} {
+		v1, v2 := h.c.View(alice, event), h.c.View(alice, event)
+		b1, at := v1.Template()
+		b2, _ := v2.Template()
+		if len(b1) == 0 || &b1[0] != &b2[0] {
+			t.Fatalf("%s: two readers of one view got two renderings", event)
+		}
+		if want := (event == "dialog"); (at >= 0) != want {
+			t.Fatalf("%s: version slot at %d", event, at)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { h.c.View(alice, event).Template() }); allocs != 0 {
+			t.Fatalf("%s: View+Template allocates %.0f times: renders again", event, allocs)
+		}
+	}
+}

@@ -193,41 +193,10 @@ func (c *Compositor) nextPublication(k key, old *entry, r PublishRequest, body *
 		p.Updated = now
 	}
 	if k.event == EventDialog {
-		m = c.dialogMeta(k, old, m, body, now)
+		m = c.dialogMeta(k, old, body, now)
 	}
 	p.Meta = m.encode()
 	return p
-}
-
-// dialogMeta carries the resource's dialog tombstones into the
-// publication and marks the body's late non-terminal dialogs as ignored.
-func (c *Compositor) dialogMeta(k key, old *entry, m meta, body *parsed, now time.Time) meta {
-	resTombs := c.cache.tombs(k, now)
-	tombs := mergeTombs(nil, resTombs, now)
-	if old != nil {
-		tombs = mergeTombs(tombs, old.meta.Tombs, now)
-	}
-	out := meta{Ignored: m.Ignored}
-	if body != nil && body.dialogs != nil {
-		out.Ignored = nil
-		until := now.Add(c.cache.tombTTL).UnixMilli()
-		for _, d := range body.dialogs.Dialogs {
-			if d.Terminated() {
-				if tombs == nil {
-					tombs = map[string]int64{}
-				}
-				if tombs[d.ID] < until {
-					tombs[d.ID] = until
-				}
-				continue
-			}
-			if _, dead := resTombs[d.ID]; dead {
-				out.Ignored = append(out.Ignored, d.ID)
-			}
-		}
-	}
-	out.Tombs = tombs
-	return out
 }
 
 // storeError maps a failed store operation to the SIP answer. Nothing

@@ -2,6 +2,7 @@ package dialoginfo_test
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,6 +53,35 @@ func TestAppendXML_RFC4235Elements(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %s\n%s", want, out)
 		}
+	}
+}
+
+func TestAppendTemplate_VersionSlot_SameBytesAsAppendXML(t *testing.T) {
+	d, err := dialoginfo.Parse([]byte(full), dialoginfo.Limits{})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	for _, tc := range []struct {
+		name    string
+		doc     dialoginfo.Document
+		version uint64
+	}{
+		{"no dialogs", dialoginfo.Document{Entity: "sip:a@b"}, 0},
+		{"entity to escape", dialoginfo.Document{Entity: `sip:"a"&<b>@c`, State: dialoginfo.Partial}, 7},
+		{"RFC 4235 example", *d, 18446744073709551615},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := []byte("prefix")
+			tmpl, at := tc.doc.AppendTemplate(prefix)
+			if string(tmpl[at-len(`version="`):at+1]) != `version=""` {
+				t.Fatalf("slot at %d is not inside version=\"\": %q", at, tmpl)
+			}
+			got := append(append(append([]byte{}, tmpl[:at]...), strconv.FormatUint(tc.version, 10)...), tmpl[at:]...)
+			tc.doc.Version = tc.version
+			if want := tc.doc.AppendXML([]byte("prefix")); !bytes.Equal(got, want) {
+				t.Fatalf("template with version inserted:\n%s\nAppendXML:\n%s", got, want)
+			}
+		})
 	}
 }
 

@@ -12,9 +12,28 @@ const header = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
 // (RFC 4235 §4): version, state ("full" when empty) and entity, then each
 // dialog with its identifiers, state and the participants when known.
 func (d *Document) AppendXML(dst []byte) []byte {
+	dst, _ = d.appendXML(dst, true)
+	return dst
+}
+
+// AppendTemplate appends the document as AppendXML does but without the
+// digits of the version attribute, and returns the offset in the result
+// where they belong: `version=""` with at pointing between the quotes.
+// The version is per subscription (RFC 4235 §4.1), the rest is shared by
+// every subscriber of the resource: render once, insert per NOTIFY.
+func (d *Document) AppendTemplate(dst []byte) (out []byte, at int) {
+	return d.appendXML(dst, false)
+}
+
+// appendXML is the one dialog-info renderer: with the version digits, or
+// with an empty slot whose offset it returns.
+func (d *Document) appendXML(dst []byte, withVersion bool) ([]byte, int) {
 	dst = append(dst, header...)
 	dst = append(dst, `<dialog-info xmlns="`+NS+`" version="`...)
-	dst = strconv.AppendUint(dst, d.Version, 10)
+	at := len(dst)
+	if withVersion {
+		dst = strconv.AppendUint(dst, d.Version, 10)
+	}
 	dst = append(dst, `" state="`...)
 	if d.State == "" {
 		dst = append(dst, Full...)
@@ -27,7 +46,7 @@ func (d *Document) AppendXML(dst []byte) []byte {
 	for i := range d.Dialogs {
 		dst = d.Dialogs[i].appendXML(dst)
 	}
-	return append(dst, "</dialog-info>\n"...)
+	return append(dst, "</dialog-info>\n"...), at
 }
 
 func appendAttr(dst []byte, name, v string) []byte {

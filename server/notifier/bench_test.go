@@ -109,12 +109,8 @@ func benchView(resource string, i int) compositor.View {
 // benchRender is the built-in dialog provider's rendering (package
 // providers imports this one): the version number goes in at VersionAt.
 func benchRender(v compositor.View, _ string) (Body, error) {
-	doc := dialoginfo.Document{State: "full", Entity: v.Resource, Dialogs: v.Dialogs}
-	data := doc.AppendXML(nil)
-	zero := []byte(` version="0"`)
-	i := bytes.Index(data, zero)
-	at := i + len(zero) - 2
-	return Body{Data: append(data[:at], data[at+1:]...), VersionAt: at}, nil
+	data, at := v.Template()
+	return Body{Data: data, VersionAt: at}, nil
 }
 
 type benchHub struct {

@@ -1,12 +1,10 @@
 package providers
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
 	"github.com/presencehub/presencehub/compositor"
-	"github.com/presencehub/presencehub/compositor/dialoginfo"
 	"github.com/presencehub/presencehub/server/notifier"
 )
 
@@ -31,18 +29,14 @@ func Dialog() notifier.Provider {
 	}
 }
 
-var versionZero = []byte(` version="0"`)
-
+// renderDialog hands out the view's dialog-info rendering, made once per
+// change by the compositor with a slot for the version, which is per
+// subscription (RFC 4235 §4.1).
 func renderDialog(v compositor.View, _ string) (notifier.Body, error) {
-	doc := dialoginfo.Document{State: "full", Entity: v.Resource, Dialogs: v.Dialogs}
-	data := doc.AppendXML(nil)
-	// The version is per subscription (RFC 4235 §4.1): leave a slot for it.
-	i := bytes.Index(data, versionZero)
-	if i < 0 {
-		return notifier.Body{}, fmt.Errorf("providers: dialog-info rendering has no version attribute")
+	data, at := v.Template()
+	if at < 0 {
+		return notifier.Body{}, fmt.Errorf("providers: dialog view of %s has no version slot", v.Resource)
 	}
-	at := i + len(versionZero) - 2
-	data = append(data[:at], data[at+1:]...)
 	return notifier.Body{Data: data, VersionAt: at}, nil
 }
 
@@ -56,7 +50,8 @@ func Presence() notifier.Provider {
 			if v.Presence == nil {
 				return notifier.Body{}, fmt.Errorf("providers: presence view of %s has no document", v.Resource)
 			}
-			return notifier.Body{Data: v.Presence.AppendXML(nil), VersionAt: -1}, nil
+			data, _ := v.Template()
+			return notifier.Body{Data: data, VersionAt: -1}, nil
 		},
 	}
 }
