@@ -49,6 +49,8 @@ type cache struct {
 	// gone remembers deleted ids until the feed passed the delete's
 	// revision, so a late put from the feed cannot resurrect them.
 	gone map[string]uint64
+	// scratch is where views are rendered (under mu) before they are kept.
+	scratch []byte
 }
 
 func newCache(cfg Config) *cache {
@@ -193,7 +195,7 @@ func (c *cache) composeLocked(k key, rs *resState) {
 	now := c.now()
 	es := c.live(rs, now)
 	if len(es) == 0 {
-		rs.view = emptyView(k, rs.rev).rendered()
+		rs.view, c.scratch = emptyView(k, rs.rev).rendered(rs.view, c.scratch)
 		return
 	}
 	v := View{Resource: k.resource, Event: k.event, Rev: rs.rev}
@@ -207,7 +209,7 @@ func (c *cache) composeLocked(k key, rs *resState) {
 	case EventDialog:
 		v.Dialogs = composeDialogs(es, rs, now)
 	}
-	rs.view = v.rendered()
+	rs.view, c.scratch = v.rendered(rs.view, c.scratch)
 }
 
 // composeDialogs unites the dialogs of the live publications: the newest

@@ -34,28 +34,35 @@ func (v View) Template() (body []byte, at int) {
 	if v.body != nil {
 		return v.body, v.versionAt
 	}
-	return v.render()
+	return v.render(nil)
 }
 
 // render is the one rendering of a view (PIDF, or dialog-info with a
-// version slot).
-func (v View) render() ([]byte, int) {
+// version slot), appended to dst.
+func (v View) render(dst []byte) ([]byte, int) {
 	switch v.Event {
 	case EventPresence:
 		if v.Presence != nil {
-			return v.Presence.AppendXML(nil), -1
+			return v.Presence.AppendXML(dst), -1
 		}
 	case EventDialog:
 		d := dialoginfo.Document{State: dialoginfo.Full, Entity: v.Resource, Dialogs: v.Dialogs}
-		return d.AppendTemplate(nil)
+		return d.AppendTemplate(dst)
 	}
-	return nil, -1
+	return dst, -1
 }
 
-// rendered returns v with its body rendered (called once per composition).
-func (v View) rendered() View {
-	v.body, v.versionAt = v.render()
-	return v
+// rendered returns v with its body rendered (once per composition) into
+// scratch, which it returns for reuse. The body is prev's when the bytes
+// are the same (a refresh, an unrelated expiry), else an exact-size copy.
+func (v View) rendered(prev View, scratch []byte) (View, []byte) {
+	scratch, v.versionAt = v.render(scratch[:0])
+	if prev.body != nil && prev.versionAt == v.versionAt && bytes.Equal(prev.body, scratch) {
+		v.body = prev.body
+	} else {
+		v.body = bytes.Clone(scratch)
+	}
+	return v, scratch
 }
 
 // AppendXML appends the view as the event package's body (version 0 for
@@ -155,7 +162,7 @@ func (f *feed) run(changes <-chan store.Change) {
 		f.c.cache.pruneGone(ch.Rev)
 		v := f.c.cache.view(k)
 		body, _ := v.Template()
-		if bytes.Equal(body, f.emitted[k]) {
+		if last := f.emitted[k]; len(body) == len(last) && (len(body) == 0 || &body[0] == &last[0] || bytes.Equal(body, last)) {
 			continue
 		}
 		f.emitted[k] = body
