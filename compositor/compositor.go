@@ -40,17 +40,9 @@ type Publication = store.Publication
 // ErrNotFound is returned by Find and Remove for an unknown entity-tag.
 var ErrNotFound = store.ErrNotFound
 
-// ExpiryPolicy is the expiration rule of one event package (RFC 3903 §6
-// step 3).
-type ExpiryPolicy struct{ Default, Min, Max time.Duration }
-
-// defaultExpiry is used for events missing from Config.Expiry.
-var defaultExpiry = ExpiryPolicy{Default: 3600 * time.Second, Min: 60 * time.Second, Max: 86400 * time.Second}
-
 // Config configures New. Only Store is required.
 type Config struct {
-	Store  Store                   // required; the caller closes it after Close
-	Expiry map[string]ExpiryPolicy // per event; default 3600s / min 60s / max 86400s
+	Store  Store // required; the caller closes it after Close
 	Logger *slog.Logger
 	Now    func() time.Time // clock; default time.Now (must match the store's)
 
@@ -68,7 +60,6 @@ type Compositor struct {
 	store  Store
 	log    *slog.Logger
 	now    func() time.Time
-	expiry map[string]ExpiryPolicy
 	cache  *cache
 	maxPer int // Config.MaxPerPublisher
 
@@ -105,29 +96,10 @@ func New(ctx context.Context, cfg Config) (*Compositor, error) {
 	if cfg.TombstoneTTL <= 0 {
 		cfg.TombstoneTTL = DefaultTombstoneTTL
 	}
-	expiry := map[string]ExpiryPolicy{}
-	for _, ev := range []string{EventDialog, EventPresence} {
-		p, ok := cfg.Expiry[ev]
-		if !ok {
-			p = defaultExpiry
-		}
-		if p.Min <= 0 {
-			p.Min = time.Second
-		}
-		if p.Max < p.Min {
-			p.Max = p.Min
-		}
-		if p.Default <= 0 {
-			p.Default = defaultExpiry.Default
-		}
-		p.Default = min(max(p.Default, p.Min), p.Max)
-		expiry[ev] = p
-	}
 	c := &Compositor{
 		store:    cfg.Store,
 		log:      cfg.Logger,
 		now:      cfg.Now,
-		expiry:   expiry,
 		cache:    newCache(cfg),
 		maxPer:   cfg.MaxPerPublisher,
 		subs:     map[uint64]func(Change){},

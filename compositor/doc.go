@@ -9,9 +9,10 @@
 // and Expires) or the *Error (status code and headers) to the response.
 //
 // Processing follows RFC 3903 §6 step by step: event package (489), the
-// SIP-If-Match precondition (400, 412), expiration (423, lowered to the
-// maximum, 0 removes), the body (415, 400, 413), then one atomic store
-// write; every success gets a new random entity-tag. A failed store write
+// SIP-If-Match precondition (400, 412), expiration (the lifetime the SIP
+// layer granted under its expiry policy, which answers 423 itself; 0
+// removes), the body (415, 400, 413), then one atomic store write; every
+// success gets a new random entity-tag. A failed store write
 // answers 500 or 503 and changes nothing.
 //
 // Views are served from memory and kept current from the store's change

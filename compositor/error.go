@@ -6,12 +6,11 @@ import (
 )
 
 // Error is the SIP answer for a refused PUBLISH. Code is the SIP status
-// (400, 412, 413, 415, 423, 489, 500, 503); the other fields are the
+// (400, 412, 413, 415, 489, 500, 503); the other fields are the
 // header values that go with it when non-zero.
 type Error struct {
 	Code        int
 	Reason      string // reason phrase, printable ASCII
-	MinExpires  int    // Min-Expires (423)
 	Accept      string // Accept (415)
 	AllowEvents string // Allow-Events (489)
 	RetryAfter  int    // Retry-After seconds (503)

@@ -16,7 +16,7 @@ type PublishRequest struct {
 	Resource    string   // canonical AOR "sip:user@domain" of the Request-URI
 	Event       string   // Event header value without parameters ("" when missing)
 	IfMatch     []string // every SIP-If-Match value (exactly one is valid; >1 -> 400)
-	Expires     int      // seconds; -1 when the header is absent
+	Expires     int      // granted lifetime in seconds (the SIP layer applied its expiry policy); 0 removes
 	ContentType string   // media type without parameters, lower-case; "" when no body
 	Body        []byte
 	Publisher   string // identity that published (JWT sub), kept for the admin API
@@ -34,8 +34,7 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 	now := c.now()
 
 	// Step 1: the event package.
-	policy, ok := c.expiry[r.Event]
-	if !ok {
+	if r.Event != EventPresence && r.Event != EventDialog {
 		return PublishResult{}, &Error{Code: 489, Reason: "Bad Event", AllowEvents: allowEvents}
 	}
 	k := key{r.Resource, r.Event}
@@ -53,19 +52,12 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 		return PublishResult{}, &Error{Code: 400, Reason: "Bad Request: more than one SIP-If-Match entity-tag"}
 	}
 
-	// Step 3: the expiration.
-	var exp time.Duration
-	switch {
-	case r.Expires < 0:
-		exp = policy.Default
-	case r.Expires == 0:
-	default:
-		exp = time.Duration(r.Expires) * time.Second
-		if exp < policy.Min {
-			return PublishResult{}, &Error{Code: 423, Reason: "Interval Too Brief", MinExpires: int(policy.Min / time.Second)}
-		}
-		exp = min(exp, policy.Max)
+	// Step 3: the expiration, as the SIP layer granted it (423 and the
+	// maximum are its expiry policy's).
+	if r.Expires < 0 {
+		return PublishResult{}, &Error{Code: 400, Reason: "Bad Request: negative expiry"}
 	}
+	exp := time.Duration(r.Expires) * time.Second
 
 	// Step 4: the body.
 	var body *parsed

@@ -45,11 +45,6 @@ func TestPublish_RFC3903Section6(t *testing.T) {
 			},
 		},
 		{
-			name:        "Initial_NoExpires_GetsPackageDefault",
-			req:         func(h *harness) (compositor.PublishRequest, string) { return presenceReq(-1, "t1=open"), "" },
-			wantExpires: 3600,
-		},
-		{
 			name:        "Initial_DialogEvent_Returns200",
 			req:         func(h *harness) (compositor.PublishRequest, string) { return dialogReq(300, "a1=confirmed"), "" },
 			wantExpires: 300,
@@ -138,28 +133,18 @@ func TestPublish_RFC3903Section6(t *testing.T) {
 			},
 			wantCode: 412,
 		},
+		// The expiry policy (default, 423 below the minimum, lowered to the
+		// maximum) is the SIP layer's (package siprule, and the front end's
+		// TestPublish_RFC3903Section6); the compositor keeps what it granted.
 		{
-			name:     "ExpiresBelowMinimum_Returns423WithMinExpires",
-			req:      func(h *harness) (compositor.PublishRequest, string) { return presenceReq(59, "t1=open"), "" },
-			wantCode: 423,
-			check: func(t *testing.T, h *harness, _ string, _ compositor.PublishResult, e *compositor.Error) {
-				if e.MinExpires != 60 {
-					t.Errorf("MinExpires = %d, want 60", e.MinExpires)
-				}
-			},
-		},
-		{
-			name: "RefreshBelowMinimum_Returns423",
-			req: func(h *harness) (compositor.PublishRequest, string) {
-				tag := initial(h)
-				return refreshReq("presence", tag, 10), tag
-			},
-			wantCode: 423,
-		},
-		{
-			name:        "ExpiresAboveMaximum_Lowered",
+			name:        "GrantedLifetime_Kept",
 			req:         func(h *harness) (compositor.PublishRequest, string) { return presenceReq(10*86400, "t1=open"), "" },
-			wantExpires: 86400,
+			wantExpires: 10 * 86400,
+		},
+		{
+			name:     "NegativeLifetime_Returns400",
+			req:      func(h *harness) (compositor.PublishRequest, string) { return presenceReq(-1, "t1=open"), "" },
+			wantCode: 400,
 		},
 		{
 			name: "WrongContentType_Returns415WithAccept",

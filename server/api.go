@@ -12,6 +12,7 @@ import (
 	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
 	"github.com/presencehub/presencehub/compositor/pidf"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/notifier"
 	"github.com/presencehub/presencehub/server/registrar"
 )
@@ -101,7 +102,7 @@ func (s *Server) apiHandler() http.Handler {
 		}
 		aor := r.URL.Query().Get("aor")
 		if user := r.URL.Query().Get("user"); user != "" && aor == "" {
-			aor = "sip:" + user + "@" + s.cfg.Domain
+			aor = siprule.AOR(user, s.cfg.Domain)
 		}
 		page(w, r, s.registrar.Bindings(aor), func(b registrar.Binding) binding {
 			return binding{b.AOR, b.Contact.Value(), b.Expires.UTC().Truncate(time.Second)}

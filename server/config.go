@@ -5,10 +5,9 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/compositor/store"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/auth"
-	"github.com/presencehub/presencehub/server/notifier"
 	"github.com/presencehub/presencehub/server/registrar"
 )
 
@@ -48,9 +47,12 @@ type Config struct {
 	PublishesInFlight int
 	// MaxPubsPerUser limits the live publications of one token sub (503
 	// above); default 20000 (a PBX publishes for every extension).
-	MaxPubsPerUser  int
-	PublishExpiry   map[string]compositor.ExpiryPolicy
-	SubscribeExpiry map[string]notifier.ExpiryPolicy
+	MaxPubsPerUser int
+	// PublishExpiry and SubscribeExpiry are the expiry policies per event
+	// package; missing packages and zero fields take DefaultPublishExpiry
+	// and notifier.DefaultExpiry.
+	PublishExpiry   map[string]siprule.ExpiryPolicy
+	SubscribeExpiry map[string]siprule.ExpiryPolicy
 	Register        registrar.Config
 	RebindGrace     time.Duration // default 32 s
 	TLS             bool          // wss: Via transport WSS, Contact transport=wss

@@ -3,10 +3,10 @@ package server
 import (
 	"bytes"
 	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/flow"
 )
@@ -76,12 +76,12 @@ func answerable(r *sip.Request) bool {
 	if via == nil || from == nil || to == nil || r.CallID() == nil || cseq == nil || r.CallID().Value() == "" {
 		return false
 	}
-	if r.SipVersion != "SIP/2.0" || !isToken(string(r.Method)) || !validAddr(from.Address) || !validAddr(to.Address) {
+	if r.SipVersion != "SIP/2.0" || !siprule.IsToken(string(r.Method)) || !validAddr(from.Address) || !validAddr(to.Address) {
 		return false
 	}
 	for _, h := range r.GetHeaders("Via") { // every Via is copied into the response
 		v, ok := h.(*sip.ViaHeader)
-		if !ok || v.ProtocolName != "SIP" || v.ProtocolVersion != "2.0" || !isToken(v.Transport) || !validHost(v.Host) {
+		if !ok || v.ProtocolName != "SIP" || v.ProtocolVersion != "2.0" || !siprule.IsToken(v.Transport) || !siprule.ValidHost(v.Host) {
 			return false
 		}
 	}
@@ -89,50 +89,7 @@ func answerable(r *sip.Request) bool {
 }
 
 func validAddr(u sip.Uri) bool {
-	return !u.Wildcard && (u.Scheme == "sip" || u.Scheme == "sips" || u.Scheme == "tel") && (validHost(u.Host) || u.Scheme == "tel")
-}
-
-// validSentBy accepts host[:port] (RFC 3261 §20.42 sent-by).
-func validSentBy(sb string) bool {
-	host, port := sb, ""
-	if i := strings.LastIndexByte(sb, ':'); i >= 0 && !strings.HasSuffix(sb, "]") {
-		host, port = sb[:i], sb[i+1:]
-		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
-			return false
-		}
-	}
-	if strings.HasPrefix(host, "[") {
-		return strings.HasSuffix(host, "]") && validHost(host)
-	}
-	return validHost(host) && !strings.Contains(host, ":")
-}
-
-// validHost accepts host names and IPv4/IPv6 literals (RFC 3261 §25.1 host).
-func validHost(h string) bool {
-	if h == "" {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_:[]", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// isToken reports whether s is a non-empty RFC 3261 §25.1 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
-			return false
-		}
-	}
-	return true
+	return !u.Wildcard && (u.Scheme == "sip" || u.Scheme == "sips" || u.Scheme == "tel") && (siprule.ValidHost(u.Host) || u.Scheme == "tel")
 }
 
 // reasonText turns a parse error into a short, safe reason phrase.
@@ -180,7 +137,7 @@ func (s *Server) handleRequest(fl *flow.Flow, lim *limiter, req *sip.Request) {
 				s.handlePublish(fl, req, id)
 			}()
 		case sip.SUBSCRIBE:
-			s.metrics.response("SUBSCRIBE", s.notifier.HandleSubscribe(req, fl, id, s.cfg.Domain))
+			s.metrics.response("SUBSCRIBE", s.notifier.HandleSubscribe(req, fl, id))
 		}
 	case sip.NOTIFY:
 		// The hub subscribes to nothing (RFC 6665 §4.1.3: unknown dialog).
@@ -257,7 +214,7 @@ func (s *Server) respond(fl *flow.Flow, req *sip.Request, code int, reason strin
 }
 
 func (s *Server) send(fl *flow.Flow, req *sip.Request, res *sip.Response) {
-	res.AppendHeader(sip.NewHeader("Server", "presencehub"))
+	siprule.SetServer(res)
 	s.metrics.response(string(req.Method), res.StatusCode)
 	_ = fl.Respond(res)
 }
@@ -268,22 +225,12 @@ func (s *Server) handleRegister(fl *flow.Flow, req *sip.Request, id *auth.Identi
 		s.respond(fl, req, 403, "Forbidden - token may not register this AOR")
 		return
 	}
-	aor := "sip:" + to.User + "@" + to.Host
+	aor := siprule.AOR(to.User, to.Host)
 	res := s.registrar.Register(req, aor, fl.ID())
 	s.send(fl, req, res)
 	if res.StatusCode == 200 {
 		s.syncRegPresence(aor)
 	}
-}
-
-// expiresHeader returns the Expires value, -1 when absent, or ok=false when invalid.
-func expiresHeader(req *sip.Request) (int, bool) {
-	h := req.GetHeader("Expires")
-	if h == nil {
-		return -1, true
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
-	return n, err == nil && n >= 0
 }
 
 var answers = map[int]*sip.Response{200: sip.NewResponse(200, "OK"), 202: sip.NewResponse(202, "Accepted")}
@@ -325,7 +272,7 @@ func scanAnswer(data []byte) (code int, branch string, ok bool) {
 	sp := bytes.IndexByte(line, ' ')
 	semi := bytes.IndexByte(line, ';')
 	if !bytes.HasPrefix(line, []byte("SIP/2.0/")) || sp <= len("SIP/2.0/") || semi <= sp+1 ||
-		!isToken(string(line[len("SIP/2.0/"):sp])) || !validSentBy(string(line[sp+1:semi])) {
+		!siprule.IsToken(string(line[len("SIP/2.0/"):sp])) || !siprule.ValidSentBy(string(line[sp+1:semi])) {
 		return 0, "", false
 	}
 	if e := bytes.IndexAny(line, ",\r"); e >= 0 {

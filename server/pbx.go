@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/auth"
 )
 
@@ -25,7 +26,7 @@ const pbxSub = "pbx"
 // "Authorization: Bearer" (RFC 8898); OPTIONS (PBX qualify). Everything else
 // gets 405. It returns when ctx ends, after closing the listeners.
 func (s *Server) ServeSIP(ctx context.Context, udp net.PacketConn, tcp net.Listener) error {
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("presencehub"), sipgo.WithUserAgentHostname(s.cfg.Domain))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(siprule.Product), sipgo.WithUserAgentHostname(s.cfg.Domain))
 	if err != nil {
 		return fmt.Errorf("server: sip user agent: %w", err)
 	}

@@ -8,10 +8,15 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/flow"
-	"github.com/presencehub/presencehub/server/notifier"
 )
+
+// DefaultPublishExpiry is the publication policy for fields left zero in
+// Config.PublishExpiry: 3600 s when the publisher asks for none, 60 s
+// minimum, 86400 s maximum (RFC 3903 §6 step 3).
+var DefaultPublishExpiry = siprule.ExpiryPolicy{Default: 3600 * time.Second, Min: 60 * time.Second, Max: 86400 * time.Second}
 
 // handlePublish answers a PUBLISH that came over a WebSocket flow.
 func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identity) {
@@ -26,17 +31,25 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 	if !id.CanPublish(uri.User, uri.Host) {
 		return sip.NewResponseFromRequest(req, 403, "Forbidden - may not publish this AOR", nil)
 	}
-	expires, ok := expiresHeader(req)
-	if !ok {
+	requested, err := siprule.Expires(req)
+	if err != nil {
 		return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid Expires", nil)
 	}
 	pr := compositor.PublishRequest{
-		Resource:  "sip:" + uri.User + "@" + uri.Host,
-		Expires:   expires,
+		Resource:  siprule.AOR(uri.User, uri.Host),
 		Body:      req.Body(),
 		Publisher: id.Sub,
 	}
-	pr.Event, _, _ = notifier.EventHeader(req)
+	pr.Event, _, _ = siprule.Event(req)
+	// RFC 3903 §6 step 3, for the packages the compositor accepts (any
+	// other is answered 489 by it, step 1).
+	if pol, ok := s.publishExpiry[pr.Event]; ok {
+		grant, ok := pol.Grant(requested)
+		if !ok {
+			return pol.TooBrief(req)
+		}
+		pr.Expires = siprule.Seconds(grant)
+	}
 	for _, h := range req.GetHeaders("SIP-If-Match") {
 		for _, v := range strings.Split(h.Value(), ",") {
 			pr.IfMatch = append(pr.IfMatch, strings.TrimSpace(v))
@@ -47,7 +60,7 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 		pr.ContentType = strings.ToLower(strings.TrimSpace(mt))
 	}
 	start := time.Now()
-	changes := len(pr.Body) > 0 || pr.Expires == 0 // a refresh changes no state
+	changes := len(pr.Body) > 0 || requested == 0 // a refresh changes no state
 	if changes {
 		s.metrics.publishStarted(pr.Resource, pr.Event, start)
 	}
@@ -62,9 +75,6 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 			s.storeFault.Store(&storeFault{err: ce, at: time.Now()})
 		}
 		res := sip.NewResponseFromRequest(req, ce.Code, ce.Reason, nil)
-		if ce.MinExpires > 0 {
-			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(ce.MinExpires)))
-		}
 		if ce.Accept != "" {
 			res.AppendHeader(sip.NewHeader("Accept", ce.Accept))
 		}

@@ -109,6 +109,23 @@ func TestPublish_RFC3903Section6(t *testing.T) {
 		{"above maximum → lowered", func(t *testing.T) *sip.Response {
 			return publish(t, "dialog", "", "999999", di, dialogInfo(aor, "d1", "early"))
 		}, 200, map[string]string{"Expires": "86400"}},
+		{"no Expires → the package default", func(t *testing.T) *sip.Response {
+			return publish(t, "dialog", "", "", di, dialogInfo(aor, "d1", "early"))
+		}, 200, map[string]string{"Expires": "3600"}},
+		{"refresh too brief → 423 + Min-Expires", func(t *testing.T) *sip.Response {
+			return publish(t, "dialog", initial(t), "10", "", nil)
+		}, 423, map[string]string{"Min-Expires": "60"}},
+		// A huge Expires is lowered to the maximum, never wrapped
+		// (9223372037 s overflowed a duration; 18446744174 wrapped to 100).
+		{"Expires beyond 64 bits → lowered to the maximum", func(t *testing.T) *sip.Response {
+			return publish(t, "dialog", "", "18446744174", di, dialogInfo(aor, "d1", "early"))
+		}, 200, map[string]string{"Expires": "86400"}},
+		{"Expires beyond a duration → lowered to the maximum", func(t *testing.T) *sip.Response {
+			return publish(t, "dialog", "", "9223372037", di, dialogInfo(aor, "d1", "early"))
+		}, 200, map[string]string{"Expires": "86400"}},
+		{"Expires not a number → 400", func(t *testing.T) *sip.Response {
+			return publish(t, "dialog", "", "-5", di, dialogInfo(aor, "d1", "early"))
+		}, 400, nil},
 		{"presence PIDF → 200", func(t *testing.T) *sip.Response {
 			return publish(t, "presence", "", "300", "application/pidf+xml", pidf(aor, "open", "at desk"))
 		}, 200, nil},

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/flow"
 	"github.com/presencehub/presencehub/server/notifier"
 	"github.com/presencehub/presencehub/server/providers"
@@ -31,6 +32,9 @@ type Server struct {
 	metrics   *Metrics
 	wsOpts    wsproto.Options
 	contact   string
+	// publishExpiry is the PUBLISH expiry policy of each event package the
+	// compositor accepts.
+	publishExpiry map[string]siprule.ExpiryPolicy
 
 	ctx      context.Context // lives until Close
 	cancel   context.CancelFunc
@@ -82,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxPubsPerUser == 0 {
 		cfg.MaxPubsPerUser = 20000
 	}
-	comp, err := compositor.New(ctx, compositor.Config{Store: cfg.Metrics.instrumentStore(cfg.Store), Expiry: cfg.PublishExpiry,
+	comp, err := compositor.New(ctx, compositor.Config{Store: cfg.Metrics.instrumentStore(cfg.Store),
 		Logger: cfg.Logger, MaxPerPublisher: cfg.MaxPubsPerUser})
 	if err != nil {
 		cancel()
@@ -106,6 +110,10 @@ func New(cfg Config) (*Server, error) {
 		regETags:  make(map[string]string),
 		regUntil:  make(map[string]time.Time),
 		contact:   "<sip:presencehub@" + cfg.Domain + ";transport=" + uriTransport + ">",
+	}
+	s.publishExpiry = make(map[string]siprule.ExpiryPolicy)
+	for _, ev := range comp.Events() {
+		s.publishExpiry[ev] = cfg.PublishExpiry[ev].Or(DefaultPublishExpiry)
 	}
 	s.wsOpts = wsproto.Options{
 		OriginPatterns: cfg.OriginPatterns,

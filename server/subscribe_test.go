@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/internal/sipclient"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/notifier"
@@ -172,7 +173,7 @@ func TestSubscribe_Dialog_FollowsStateWithDedupe(t *testing.T) {
 
 func TestSubscribe_RefreshUnsubscribeFetchAndExpiry(t *testing.T) {
 	hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
-		c.SubscribeExpiry = map[string]notifier.ExpiryPolicy{"dialog": {Min: time.Second}}
+		c.SubscribeExpiry = map[string]siprule.ExpiryPolicy{"dialog": {Min: time.Second}}
 	}})
 	w, opts := newWatcher()
 	c := hub.Dial(testCtx(t), "2001", opts)

@@ -17,6 +17,7 @@ import (
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
 	"github.com/presencehub/presencehub/compositor/pidf"
 	"github.com/presencehub/presencehub/internal/sipclient"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/auth"
 )
 
@@ -73,7 +74,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	defer cl.Close()
 
-	aor := "sip:" + *as + "@" + c.Domain
+	aor := siprule.AOR(*as, c.Domain)
 	statePath := filepath.Join(os.TempDir(), "presencehub-publish-"+sanitize(c.Domain)+"-"+sanitize(*as)+".json")
 	var ps struct {
 		ETag     string `json:"etag"`     // the dialog publication
@@ -96,7 +97,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	d := dialoginfo.Dialog{ID: "demo-" + *as + "-" + strconv.Itoa(ps.Dialog), CallID: "demo-" + *as + "-" + strconv.Itoa(ps.Dialog), Direction: "recipient", State: st}
 	if *remote != "" {
-		d.RemoteIdentity = "sip:" + *remote + "@" + c.Domain
+		d.RemoteIdentity = siprule.AOR(*remote, c.Domain)
 	}
 	if *state == "hold" {
 		// RFC 4235 §4.1.6.2: the local target is not rendering media.

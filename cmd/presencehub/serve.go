@@ -24,9 +24,9 @@ import (
 	"github.com/presencehub/presencehub/compositor/store"
 	"github.com/presencehub/presencehub/compositor/store/memstore"
 	"github.com/presencehub/presencehub/compositor/store/sqlitestore"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
-	"github.com/presencehub/presencehub/server/notifier"
 	"github.com/presencehub/presencehub/server/registrar"
 	"github.com/presencehub/presencehub/web"
 )
@@ -74,8 +74,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	pubExp := compositor.ExpiryPolicy{Default: c.PublishDefault, Min: c.PublishMin, Max: 24 * time.Hour}
-	subExp := notifier.ExpiryPolicy{Min: c.SubscribeMin}
+	// --publish-min-expires 0 means no minimum: one second.
+	pubExp := siprule.ExpiryPolicy{Default: c.PublishDefault, Min: max(c.PublishMin, time.Second), Max: 24 * time.Hour}
+	subExp := siprule.ExpiryPolicy{Min: c.SubscribeMin}
 	srv, err := server.New(server.Config{
 		Domain:            c.Domain,
 		Verifier:          verifier,
@@ -92,9 +93,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxSubsPerUser:    c.MaxSubsPerUser,
 		MaxPubsPerUser:    c.MaxPubsPerUser,
 		PublishesInFlight: publishesInFlight(c.DB),
-		PublishExpiry:     map[string]compositor.ExpiryPolicy{compositor.EventPresence: pubExp, compositor.EventDialog: pubExp},
-		SubscribeExpiry:   map[string]notifier.ExpiryPolicy{compositor.EventPresence: subExp, compositor.EventDialog: subExp},
-		Register:          registrar.Config{Min: c.RegisterMin},
+		PublishExpiry:     map[string]siprule.ExpiryPolicy{compositor.EventPresence: pubExp, compositor.EventDialog: pubExp},
+		SubscribeExpiry:   map[string]siprule.ExpiryPolicy{compositor.EventPresence: subExp, compositor.EventDialog: subExp},
+		Register:          registrar.Config{Expiry: siprule.ExpiryPolicy{Min: c.RegisterMin}},
 		RebindGrace:       c.RebindGrace,
 		TLS:               c.TLSCert != "",
 		SIPTrusted:        trusted,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/presencehub/presencehub/internal/siprule"
 )
 
 // Config says how tokens are verified. Exactly one of Secret and PublicKeyPEM is set.
@@ -158,7 +159,7 @@ func (v *Verifier) Verify(token string) (*Identity, error) {
 	}
 	id := &Identity{
 		Sub:       c.Subject,
-		AOR:       "sip:" + c.Subject + "@" + v.cfg.Domain,
+		AOR:       siprule.AOR(c.Subject, v.cfg.Domain),
 		Expires:   c.ExpiresAt.Time,
 		Admin:     c.Admin,
 		publish:   c.Publish,
@@ -244,6 +245,6 @@ func (s Signer) Mint(sub string, ttl time.Duration, fn func(*Claims)) (string, e
 // than a token: a PBX on the plain-SIP listener that publishes the state of
 // every user of the domain (publish ["*"]) and watches nothing.
 func Trusted(sub, domain string) *Identity {
-	return &Identity{Sub: sub, AOR: "sip:" + sub + "@" + domain, Expires: time.Now().Add(100 * 365 * 24 * time.Hour),
+	return &Identity{Sub: sub, AOR: siprule.AOR(sub, domain), Expires: time.Now().Add(100 * 365 * 24 * time.Hour),
 		publish: []string{"*"}, subscribe: []string{}, domain: domain}
 }

@@ -183,7 +183,7 @@ func (h *benchHub) watch(tb testing.TB, resource string, watchers int) {
 			h.flows = append(h.flows, f)
 		}
 		req := subscribeRequest(tb, "attendant", resource, resource+"-"+strconv.Itoa(i))
-		if code := h.n.HandleSubscribe(req, f.fl, id, benchDomain); code != 200 {
+		if code := h.n.HandleSubscribe(req, f.fl, id); code != 200 {
 			tb.Fatalf("SUBSCRIBE answered %d", code)
 		}
 	}
@@ -294,7 +294,7 @@ func BenchmarkSubscribe(b *testing.B) {
 				req.Recipient.User = strconv.Itoa(1000 + i%resources)
 				*callID = sip.CallIDHeader("bench-" + strconv.Itoa(i))
 				from.Params.Add("tag", strconv.Itoa(i))
-				if code := h.n.HandleSubscribe(req, f.fl, id, benchDomain); code != 200 {
+				if code := h.n.HandleSubscribe(req, f.fl, id); code != 200 {
 					b.Fatalf("SUBSCRIBE answered %d", code)
 				}
 			}

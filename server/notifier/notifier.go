@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/flow"
 )
 
@@ -30,15 +31,18 @@ func (nopObserver) NotifyDeduplicated(string)        {}
 func (nopObserver) NotifyFailed(string, string)      {}
 func (nopObserver) SubscriptionsChanged(string, int) {}
 
-// ExpiryPolicy bounds a package's subscription duration (RFC 6665 §4.2.1.1).
-type ExpiryPolicy struct{ Default, Min, Max time.Duration }
+// DefaultExpiry is the subscription policy for fields left zero in
+// Config.Expiry: 3600 s when the subscriber asks for none, 60 s minimum,
+// 7200 s maximum (RFC 6665 §4.2.1.1).
+var DefaultExpiry = siprule.ExpiryPolicy{Default: 3600 * time.Second, Min: 60 * time.Second, Max: 7200 * time.Second}
 
 // Config configures a Notifier.
 type Config struct {
 	Views     Views
 	Providers *Registry
-	// Expiry per event package; missing: 3600 s default, 60 s minimum, 7200 s maximum.
-	Expiry map[string]ExpiryPolicy
+	// Expiry per event package; missing packages and zero fields take
+	// DefaultExpiry.
+	Expiry map[string]siprule.ExpiryPolicy
 	// Contact is the hub's Contact header value, e.g. <sip:hub@example.com;transport=ws>.
 	Contact string
 	// ViaHost and ViaTransport make the Via of NOTIFYs (e.g. "example.com", "WS").
@@ -73,7 +77,6 @@ type Notifier struct {
 	changed map[resourceKey]compositor.View // newest view per resource, not yet fanned out
 	order   []resourceKey
 	wake    chan struct{}
-	idle    chan struct{} // closed and replaced when everything is fanned out (tests)
 }
 
 // New returns a Notifier; Run must be running for state changes to reach subscribers.
@@ -120,21 +123,8 @@ func New(cfg Config) *Notifier {
 // Providers is the provider registry.
 func (n *Notifier) Providers() *Registry { return n.cfg.Providers }
 
-func (n *Notifier) policy(event string) ExpiryPolicy {
-	p, ok := n.cfg.Expiry[event]
-	if !ok {
-		p = ExpiryPolicy{}
-	}
-	if p.Default == 0 {
-		p.Default = 3600 * time.Second
-	}
-	if p.Min == 0 {
-		p.Min = 60 * time.Second
-	}
-	if p.Max == 0 {
-		p.Max = 7200 * time.Second
-	}
-	return p
+func (n *Notifier) policy(event string) siprule.ExpiryPolicy {
+	return n.cfg.Expiry[event].Or(DefaultExpiry)
 }
 
 // OnChange takes a composed-view change (compositor.Subscribe callback). It

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/flow"
 )
@@ -15,11 +16,11 @@ import (
 // authenticated; nil is refused with 401 by the caller). It answers on fl
 // and, for an accepted request, queues the NOTIFY after the 200 on the same
 // flow (RFC 6665 §4.2.1). It returns the status code it answered with.
-func (n *Notifier) HandleSubscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity, domain string) int {
-	send, res := n.subscribe(req, fl, id, domain)
+func (n *Notifier) HandleSubscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity) int {
+	send, res := n.subscribe(req, fl, id)
 	code := 200
 	if res != nil {
-		res.AppendHeader(sip.NewHeader("Server", "presencehub"))
+		siprule.SetServer(res)
 		code = res.StatusCode
 		_ = fl.Respond(res)
 	}
@@ -31,22 +32,8 @@ func reply(req *sip.Request, code int, reason string) *sip.Response {
 	return sip.NewResponseFromRequest(req, code, reason, nil)
 }
 
-// EventHeader returns the Event header of req, also in its compact form "o".
-func EventHeader(req *sip.Request) (pkg, value string, ok bool) {
-	h := req.GetHeader("Event")
-	if h == nil {
-		h = req.GetHeader("o")
-	}
-	if h == nil {
-		return "", "", false
-	}
-	value = strings.TrimSpace(h.Value())
-	pkg, _, _ = strings.Cut(value, ";")
-	return strings.ToLower(strings.TrimSpace(pkg)), value, true
-}
-
-func (n *Notifier) subscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity, domain string) (func(), *sip.Response) {
-	pkg, eventValue, ok := EventHeader(req)
+func (n *Notifier) subscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity) (func(), *sip.Response) {
+	pkg, eventValue, ok := siprule.Event(req)
 	if !ok {
 		return noop, reply(req, 400, "Bad Request - missing Event header")
 	}
@@ -55,26 +42,16 @@ func (n *Notifier) subscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity,
 		res.AppendHeader(sip.NewHeader("Allow-Events", strings.Join(n.cfg.Providers.Events(), ", ")))
 		return noop, res
 	}
-	expires := -1
-	if h := req.GetHeader("Expires"); h != nil {
-		v, err := strconv.Atoi(strings.TrimSpace(h.Value()))
-		if err != nil || v < 0 {
-			return noop, reply(req, 400, "Bad Request - invalid Expires")
-		}
-		expires = v
+	requested, err := siprule.Expires(req)
+	if err != nil {
+		return noop, reply(req, 400, "Bad Request - invalid Expires")
 	}
 	pol := n.policy(pkg)
-	if expires < 0 {
-		expires = int(pol.Default / time.Second)
+	grant, ok := pol.Grant(requested)
+	if !ok {
+		return noop, pol.TooBrief(req)
 	}
-	if expires > 0 && expires < int(pol.Min/time.Second) {
-		res := reply(req, 423, "Interval Too Brief")
-		res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(int(pol.Min/time.Second))))
-		return noop, res
-	}
-	if max := int(pol.Max / time.Second); expires > max {
-		expires = max
-	}
+	expires := siprule.Seconds(grant)
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
 		return n.inDialog(req, fl, id, tag, expires)
 	}
@@ -98,7 +75,7 @@ func (n *Notifier) subscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity,
 		return noop, reply(req, 400, "Bad Request - invalid Contact URI")
 	}
 	info := SubscriptionInfo{
-		Resource: "sip:" + uri.User + "@" + uri.Host,
+		Resource: siprule.AOR(uri.User, uri.Host),
 		Event:    pkg,
 		Accept:   acceptList(req),
 		Watcher:  id.Sub,
@@ -156,7 +133,7 @@ func (n *Notifier) subscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity,
 	st.WriteString("\r\n")
 	s.static = []byte(st.String())
 
-	n.replaceZombies(info, fl)
+	n.replaceZombies(info)
 	if !n.add(s, fl) {
 		res := reply(req, 503, "Service Unavailable - subscription limit reached")
 		res.AppendHeader(sip.NewHeader("Retry-After", "60"))
@@ -232,7 +209,7 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 
 // replaceZombies ends detached subscriptions of the same watcher to the same
 // resource: a reloaded page subscribes afresh instead of piling up dialogs.
-func (n *Notifier) replaceZombies(info SubscriptionInfo, fl *flow.Flow) {
+func (n *Notifier) replaceZombies(info SubscriptionInfo) {
 	n.mu.RLock()
 	var zombies []*subscription
 	for s := range n.mine[watcherKey{info.Watcher, resourceKey{info.Resource, info.Event}}] {
@@ -272,14 +249,8 @@ func containsStr(list []string, s string) bool {
 // validTarget accepts a sip/sips URI whose host is a host name or an IP
 // literal, so that it can be written as a Request-URI.
 func validTarget(u sip.Uri) bool {
-	if u.Wildcard || (u.Scheme != "sip" && u.Scheme != "sips") || u.Host == "" {
+	if u.Wildcard || (u.Scheme != "sip" && u.Scheme != "sips") || !siprule.ValidHost(u.Host) {
 		return false
-	}
-	for i := 0; i < len(u.Host); i++ {
-		c := u.Host[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_:[]", c) >= 0) {
-			return false
-		}
 	}
 	// Nothing in it may break the request line (spaces, controls, brackets).
 	return !strings.ContainsAny(u.String(), " \t\r\n<>\"")

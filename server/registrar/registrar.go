@@ -7,15 +7,19 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/siprule"
 )
 
-// Config holds the expiry policy of bindings.
+// DefaultExpiry is the binding policy for fields left zero in
+// Config.Expiry: 600 s when the client asks for none, 60 s minimum, 3600 s
+// maximum.
+var DefaultExpiry = siprule.ExpiryPolicy{Default: 600 * time.Second, Min: 60 * time.Second, Max: 3600 * time.Second}
+
+// Config configures a Registrar.
 type Config struct {
-	Default time.Duration // granted when the client asks for none; default 600s
-	Min     time.Duration // below it: 423 Interval Too Brief; default 60s
-	Max     time.Duration // above it: lowered; default 3600s
-	Grace   time.Duration // kept past expiry; default 30s
-	Now     func() time.Time
+	Expiry siprule.ExpiryPolicy // of bindings; zero fields from DefaultExpiry
+	Grace  time.Duration        // kept past expiry; default 30s
+	Now    func() time.Time
 }
 
 // Binding is one registered contact.
@@ -47,15 +51,7 @@ type Registrar struct {
 
 // New returns an empty registrar.
 func New(cfg Config) *Registrar {
-	if cfg.Default == 0 {
-		cfg.Default = 600 * time.Second
-	}
-	if cfg.Min == 0 {
-		cfg.Min = 60 * time.Second
-	}
-	if cfg.Max == 0 {
-		cfg.Max = 3600 * time.Second
-	}
+	cfg.Expiry = cfg.Expiry.Or(DefaultExpiry)
 	if cfg.Grace == 0 {
 		cfg.Grace = 30 * time.Second
 	}
@@ -68,13 +64,9 @@ func New(cfg Config) *Registrar {
 // Register processes a REGISTER for aor (already authorized) arriving on
 // flowID and returns the response to send (RFC 3261 §10.3 steps 6–8).
 func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.Response {
-	defExp := -1
-	if h := req.GetHeader("Expires"); h != nil {
-		n, err := strconv.Atoi(h.Value())
-		if err != nil || n < 0 {
-			return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid Expires", nil)
-		}
-		defExp = n
+	defExp, err := siprule.Expires(req)
+	if err != nil {
+		return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid Expires", nil)
 	}
 	contacts := req.GetHeaders("Contact")
 	now := r.cfg.Now()
@@ -103,31 +95,24 @@ func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.R
 		c := h.(*sip.ContactHeader)
 		exp := defExp
 		if v, ok := c.Params.Get("expires"); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
+			n, err := siprule.ParseExpires(v)
+			if err != nil {
 				return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid expires parameter", nil)
 			}
 			exp = n
 		}
-		if exp < 0 {
-			exp = int(r.cfg.Default / time.Second)
+		grant, ok := r.cfg.Expiry.Grant(exp)
+		if !ok {
+			return r.cfg.Expiry.TooBrief(req)
 		}
 		b := &Binding{AOR: aor, Contact: *c.Clone(), FlowID: flowID, CallID: req.CallID().Value()}
 		b.Instance, _ = c.Params.Get("+sip.instance")
 		b.RegID, _ = c.Params.Get("reg-id")
-		if exp == 0 {
+		if grant == 0 {
 			dels = append(dels, b.key())
 			continue
 		}
-		if exp < int(r.cfg.Min/time.Second) {
-			res := sip.NewResponseFromRequest(req, 423, "Interval Too Brief", nil)
-			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(int(r.cfg.Min/time.Second))))
-			return res
-		}
-		if max := int(r.cfg.Max / time.Second); exp > max {
-			exp = max
-		}
-		b.Expires = now.Add(time.Duration(exp) * time.Second)
+		b.Expires = now.Add(grant)
 		b.Contact.Params.Remove("expires")
 		adds = append(adds, b)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/presencehub/presencehub/compositor/store/sqlitestore"
 	"github.com/presencehub/presencehub/internal/sipclient"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/web"
@@ -137,7 +138,7 @@ func (h *Hub) Token(sub string, fn func(*auth.Claims)) string {
 }
 
 // AOR is the AOR of user on the test domain.
-func AOR(user string) string { return "sip:" + user + "@" + Domain }
+func AOR(user string) string { return siprule.AOR(user, Domain) }
 
 // Dial connects a client authenticated as sub (token on the URL).
 func (h *Hub) Dial(ctx context.Context, sub string, opts sipclient.Options) *sipclient.Client {

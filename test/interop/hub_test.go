@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/compositor"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
-	"github.com/presencehub/presencehub/server/notifier"
 	"github.com/presencehub/presencehub/server/registrar"
 	"github.com/presencehub/presencehub/server/servertest"
 )
@@ -38,11 +38,11 @@ func startHub(t *testing.T) *servertest.Hub {
 	t.Helper()
 	Require(t)
 	return servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
-		c.Register = registrar.Config{Default: registerGrant, Min: time.Second, Max: registerGrant, Grace: registerGrace}
-		p := compositor.ExpiryPolicy{Default: publishGrant, Min: time.Second, Max: publishGrant}
-		c.PublishExpiry = map[string]compositor.ExpiryPolicy{compositor.EventDialog: p, compositor.EventPresence: p}
-		s := notifier.ExpiryPolicy{Default: subscribeGrant, Min: time.Second, Max: subscribeGrant}
-		c.SubscribeExpiry = map[string]notifier.ExpiryPolicy{compositor.EventDialog: s, compositor.EventPresence: s}
+		c.Register = registrar.Config{Expiry: siprule.ExpiryPolicy{Default: registerGrant, Min: time.Second, Max: registerGrant}, Grace: registerGrace}
+		p := siprule.ExpiryPolicy{Default: publishGrant, Min: time.Second, Max: publishGrant}
+		c.PublishExpiry = map[string]siprule.ExpiryPolicy{compositor.EventDialog: p, compositor.EventPresence: p}
+		s := siprule.ExpiryPolicy{Default: subscribeGrant, Min: time.Second, Max: subscribeGrant}
+		c.SubscribeExpiry = map[string]siprule.ExpiryPolicy{compositor.EventDialog: s, compositor.EventPresence: s}
 	}})
 }
 

@@ -1,0 +1,99 @@
+package siprule
+
+import "bytes"
+
+// HeaderLines scans the header lines of a SIP message (RFC 3261 §7.3)
+// without parsing or allocating, for the paths that need a few header
+// values and not the message: the start line is skipped, each Next stops on
+// one header line, and scanning ends at the empty line before the body. A
+// line without a colon is skipped; a continuation line (RFC 3261 §7.3.1
+// folding) is not a header of its own, and Folded tells that the current
+// line has one.
+type HeaderLines struct {
+	rest  []byte
+	line  []byte // current line without CRLF
+	colon int
+	ended bool
+}
+
+var crlf = []byte("\r\n")
+
+// ScanHeaders returns a scanner of msg's header lines.
+func ScanHeaders(msg []byte) HeaderLines {
+	_, rest, ok := bytes.Cut(msg, crlf)
+	if !ok {
+		rest = nil
+	}
+	return HeaderLines{rest: rest}
+}
+
+// Next moves to the next header line; false at the end of the header (or
+// of a message without one).
+func (h *HeaderLines) Next() bool {
+	for len(h.rest) > 0 {
+		line, rest, found := bytes.Cut(h.rest, crlf)
+		if !found {
+			h.rest = nil
+			return false // no end of header: a truncated message
+		}
+		h.rest = rest
+		if len(line) == 0 {
+			h.ended = true
+			h.rest = rest
+			return false
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			continue // the continuation of the previous line
+		}
+		if c := bytes.IndexByte(line, ':'); c > 0 {
+			h.line, h.colon = line, c
+			return true
+		}
+	}
+	return false
+}
+
+// Line is the current header line without its CRLF.
+func (h *HeaderLines) Line() []byte { return h.line }
+
+// Name is the current header name, white space trimmed.
+func (h *HeaderLines) Name() []byte { return bytes.TrimSpace(h.line[:h.colon]) }
+
+// Value is the current header value, white space trimmed (without any
+// continuation lines).
+func (h *HeaderLines) Value() []byte { return bytes.TrimSpace(h.line[h.colon+1:]) }
+
+// Is reports whether the current header is name (given in lower case) or
+// its compact form (0: none), ignoring case (RFC 3261 §7.3.3).
+func (h *HeaderLines) Is(name string, compact byte) bool {
+	n := h.Name()
+	if len(n) == 1 {
+		return compact != 0 && n[0]|0x20 == compact
+	}
+	if len(n) != len(name) {
+		return false
+	}
+	for i := range n {
+		c := n[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != name[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Folded reports whether the current line continues on the next one.
+func (h *HeaderLines) Folded() bool {
+	return len(h.rest) > 0 && (h.rest[0] == ' ' || h.rest[0] == '\t')
+}
+
+// Ended reports, once Next returned false, whether the header ended with
+// an empty line (false: the message was cut short).
+func (h *HeaderLines) Ended() bool { return h.ended }
+
+// Body is what follows the header, once Next returned false and Ended is
+// true.
+func (h *HeaderLines) Body() []byte { return h.rest }

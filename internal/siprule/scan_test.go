@@ -1,0 +1,101 @@
+package siprule_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/presencehub/presencehub/internal/siprule"
+)
+
+func TestHeaderLines(t *testing.T) {
+	type field struct{ name, value string }
+	tests := []struct {
+		name   string
+		msg    string
+		want   []field
+		folded string // name of the header that Folded reports
+		ended  bool
+		body   string
+	}{
+		{name: "request with body",
+			msg:   "NOTIFY sip:a@b SIP/2.0\r\nVia: SIP/2.0/WS h;branch=z9hG4bKx\r\nCSeq: 2 NOTIFY\r\nContent-Length: 3\r\n\r\nabc",
+			want:  []field{{"Via", "SIP/2.0/WS h;branch=z9hG4bKx"}, {"CSeq", "2 NOTIFY"}, {"Content-Length", "3"}},
+			ended: true, body: "abc"},
+		{name: "white space around names and values is trimmed",
+			msg:   "SIP/2.0 200 OK\r\nCall-ID :  c1 \t\r\ni:c2\r\n\r\n",
+			want:  []field{{"Call-ID", "c1"}, {"i", "c2"}},
+			ended: true},
+		{name: "a folded line is one header, Folded says so",
+			msg:    "SIP/2.0 200 OK\r\nSubject: a\r\n  b\r\nCSeq: 1 NOTIFY\r\n\r\n",
+			want:   []field{{"Subject", "a"}, {"CSeq", "1 NOTIFY"}},
+			folded: "Subject", ended: true},
+		{name: "a line without a colon is skipped",
+			msg:   "SIP/2.0 200 OK\r\ngarbage\r\nCSeq: 1 NOTIFY\r\n\r\n",
+			want:  []field{{"CSeq", "1 NOTIFY"}},
+			ended: true},
+		{name: "a message cut short has not ended",
+			msg:  "SIP/2.0 200 OK\r\nCSeq: 1 NOTIFY\r\nVia: SIP/2.0/WS h",
+			want: []field{{"CSeq", "1 NOTIFY"}}},
+		{name: "no header at all", msg: "SIP/2.0 200 OK"},
+		{name: "a body is never scanned",
+			msg:   "SIP/2.0 200 OK\r\nCSeq: 1 NOTIFY\r\n\r\nVia: SIP/2.0/WS h\r\n",
+			want:  []field{{"CSeq", "1 NOTIFY"}},
+			ended: true, body: "Via: SIP/2.0/WS h\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := siprule.ScanHeaders([]byte(tt.msg))
+			var got []field
+			folded := ""
+			for h.Next() {
+				got = append(got, field{string(h.Name()), string(h.Value())})
+				if h.Folded() {
+					folded = string(h.Name())
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("fields %q, want %q", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("field %d = %q, want %q", i, got[i], tt.want[i])
+				}
+			}
+			if folded != tt.folded || h.Ended() != tt.ended || (tt.ended && string(h.Body()) != tt.body) {
+				t.Errorf("folded %q ended %v body %q; want %q %v %q", folded, h.Ended(), h.Body(), tt.folded, tt.ended, tt.body)
+			}
+		})
+	}
+}
+
+func TestHeaderLines_IsMatchesLongAndCompactFormsIgnoringCase(t *testing.T) {
+	tests := []struct {
+		line string
+		want bool
+	}{
+		{"From: x", true}, {"FROM: x", true}, {"from : x", true}, {"f: x", true}, {"F: x", true},
+		{"Fro: x", false}, {"t: x", false}, {"From-X: x", false},
+	}
+	for _, tt := range tests {
+		h := siprule.ScanHeaders([]byte("SIP/2.0 200 OK\r\n" + tt.line + "\r\n\r\n"))
+		if !h.Next() {
+			t.Fatalf("%q: no header", tt.line)
+		}
+		if got := h.Is("from", 'f'); got != tt.want {
+			t.Errorf("%q: Is(from, f) = %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}
+
+func ExampleHeaderLines() {
+	msg := []byte("NOTIFY sip:a@b.invalid SIP/2.0\r\nCall-ID: abc\r\nl: 0\r\n\r\n")
+	h := siprule.ScanHeaders(msg)
+	for h.Next() {
+		if h.Is("call-id", 'i') || h.Is("content-length", 'l') {
+			fmt.Printf("%s=%s\n", h.Name(), h.Value())
+		}
+	}
+	// Output:
+	// Call-ID=abc
+	// l=0
+}
