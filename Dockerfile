@@ -22,6 +22,7 @@ ENV PRESENCEHUB_HTTP_ADDR=0.0.0.0:8080 \
     PRESENCEHUB_LOG_FORMAT=json
 # The database and the generated JWT secret (presencehub.key) live here.
 VOLUME ["/data"]
-EXPOSE 8080
+# 8080: HTTP (/ws, console, /metrics); 5060: plain SIP for PBXs when PRESENCEHUB_SIP_ADDR is set.
+EXPOSE 8080 5060/udp 5060/tcp
 HEALTHCHECK --interval=15s --timeout=3s --start-period=5s CMD ["presencehub", "healthcheck"]
 ENTRYPOINT ["presencehub"]

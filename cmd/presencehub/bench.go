@@ -71,7 +71,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	progress := progressOf(*quiet, *jsonOnly, stderr)
 
 	if *worker {
-		secret, _, err := c.secret()
+		secret, err := c.secret()
 		if err != nil || secret == nil {
 			return fmt.Errorf("bench: idle worker needs the hub's secret: %v", err)
 		}
@@ -132,7 +132,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	} else {
 		var err error
-		if secret, _, err = c.secret(); err != nil {
+		if secret, err = c.secret(); err != nil {
 			return err
 		}
 		if secret == nil {

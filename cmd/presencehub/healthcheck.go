@@ -8,16 +8,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
-// healthcheck asks the local hub's /healthz; it is the container's
-// HEALTHCHECK (the runtime image has no curl).
-func healthcheck(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+// healthcheck asks the local hub's /readyz: healthy means able to serve
+// (listening, store answering, not shutting down), not merely running. It
+// is the container's HEALTHCHECK (the runtime image has no curl).
+func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("presencehub healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c.bind(fs)
+	fs.SetOutput(stdout)
+	c.bindListen(fs)
 	if err := c.parse(fs, args, getenv); err != nil {
 		return err
 	}
@@ -34,7 +36,7 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+net.JoinHostPort(host, port)+"/readyz", nil)
 	if err != nil {
 		return err
 	}
@@ -44,12 +46,14 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
+		return fmt.Errorf("not serving: %w", err)
 	}
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: HTTP %d", res.StatusCode)
+		return fmt.Errorf("not serving: %s answered HTTP %d %s", req.URL, res.StatusCode, strings.TrimSpace(string(body)))
 	}
+	fmt.Fprintln(stdout, "serving")
 	return nil
 }
 

@@ -26,27 +26,40 @@ import (
 // (terminated). It keeps the publication's entity-tag in a small state file,
 // so successive commands modify one publication with SIP-If-Match (RFC 3903
 // §4.4) instead of piling up new ones.
-func publish(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+type publishOpts struct {
+	as, state, remote, hub, token, tokenFile string
+	expires                                  int
+}
+
+func (o *publishOpts) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.as, "as", "", "extension whose state is published (required)")
+	fs.StringVar(&o.state, "state", "early", "early (ringing), confirmed (busy), hold or idle")
+	fs.StringVar(&o.remote, "remote", "", "the other party (shown while ringing), e.g. 2001")
+	fs.StringVar(&o.hub, "hub", "", "hub WebSocket URL (default: ws://<http-addr>/ws)")
+	fs.StringVar(&o.token, "token", "", "token to publish with; prefer --token-file or PRESENCEHUB_TOKEN, which stay out of the process list (default: minted with the hub's secret)")
+	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the token to publish with")
+	fs.IntVar(&o.expires, "expires", 3600, "publication lifetime in seconds")
+}
+
+func publish(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var c config
+	var o publishOpts
 	fs := flag.NewFlagSet("presencehub publish", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c.bind(fs)
-	as := fs.String("as", "", "extension whose state is published (required)")
-	state := fs.String("state", "early", "early (ringing), confirmed (busy), hold or idle")
-	remote := fs.String("remote", "", "the other party (shown while ringing), e.g. 2001")
-	hub := fs.String("hub", "", "hub WebSocket URL (default: ws://<http-addr>/ws)")
-	tok := fs.String("token", "", "token to publish with (default: minted with the hub's secret)")
-	expires := fs.Int("expires", 3600, "publication lifetime in seconds")
+	fs.SetOutput(stdout)
+	c.bindListen(fs)
+	c.bindKeys(fs)
+	o.bind(fs)
 	if err := c.parse(fs, args, getenv); err != nil {
 		return err
 	}
+	as, state, remote, hub, tok, expires := &o.as, &o.state, &o.remote, &o.hub, &o.token, &o.expires
 	if *as == "" {
-		return errors.New("publish: --as is required")
+		return errors.New("publish: --as is required (e.g. presencehub publish --as 1001 --state early)")
 	}
 	switch *state {
 	case "early", "confirmed", "hold", "idle", "terminated", "trying", "proceeding":
 	default:
-		return fmt.Errorf("publish: unknown --state %q", *state)
+		return fmt.Errorf("publish: --state=%q: want early, confirmed, hold or idle", *state)
 	}
 	if *hub == "" {
 		*hub = "ws://" + c.HTTPAddr + "/ws"
@@ -54,13 +67,23 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 			*hub = "wss://" + c.HTTPAddr + "/ws"
 		}
 	}
-	if *tok == "" {
-		secret, _, err := c.secret()
-		if err != nil {
-			return err
+	if o.tokenFile != "" {
+		if *tok != "" {
+			return fmt.Errorf("publish: %s and %s: give one of them", c.name("token"), c.name("token-file"))
 		}
-		if secret == nil {
-			return errors.New("publish: give --token (the hub verifies with a public key)")
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return fmt.Errorf("publish: token file: %w", err)
+		}
+		if *tok = strings.TrimSpace(string(b)); *tok == "" {
+			return fmt.Errorf("publish: token file %s is empty", o.tokenFile)
+		}
+	}
+	minted := *tok == ""
+	if minted {
+		secret, err := c.secret()
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
 		}
 		if *tok, err = (auth.Signer{Secret: secret, Domain: c.Domain, Issuer: c.JWTIssuer, Audience: c.JWTAudience}).Mint(*as, 5*time.Minute, nil); err != nil {
 			return err
@@ -70,6 +93,13 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	defer cancel()
 	cl, err := sipclient.Dial(ctx, *hub, sipclient.Options{Token: *tok})
 	if err != nil {
+		if strings.Contains(err.Error(), "got 401") {
+			why := "the token given is invalid, expired, or for another issuer or audience"
+			if minted {
+				why = fmt.Sprintf("the token minted with the secret found here (%s) is not the hub's: run this where the hub runs, or give the hub's --db or --jwt-secret", c.secretSource())
+			}
+			return fmt.Errorf("publish: %s refused the token (HTTP 401): %s", *hub, why)
+		}
 		return fmt.Errorf("publish: connect %s: %w", *hub, err)
 	}
 	defer cl.Close()

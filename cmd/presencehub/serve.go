@@ -31,10 +31,10 @@ import (
 	"github.com/presencehub/presencehub/web"
 )
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
 	var c config
-	fs := flag.NewFlagSet("presencehub", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flag.NewFlagSet("presencehub serve", flag.ContinueOnError)
+	fs.SetOutput(stdout)
 	c.bind(fs)
 	args, cpuProfile := takeFlag(args, "cpuprofile") // hidden: presencehub bench
 	args, memProfile := takeFlag(args, "memprofile")
@@ -51,15 +51,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("log level: %w", err)
 	}
 	log := newLogger(c.LogFormat, level, stderr)
+	for _, w := range unknownVariables(environ) {
+		log.Warn("unknown variable ignored", "var", w.name, "hint", w.hint)
+	}
+	if err := checkDB(c.DB, c.name("db")); err != nil {
+		return err
+	}
 
-	secret, demo, err := c.secret()
+	secret, demo, err := c.hubSecret()
 	if err != nil {
 		return err
 	}
-	ac := auth.Config{Secret: secret, Issuer: c.JWTIssuer, Audience: c.JWTAudience, Domain: c.Domain}
+	ac := auth.Config{Secret: secret, Issuer: c.JWTIssuer, Audience: c.JWTAudience, Domain: c.Domain,
+		JWKSOptions: auth.JWKSOptions{Refresh: c.JWKSRefresh, UnknownKIDInterval: c.JWKSUnknownKID, LookupTimeout: c.JWKSTimeout, Logger: log}}
+	for _, u := range c.JWKSURLs.vals {
+		j, err := auth.ParseJWKS(u)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name("jwks-url"), err)
+		}
+		ac.JWKS = append(ac.JWKS, j)
+	}
 	if c.JWTPublicKey != "" {
 		if ac.PublicKeyPEM, err = os.ReadFile(c.JWTPublicKey); err != nil {
-			return fmt.Errorf("read JWT public key: %w", err)
+			return fmt.Errorf("%s: read JWT public key: %w", c.name("jwt-public-key"), err)
 		}
 	}
 	trusted, err := parsePrefixes(c.SIPTrusted)
@@ -69,6 +83,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	verifier, err := auth.NewVerifier(ac)
 	if err != nil {
 		return err
+	}
+	defer verifier.Close()
+	for _, j := range ac.JWKS {
+		log.Info("verifying tokens with a JWKS", "url", j.URL, "issuer", j.Issuer)
 	}
 	st, err := openStore(ctx, c.DB)
 	if err != nil {
@@ -107,7 +125,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	mux := srv.Handler()
 	mux.Handle("/", web.Handler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	hs := &http.Server{Handler: guardMetrics(mux, c.MetricsToken, c.MetricsAddr != ""), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	if c.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("%s: listen: %w", c.name("metrics-addr"), err)
+		}
+		ms := &http.Server{Handler: metricsOnly(mux, c.MetricsToken), ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
+		metricsDone := make(chan struct{})
+		go func() { defer close(metricsDone); _ = ms.Serve(mln) }()
+		defer func() { _ = ms.Close(); <-metricsDone }()
+		log.Info("metrics serving", "addr", mln.Addr().String(), "token", c.MetricsToken != "")
+	}
 
 	var certs *certReloader
 	if c.TLSCert != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
@@ -76,6 +77,10 @@ func TestStoreFault_DiskFull_RefusesThenRecovers(t *testing.T) {
 	if code := ready(); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with the disk full: %d, want 503", code)
 	}
+	// The container's health check says the hub cannot serve.
+	if code, _, stderr := runBinary(t, t.TempDir(), []string{"PRESENCEHUB_HTTP_ADDR=" + h.addr}, "healthcheck"); code != 1 || !strings.Contains(stderr, "not serving") || !strings.Contains(stderr, "store") {
+		t.Errorf("healthcheck with the disk full: exit %d %s", code, stderr)
+	}
 
 	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &old, nil); err != nil {
 		t.Fatal(err)
@@ -87,5 +92,8 @@ func TestStoreFault_DiskFull_RefusesThenRecovers(t *testing.T) {
 	}
 	if code := ready(); code != http.StatusOK {
 		t.Errorf("/readyz after recovery: %d", code)
+	}
+	if code, stdout, stderr := runBinary(t, t.TempDir(), []string{"PRESENCEHUB_HTTP_ADDR=" + h.addr}, "healthcheck"); code != 0 || stdout != "serving\n" {
+		t.Errorf("healthcheck after recovery: exit %d %q %s", code, stdout, stderr)
 	}
 }

@@ -10,34 +10,44 @@ import (
 	"github.com/presencehub/presencehub/server/auth"
 )
 
-// token mints a token with the hub's HS256 secret.
-func token(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+type tokenOpts struct {
+	sub, pub, subs string
+	ttl            time.Duration
+	admin          bool
+}
+
+func (o *tokenOpts) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.sub, "sub", "", "user part of the AOR (required)")
+	fs.DurationVar(&o.ttl, "ttl", time.Hour, "lifetime")
+	fs.StringVar(&o.pub, "publish", "", "comma-separated users it may publish (default: itself; * for all)")
+	fs.StringVar(&o.subs, "subscribe", "", "comma-separated users it may watch (default: *)")
+	fs.BoolVar(&o.admin, "admin", false, "may use the admin API")
+}
+
+// token mints a token with the hub's HS256 secret, found the way the hub
+// finds it (never created here).
+func token(args []string, getenv func(string) string, stdout io.Writer) error {
 	var c config
+	var o tokenOpts
 	fs := flag.NewFlagSet("presencehub token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c.bind(fs)
-	sub := fs.String("sub", "", "user part of the AOR (required)")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime")
-	pub := fs.String("publish", "", "comma-separated users it may publish (default: itself; * for all)")
-	subs := fs.String("subscribe", "", "comma-separated users it may watch (default: *)")
-	admin := fs.Bool("admin", false, "may use the admin API")
+	fs.SetOutput(stdout)
+	c.bindListen(fs)
+	c.bindKeys(fs)
+	o.bind(fs)
 	if err := c.parse(fs, args, getenv); err != nil {
 		return err
 	}
-	if *sub == "" {
-		return errors.New("token: --sub is required")
+	if o.sub == "" {
+		return errors.New("token: --sub is required (e.g. presencehub token --sub 1001)")
 	}
-	secret, _, err := c.secret()
+	secret, err := c.secret()
 	if err != nil {
-		return err
+		return fmt.Errorf("token: %w", err)
 	}
-	if secret == nil {
-		return errors.New("token: the hub verifies with a public key; mint tokens with its private key")
-	}
-	tok, err := auth.Signer{Secret: secret, Domain: c.Domain, Issuer: c.JWTIssuer, Audience: c.JWTAudience}.Mint(*sub, *ttl, func(cl *auth.Claims) {
-		cl.Publish = splitList(*pub)
-		cl.Subscribe = splitList(*subs)
-		cl.Admin = *admin
+	tok, err := auth.Signer{Secret: secret, Domain: c.Domain, Issuer: c.JWTIssuer, Audience: c.JWTAudience}.Mint(o.sub, o.ttl, func(cl *auth.Claims) {
+		cl.Publish = splitList(o.pub)
+		cl.Subscribe = splitList(o.subs)
+		cl.Admin = o.admin
 	})
 	if err != nil {
 		return err

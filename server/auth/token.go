@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -17,14 +18,22 @@ import (
 	"github.com/presencehub/presencehub/internal/siprule"
 )
 
-// Config says how tokens are verified. Exactly one of Secret and PublicKeyPEM is set.
+// Config says how tokens are verified: with a static key (at most one of
+// Secret and PublicKeyPEM), with the JWK Sets of identity providers (JWKS),
+// or both. At least one key source is required.
 type Config struct {
-	Secret       []byte        // HS256 shared secret
-	PublicKeyPEM []byte        // PEM public key: RSA (RS256), ECDSA P-256 (ES256) or Ed25519 (EdDSA)
-	Issuer       string        // required iss when set
-	Audience     string        // required aud when set
-	Domain       string        // SIP domain of every AOR
-	Leeway       time.Duration // clock skew allowed for exp/nbf/iat; default 30s
+	Secret       []byte // HS256 shared secret
+	PublicKeyPEM []byte // PEM public key: RSA (RS256), ECDSA P-256 (ES256) or Ed25519 (EdDSA)
+	// Issuer is the required iss of tokens verified by a static key or by a
+	// JWK Set not bound to an issuer; a token verified by a bound JWK Set
+	// carries that set's issuer.
+	Issuer   string
+	Audience string        // required aud when set
+	Domain   string        // SIP domain of every AOR
+	Leeway   time.Duration // clock skew allowed for exp/nbf/iat; default 30s
+	// JWKS are identity providers' key sets; see JWKSOptions for refreshing.
+	JWKS        []JWKS
+	JWKSOptions JWKSOptions
 }
 
 // Claims are the token claims the hub understands.
@@ -58,12 +67,17 @@ var (
 	ErrClaims    = errors.New("invalid claims")
 )
 
-// Verifier verifies tokens with one key.
+// Verifier verifies tokens with its static key and its identity providers'
+// JWK Sets. Close ends the JWK Sets' refreshing.
 type Verifier struct {
-	key     any
+	secret  []byte           // HS256
+	pub     crypto.PublicKey // static PEM key
+	pubAlg  string
+	sets    []*keySet
 	methods []string
 	parser  *jwt.Parser
 	cfg     Config
+	stop    context.CancelFunc
 }
 
 // NewVerifier returns a Verifier for cfg.
@@ -74,7 +88,8 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
 	}
-	v := &Verifier{cfg: cfg}
+	cfg.JWKSOptions = cfg.JWKSOptions.withDefaults()
+	v := &Verifier{cfg: cfg, stop: func() {}}
 	switch {
 	case len(cfg.Secret) > 0 && len(cfg.PublicKeyPEM) > 0:
 		return nil, errors.New("auth: configure either a secret or a public key, not both")
@@ -82,15 +97,25 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		if len(cfg.Secret) < 32 {
 			return nil, errors.New("auth: HS256 secret must be at least 32 bytes")
 		}
-		v.key, v.methods = cfg.Secret, []string{"HS256"}
+		v.secret, v.methods = cfg.Secret, []string{"HS256"}
 	case len(cfg.PublicKeyPEM) > 0:
 		key, method, err := parsePublicKey(cfg.PublicKeyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("auth: public key: %w", err)
 		}
-		v.key, v.methods = key, []string{method}
-	default:
+		v.pub, v.pubAlg, v.methods = key, method, []string{method}
+	case len(cfg.JWKS) == 0:
 		return nil, errors.New("auth: no key configured")
+	}
+	if len(cfg.JWKS) > 0 {
+		if err := v.startJWKS(); err != nil {
+			return nil, err
+		}
+		for _, m := range jwksMethods {
+			if !slices.Contains(v.methods, m) {
+				v.methods = append(v.methods, m)
+			}
+		}
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(v.methods),
@@ -98,9 +123,6 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithStrictDecoding(), // one spelling per token: no padding or trailing-bit variants
-	}
-	if cfg.Issuer != "" {
-		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
@@ -140,7 +162,10 @@ func (v *Verifier) Verify(token string) (*Identity, error) {
 		return nil, fmt.Errorf("%w: characters outside base64url", ErrMalformed)
 	}
 	var c Claims
-	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
+	var from source
+	ctx, cancel := context.WithTimeout(context.Background(), v.cfg.JWKSOptions.LookupTimeout)
+	defer cancel()
+	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) { return v.key(ctx, t, &c, &from) })
 	if err != nil {
 		switch {
 		case errors.Is(err, jwt.ErrTokenMalformed):
@@ -153,6 +178,9 @@ func (v *Verifier) Verify(token string) (*Identity, error) {
 			return nil, fmt.Errorf("%w: %v", ErrNotYet, err)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrClaims, err)
+	}
+	if from.issuer == "" && v.cfg.Issuer != "" && c.Issuer != v.cfg.Issuer {
+		return nil, fmt.Errorf("%w: iss %q is not %q", ErrClaims, c.Issuer, v.cfg.Issuer)
 	}
 	if !validUser(c.Subject) {
 		return nil, fmt.Errorf("%w: missing or invalid sub", ErrClaims)
