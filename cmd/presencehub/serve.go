@@ -189,6 +189,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	if base == "" {
 		base = scheme + "://" + ln.Addr().String()
 	}
+	// Before "serving": a signal sent on that line must find its handler.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(signals)
 	log.Info("presencehub serving", "addr", ln.Addr().String(), "domain", c.Domain, "db", c.DB, "ws", strings.Replace(base, "http", "ws", 1)+"/ws")
 	if demo {
 		tok, err := auth.Signer{Secret: secret, Domain: c.Domain}.Mint("console", 12*time.Hour, func(cl *auth.Claims) { cl.Publish = []string{} })
@@ -198,9 +202,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		}
 	}
 
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGUSR1)
-	defer signal.Stop(signals)
 	for {
 		select {
 		case sig := <-signals:
