@@ -19,7 +19,7 @@ import (
 
 // apiHandler is the admin JSON API; every call needs a token with "admin": true.
 //
-//	GET    /api/resources                           resources with live publications and their composed state (paged)
+//	GET    /api/resources[?after=aor]               resources with live publications and their composed state (paged by the store's index)
 //	GET    /api/resources/{aor}                     composed views and publications of one resource
 //	DELETE /api/resources/{aor}/publications/{etag} remove a publication (watchers are notified)
 //	GET    /api/subscriptions[?watcher=sub]         subscriptions (paged)
@@ -32,23 +32,41 @@ import (
 func (s *Server) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/resources", func(w http.ResponseWriter, r *http.Request) {
-		list, err := s.comp.Resources(r.Context())
+		offset, limit, ok := pageParams(w, r)
+		if !ok {
+			return
+		}
+		// One page of the store's resource index (O(page)), not a listing
+		// of every resource.
+		after := r.URL.Query().Get("after")
+		list, total, err := s.comp.ResourcePage(r.Context(), after, offset, limit)
 		if err != nil {
 			apiError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
-		sort.Strings(list)
 		type item struct {
 			Resource string            `json:"resource"`
 			State    map[string]string `json:"state"` // event → summary (dialog: idle/trying/proceeding/early/confirmed; presence: open/closed)
 		}
-		page(w, r, list, func(aor string) item {
+		items := make([]item, 0, len(list))
+		for _, aor := range list {
 			it := item{Resource: aor, State: map[string]string{}}
 			for _, ev := range s.comp.Events() {
 				it.State[ev] = summary(s.comp.View(aor, ev))
 			}
-			return it
-		})
+			items = append(items, it)
+		}
+		var next *int
+		var nextAfter *string
+		if len(list) == limit {
+			if after == "" && offset+limit < total {
+				n := offset + limit
+				next = &n
+			}
+			last := list[len(list)-1]
+			nextAfter = &last
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": total, "next": next, "next_after": nextAfter})
 	})
 	mux.HandleFunc("GET /api/resources/{aor}", func(w http.ResponseWriter, r *http.Request) {
 		aor := r.PathValue("aor")
@@ -238,8 +256,28 @@ func newAPIPublication(p compositor.Publication) apiPublication {
 // page writes one page of items, each turned into its JSON form by conv
 // (only the page's items are converted).
 func page[T, J any](w http.ResponseWriter, r *http.Request, items []T, conv func(T) J) {
+	offset, limit, ok := pageParams(w, r)
+	if !ok {
+		return
+	}
+	offset = min(offset, len(items))
+	end := min(offset+limit, len(items))
+	var next *int
+	if end < len(items) {
+		next = &end
+	}
+	out := make([]J, 0, end-offset)
+	for _, it := range items[offset:end] {
+		out = append(out, conv(it))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out, "total": len(items), "next": next})
+}
+
+// pageParams reads ?offset= (default 0) and ?limit= (1–1000, default 100);
+// on a bad value it answers 400 and reports false.
+func pageParams(w http.ResponseWriter, r *http.Request) (offset, limit int, ok bool) {
 	q := r.URL.Query()
-	offset, limit := 0, 100
+	offset, limit = 0, 100
 	for _, p := range []struct {
 		name string
 		dst  *int
@@ -256,21 +294,11 @@ func page[T, J any](w http.ResponseWriter, r *http.Request, items []T, conv func
 				msg = p.name + " must be between 1 and " + strconv.Itoa(p.max)
 			}
 			apiError(w, http.StatusBadRequest, msg)
-			return
+			return 0, 0, false
 		}
 		*p.dst = n
 	}
-	offset = min(offset, len(items))
-	end := min(offset+limit, len(items))
-	var next *int
-	if end < len(items) {
-		next = &end
-	}
-	out := make([]J, 0, end-offset)
-	for _, it := range items[offset:end] {
-		out = append(out, conv(it))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": out, "total": len(items), "next": next})
+	return offset, limit, true
 }
 
 func apiError(w http.ResponseWriter, code int, msg string) {

@@ -154,6 +154,15 @@ func TestAPI_ResourcesPublicationsSubscriptionsRegistrations(t *testing.T) {
 		if rest := items(t, api(t, hub, "GET", "/api/resources?offset=9", admin), 3, nil); len(rest) != 0 {
 			t.Errorf("past the end: %v", rest)
 		}
+		// Keyset paging: ?after= the previous page's next_after.
+		first := api(t, hub, "GET", "/api/resources?limit=2", admin)
+		if first.body["next_after"] != "sip:1002@hub.test" {
+			t.Fatalf("next_after = %v, want sip:1002@hub.test", first.body["next_after"])
+		}
+		second := items(t, api(t, hub, "GET", "/api/resources?limit=2&after="+url.QueryEscape("sip:1002@hub.test"), admin), 3, nil)
+		if len(second) != 1 || second[0]["resource"] != "sip:1003@hub.test" {
+			t.Errorf("page after sip:1002@hub.test = %v, want only sip:1003@hub.test", second)
+		}
 		for _, q := range []string{"limit=0", "limit=1001", "limit=ten", "offset=-1", "offset=x"} {
 			if r := api(t, hub, "GET", "/api/resources?"+q, admin); r.code != 400 {
 				t.Errorf("?%s: %d, want 400", q, r.code)

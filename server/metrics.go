@@ -148,17 +148,14 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 
 	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 	defer cancel()
-	pubs, err := s.comp.List(ctx, "")
+	counts, err := s.comp.Counts(ctx) // O(1): the store keeps them
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(publicationsDesc, err)
 		return
 	}
 	byEvent := make(map[string]int, 2)
 	for _, ev := range s.comp.Events() {
-		byEvent[ev] = 0
-	}
-	for _, p := range pubs {
-		byEvent[p.Event]++
+		byEvent[ev] = counts.Events[ev]
 	}
 	for ev, n := range byEvent {
 		ch <- prometheus.MustNewConstMetric(publicationsDesc, prometheus.GaugeValue, float64(n), ev)
@@ -386,7 +383,12 @@ type meteredStore struct {
 	m *Metrics
 }
 
-func (m *Metrics) instrumentStore(st store.Store) store.Store { return meteredStore{st, m} }
+func (m *Metrics) instrumentStore(st store.Store) store.Store {
+	if ix, ok := st.(store.Indexed); ok {
+		return meteredIndexed{meteredStore{st, m}, ix}
+	}
+	return meteredStore{st, m}
+}
 
 func (s meteredStore) observe(op string, start time.Time, err error) {
 	s.m.storeLatency.WithLabelValues(op).Observe(time.Since(start).Seconds())

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/presencehub/presencehub/compositor"
@@ -75,17 +74,9 @@ func (s *Server) syncRegPresence(aor string) {
 
 // clearRegPresence removes registration presence left by a previous run:
 // registrations do not survive a restart, so neither may what they implied.
+// One store operation, free when there is none (the store's publisher
+// counts say so).
 func (s *Server) clearRegPresence(ctx context.Context) error {
-	pubs, err := s.comp.List(ctx, "")
-	if err != nil {
-		return err
-	}
-	for _, p := range pubs {
-		if strings.HasPrefix(p.Publisher, regPublisher) {
-			if err := s.comp.Remove(ctx, p.Resource, p.ETag); err != nil && !errors.Is(err, compositor.ErrNotFound) {
-				return err
-			}
-		}
-	}
-	return nil
+	_, err := s.comp.RemovePublisherPrefix(ctx, regPublisher)
+	return err
 }

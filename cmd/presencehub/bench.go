@@ -235,7 +235,7 @@ func benchStartup(ctx context.Context, c config, n int, dbPath string, probes in
 	if hubLog {
 		log = progress
 	}
-	h, err := loadgen.Spawn(ctx, loadgen.SpawnOptions{Secret: string(secret), Domain: c.Domain, DB: dbPath, Args: args, Log: log,
+	h, err := loadgen.Spawn(ctx, loadgen.SpawnOptions{Secret: string(secret), Domain: c.Domain, DB: dbPath, Args: args, Log: log, Listening: true,
 		StartTimeout: 10 * time.Minute})
 	if err != nil {
 		return err

@@ -88,8 +88,47 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	for _, j := range ac.JWKS {
 		log.Info("verifying tokens with a JWKS", "url", j.URL, "issuer", j.Issuer)
 	}
+	// Listen first: /healthz answers at once and /readyz says "starting"
+	// while the store opens and the compositor loads; then the hub's
+	// handler takes over.
+	var certs *certReloader
+	if c.TLSCert != "" {
+		if certs, err = newCertReloader(c.TLSCert, c.TLSKey); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var handler atomic.Pointer[http.Handler]
+	starting := startingHandler()
+	handler.Store(&starting)
+	hs := &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if certs != nil {
+		hs.TLSConfig = &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12}
+	}
+	served := make(chan error, 1)
+	go func() {
+		if certs != nil {
+			served <- hs.ServeTLS(ln, "", "")
+		} else {
+			served <- hs.Serve(ln)
+		}
+	}()
+	stopHTTP := func() {
+		_ = hs.Close()
+		<-served
+	}
+	log.Info("presencehub listening", "addr", ln.Addr().String())
+
 	st, err := openStore(ctx, c.DB)
 	if err != nil {
+		stopHTTP()
 		return err
 	}
 	// --publish-min-expires 0 means no minimum: one second.
@@ -121,14 +160,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	})
 	if err != nil {
 		st.Close()
+		stopHTTP()
 		return err
 	}
 	mux := srv.Handler()
 	mux.Handle("/", web.Handler())
-	hs := &http.Server{Handler: guardMetrics(mux, c.MetricsToken, c.MetricsAddr != ""), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	var h http.Handler = guardMetrics(mux, c.MetricsToken, c.MetricsAddr != "")
 	if c.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", c.MetricsAddr)
 		if err != nil {
+			stopHTTP()
 			srv.Close()
 			return fmt.Errorf("%s: listen: %w", c.name("metrics-addr"), err)
 		}
@@ -138,28 +179,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		defer func() { _ = ms.Close(); <-metricsDone }()
 		log.Info("metrics serving", "addr", mln.Addr().String(), "token", c.MetricsToken != "")
 	}
-
-	var certs *certReloader
-	if c.TLSCert != "" {
-		if certs, err = newCertReloader(c.TLSCert, c.TLSKey); err != nil {
-			srv.Close()
-			return err
-		}
-		hs.TLSConfig = &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12}
-	}
-	ln, err := net.Listen("tcp", c.HTTPAddr)
-	if err != nil {
-		srv.Close()
-		return fmt.Errorf("listen: %w", err)
-	}
-	served := make(chan error, 1)
-	go func() {
-		if certs != nil {
-			served <- hs.ServeTLS(ln, "", "")
-		} else {
-			served <- hs.Serve(ln)
-		}
-	}()
+	handler.Store(&h)
 	sipDone := make(chan error, 1)
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	stopSIPListener := sync.OnceFunc(func() { stopSIP(); <-sipDone })
@@ -167,12 +187,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	if c.SIPAddr != "" {
 		udp, err := net.ListenPacket("udp", c.SIPAddr)
 		if err != nil {
+			stopHTTP()
 			srv.Close()
 			return fmt.Errorf("listen sip udp: %w", err)
 		}
 		tcp, err := net.Listen("tcp", c.SIPAddr)
 		if err != nil {
 			udp.Close()
+			stopHTTP()
 			srv.Close()
 			return fmt.Errorf("listen sip tcp: %w", err)
 		}
@@ -243,6 +265,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 			return nil
 		}
 	}
+}
+
+// startingHandler serves while the hub starts: /healthz 200 (the process
+// runs), /readyz and everything else 503 with Retry-After.
+func startingHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	})
+	return mux
 }
 
 func openStore(ctx context.Context, path string) (store.Store, error) {

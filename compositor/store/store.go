@@ -120,3 +120,39 @@ type Store interface {
 	// resources.
 	Close() error
 }
+
+// Counts are a store's live totals.
+type Counts struct {
+	Events    map[string]int // live publications per event package
+	Resources int            // resources with at least one live publication
+}
+
+// Indexed is what a store offers beyond Store so that start-up, /metrics
+// and the admin API cost what they touch rather than what is stored: the
+// compositor loads a resource when it is first needed instead of every
+// publication at start. A Store without it is loaded whole (the compositor
+// falls back to Changes with a snapshot).
+//
+// Publications whose expiry passed but that the store's timer has not
+// removed yet may still be counted (for the moment the sweep takes).
+type Indexed interface {
+	// Counts returns the live totals in O(1).
+	Counts(ctx context.Context) (Counts, error)
+	// CountPublisher returns the live publications of publisher in O(1).
+	CountPublisher(ctx context.Context, publisher string) (int, error)
+	// Resources returns up to limit resources with live publications,
+	// sorted, skipping the first offset of them; after, when not "",
+	// starts after that resource instead (O(page) by the resource index).
+	Resources(ctx context.Context, after string, offset, limit int) ([]string, error)
+	// ListAt is List of one resource plus the store revision the answer is
+	// current at: every change with a higher revision comes later on a
+	// Changes stream, none with a lower or equal one changes the answer.
+	ListAt(ctx context.Context, resource string) ([]Publication, uint64, error)
+	// Watch streams ChangeSynced with the current revision, then every
+	// change committed afterwards (Changes without the snapshot).
+	Watch(ctx context.Context) (<-chan Change, error)
+	// DeletePublisherPrefix removes every publication (live or expired)
+	// whose Publisher starts with prefix, one ChangeDelete each, and
+	// returns how many.
+	DeletePublisherPrefix(ctx context.Context, prefix string) (int, error)
+}

@@ -31,8 +31,11 @@ type SpawnOptions struct {
 	// DB is an existing database for the hub (kept by Stop); "" is a new
 	// one in the hub's temporary directory.
 	DB string
-	// StartTimeout bounds waiting for the hub to listen; default 30 s.
+	// StartTimeout bounds waiting for the hub; default 30 s.
 	StartTimeout time.Duration
+	// Listening makes Spawn return as soon as the hub listens (it answers
+	// /healthz, and /readyz once it is ready) instead of once it serves.
+	Listening bool
 }
 
 // Hub is a hub child process started by Spawn.
@@ -90,7 +93,11 @@ func Spawn(ctx context.Context, opts SpawnOptions) (*Hub, error) {
 	}
 	h := &Hub{PID: cmd.Process.Pid, Dir: dir, Started: started, cmd: cmd, logs: make(chan struct{})}
 	addr := make(chan string, 1)
-	go h.copyLogs(stderr, addr, opts.Log)
+	want := "presencehub serving"
+	if opts.Listening {
+		want = "presencehub listening"
+	}
+	go h.copyLogs(stderr, want, addr, opts.Log)
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -124,9 +131,10 @@ func hubEnv(env []string) []string {
 	return out
 }
 
-// copyLogs finds the "presencehub serving" line, sends its address, and
-// copies the rest to w. It ends when the hub closes stderr.
-func (h *Hub) copyLogs(r io.Reader, addr chan<- string, w io.Writer) {
+// copyLogs finds the log line whose message is want ("presencehub
+// serving"), sends its address, and copies the rest to w. It ends when the
+// hub closes stderr.
+func (h *Hub) copyLogs(r io.Reader, want string, addr chan<- string, w io.Writer) {
 	defer close(h.logs)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -138,7 +146,7 @@ func (h *Hub) copyLogs(r io.Reader, addr chan<- string, w io.Writer) {
 				Msg  string `json:"msg"`
 				Addr string `json:"addr"`
 			}
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "presencehub serving" && rec.Addr != "" {
+			if json.Unmarshal(line, &rec) == nil && rec.Msg == want && rec.Addr != "" {
 				found = true
 				addr <- rec.Addr
 				continue

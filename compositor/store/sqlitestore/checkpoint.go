@@ -27,8 +27,8 @@ import (
 const ckptEvery = 1000
 
 // pagesPerCommit estimates the pages a commit writes besides one per op
-// (index leaves, the header frame).
-const pagesPerCommit = 4
+// (index leaves, the counts and revision rows, the header frame).
+const pagesPerCommit = 8
 
 type checkpointer struct {
 	s       *Store

@@ -24,8 +24,11 @@ var schemaV1 string
 //go:embed migrate_002_resource_index.sql
 var schemaV2 string
 
+//go:embed migrate_003_counts.sql
+var schemaV3 string
+
 // migrations are applied in order; index i is version i+1. Append, never edit.
-var migrations = []string{schemaV1, schemaV2}
+var migrations = []string{schemaV1, schemaV2, schemaV3}
 
 // Options configure Open.
 type Options struct {
@@ -65,7 +68,10 @@ type Store struct {
 	cp checkpointer
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Indexed = (*Store)(nil)
+)
 
 const columns = `id, resource, event, etag, rev, expires, created, updated, content_type, body, publisher, meta`
 
@@ -94,6 +100,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	q.Set("_busy_timeout", fmt.Sprint(opts.BusyTimeout.Milliseconds()))
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
+	// Readers begin deferred: a read transaction (ListAt) must not take
+	// the write lock.
+	q.Set("_txlock", "deferred")
+	q.Set("_query_only", "1")
+	readDSN := "file:" + path + "?" + q.Encode()
 
 	s := &Store{now: opts.Now, feed: changefeed.New()}
 	var err error
@@ -106,7 +117,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.db.SetMaxIdleConns(2)
 	s.db.SetConnMaxLifetime(0)
 	s.db.SetConnMaxIdleTime(0)
-	if err := s.init(ctx, path, dsn); err != nil {
+	if err := s.init(ctx, path, readDSN); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
@@ -115,7 +126,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) init(ctx context.Context, path, dsn string) error {
+func (s *Store) init(ctx context.Context, path, readDSN string) error {
 	var err error
 	if s.w, err = s.db.Conn(ctx); err != nil {
 		return fmt.Errorf("sqlitestore: open %s: %w", path, mapErr(err))
@@ -131,7 +142,7 @@ func (s *Store) init(ctx context.Context, path, dsn string) error {
 	if s.ckpt, err = s.db.Conn(ctx); err != nil {
 		return fmt.Errorf("sqlitestore: open %s: %w", path, mapErr(err))
 	}
-	if s.r, err = sql.Open("sqlite3", dsn+"&_query_only=1"); err != nil {
+	if s.r, err = sql.Open("sqlite3", readDSN); err != nil {
 		return fmt.Errorf("sqlitestore: open reader %s: %w", path, err)
 	}
 	s.r.SetMaxOpenConns(4)
@@ -139,17 +150,16 @@ func (s *Store) init(ctx context.Context, path, dsn string) error {
 	if err := s.prepare(ctx); err != nil {
 		return fmt.Errorf("sqlitestore: prepare: %w", err)
 	}
-	// Revisions continue after the newest row or the newest delete.
-	var metaRev, maxRev int64
-	if err := s.w.QueryRowContext(ctx, `SELECT rev FROM store_rev WHERE id = 1`).Scan(&metaRev); err != nil {
+	// Revisions continue after the newest commit: every commit writes its
+	// revision to store_rev (migration 3), so no scan of the table.
+	var rev int64
+	if err := s.w.QueryRowContext(ctx, `SELECT rev FROM store_rev WHERE id = 1`).Scan(&rev); err != nil {
 		return fmt.Errorf("sqlitestore: read revision: %w", err)
 	}
-	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(rev), 0) FROM publications`).Scan(&maxRev); err != nil {
-		return fmt.Errorf("sqlitestore: read revision: %w", err)
-	}
-	s.rev = uint64(max(metaRev, maxRev))
-	// What expired while we were down goes without a change: nobody
-	// watches yet, and the first Changes snapshot will not contain it.
+	s.rev = uint64(rev)
+	// What expired while we were down goes without a change, in one
+	// statement on the expiry index: nobody watches yet, and no later
+	// read or Changes snapshot contains it.
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM publications WHERE expires <= ?`, s.now().UnixNano()); err != nil {
 		return fmt.Errorf("sqlitestore: remove expired: %w", mapErr(err))
 	}

@@ -267,7 +267,6 @@ func (s *Store) commitLocked(b *batch, ops []*writeOp) error {
 	}
 	now := s.now().UnixNano()
 	rev := s.rev
-	deleted := false
 	for _, op := range ops {
 		if err := op.ctx.Err(); err != nil {
 			op.err = err
@@ -281,7 +280,6 @@ func (s *Store) commitLocked(b *batch, ops []*writeOp) error {
 			err = s.execReplace(ctx, op, rev+1, now)
 		case opDelete:
 			err = s.execDelete(ctx, op, rev+1, now)
-			deleted = deleted || err == nil
 		}
 		if err != nil {
 			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
@@ -299,12 +297,10 @@ func (s *Store) commitLocked(b *batch, ops []*writeOp) error {
 		s.rollbackLocked()
 		return nil
 	}
-	// A delete's revision may be the newest: keep it across restarts.
-	if deleted {
-		if _, err := s.stSetRev.ExecContext(ctx, int64(rev)); err != nil {
-			s.rollbackLocked()
-			return mapErr(err)
-		}
+	// The commit's revision, read at start-up (and by ListAt).
+	if _, err := s.stSetRev.ExecContext(ctx, int64(rev)); err != nil {
+		s.rollbackLocked()
+		return mapErr(err)
 	}
 	if _, err := s.stCommit.ExecContext(ctx); err != nil {
 		s.rollbackLocked()

@@ -56,6 +56,10 @@ func Run(t *testing.T, newStore Factory) {
 		{"Changes_SnapshotThenTail", testChangesSnapshot},
 		{"Changes_ResumeFromRev", testChangesResume},
 		{"Changes_ClosedOnCancel", testChangesCancel},
+		{"Indexed_CountsFollowEveryWrite", testIndexedCounts},
+		{"Indexed_ResourcesPagedInOrder", testIndexedResources},
+		{"Indexed_ListAtAndWatch_NoGapNoSnapshot", testIndexedListAtWatch},
+		{"Indexed_DeletePublisherPrefix_EmitsDeletes", testIndexedDeletePrefix},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
@@ -449,5 +453,185 @@ func testChangesCancel(t *testing.T, newStore Factory) {
 		case <-deadline:
 			t.Fatalf("Changes not closed after cancel")
 		}
+	}
+}
+
+// indexed returns s as a store.Indexed, skipping the test for stores that
+// do not offer it (it is optional).
+func indexed(t *testing.T, s store.Store) store.Indexed {
+	t.Helper()
+	ix, ok := s.(store.Indexed)
+	if !ok {
+		t.Skip("store does not implement store.Indexed")
+	}
+	return ix
+}
+
+func pubOf(resource, event, publisher string, exp time.Time) store.Publication {
+	p := pub(resource, exp)
+	p.Event, p.Publisher = event, publisher
+	return p
+}
+
+func testIndexedCounts(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	clk := NewClock(epoch)
+	s := open(t, newStore, clk.Now)
+	ix := indexed(t, s)
+	want := func(events map[string]int, resources int, publishers map[string]int) {
+		t.Helper()
+		c, err := ix.Counts(ctx)
+		if err != nil {
+			t.Fatalf("Counts: %v", err)
+		}
+		if c.Resources != resources || len(c.Events) != len(events) {
+			t.Fatalf("Counts = %+v, want events %v resources %d", c, events, resources)
+		}
+		for ev, n := range events {
+			if c.Events[ev] != n {
+				t.Fatalf("Counts = %+v, want events %v", c, events)
+			}
+		}
+		for p, n := range publishers {
+			if got, err := ix.CountPublisher(ctx, p); err != nil || got != n {
+				t.Fatalf("CountPublisher(%q) = %d, %v; want %d", p, got, err, n)
+			}
+		}
+	}
+	want(map[string]int{}, 0, map[string]int{"a": 0})
+	a1 := mustCreate(t, s, pubOf("sip:a@x", "dialog", "a", epoch.Add(10*time.Second)))
+	a2 := mustCreate(t, s, pubOf("sip:a@x", "presence", "a", epoch.Add(time.Hour)))
+	b1 := mustCreate(t, s, pubOf("sip:b@x", "dialog", "b", epoch.Add(time.Hour)))
+	want(map[string]int{"dialog": 2, "presence": 1}, 2, map[string]int{"a": 2, "b": 1})
+	// Another identity modifies a2: the publisher counts follow.
+	a2.Publisher = "b"
+	a2, err := s.Replace(ctx, a2, a2.Rev)
+	if err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	want(map[string]int{"dialog": 2, "presence": 1}, 2, map[string]int{"a": 1, "b": 2})
+	if _, err := s.Delete(ctx, b1.ID, b1.Rev); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	want(map[string]int{"dialog": 1, "presence": 1}, 1, map[string]int{"a": 1, "b": 1})
+	clk.Advance(11 * time.Second)
+	if n, err := s.Expire(ctx); err != nil || n != 1 {
+		t.Fatalf("Expire = %d, %v", n, err)
+	}
+	want(map[string]int{"presence": 1}, 1, map[string]int{"a": 0, "b": 1})
+	_ = a1
+	if err := s.DeleteAll(ctx); err != nil {
+		t.Fatalf("DeleteAll: %v", err)
+	}
+	want(map[string]int{}, 0, map[string]int{"a": 0, "b": 0})
+}
+
+func testIndexedResources(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	clk := NewClock(epoch)
+	s := open(t, newStore, clk.Now)
+	ix := indexed(t, s)
+	for _, r := range []string{"sip:d@x", "sip:b@x", "sip:a@x", "sip:c@x", "sip:e@x"} {
+		mustCreate(t, s, pubOf(r, "dialog", "p", epoch.Add(time.Hour)))
+		mustCreate(t, s, pubOf(r, "presence", "p", epoch.Add(time.Hour)))
+	}
+	mustCreate(t, s, pubOf("sip:bb@x", "dialog", "p", epoch.Add(time.Second))) // expires before the reads
+	clk.Advance(2 * time.Second)
+	for _, tc := range []struct {
+		after         string
+		offset, limit int
+		want          string
+	}{
+		{"", 0, 2, "sip:a@x sip:b@x"},
+		{"", 2, 2, "sip:c@x sip:d@x"},
+		{"", 4, 2, "sip:e@x"},
+		{"", 5, 2, ""},
+		{"sip:b@x", 0, 10, "sip:c@x sip:d@x sip:e@x"},
+		{"sip:b@x", 1, 1, "sip:d@x"},
+	} {
+		got, err := ix.Resources(ctx, tc.after, tc.offset, tc.limit)
+		if err != nil || fmt.Sprint(got) != "["+tc.want+"]" {
+			t.Fatalf("Resources(%q, %d, %d) = %v, %v; want [%s]", tc.after, tc.offset, tc.limit, got, err, tc.want)
+		}
+	}
+}
+
+func testIndexedListAtWatch(t *testing.T, newStore Factory) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := open(t, newStore, NewClock(epoch).Now)
+	ix := indexed(t, s)
+	a := mustCreate(t, s, pub("sip:a@x", epoch.Add(time.Hour)))
+	b := mustCreate(t, s, pub("sip:b@x", epoch.Add(time.Hour)))
+	ch, err := ix.Watch(ctx)
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	if c := next(t, ch); c.Kind != store.ChangeSynced || c.Rev != b.Rev {
+		t.Fatalf("first change %v rev %d, want synced at %d (no snapshot)", c.Kind, c.Rev, b.Rev)
+	}
+	ps, rev, err := ix.ListAt(ctx, "sip:a@x")
+	if err != nil || len(ps) != 1 || ps[0].ID != a.ID || rev != b.Rev {
+		t.Fatalf("ListAt = %v at %d, %v; want [%s] at %d", ids(ps), rev, err, a.ID, b.Rev)
+	}
+	a2 := a
+	a2.ETag = "etag-next-" + a.ID
+	a2, err = s.Replace(ctx, a2, a.Rev)
+	if err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	if c := next(t, ch); c.Kind != store.ChangePut || c.Rev != a2.Rev || c.Pub.ETag != a2.ETag {
+		t.Fatalf("change %v rev %d, want the put at %d", c.Kind, c.Rev, a2.Rev)
+	}
+	ps, rev, err = ix.ListAt(ctx, "sip:a@x")
+	if err != nil || len(ps) != 1 || ps[0].Rev != a2.Rev || rev != a2.Rev {
+		t.Fatalf("ListAt after the put = %v at %d, %v; want rev %d", ps, rev, err, a2.Rev)
+	}
+	// A delete is the newest revision: ListAt reports it too.
+	drev, err := s.Delete(ctx, b.ID, b.Rev)
+	if err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, rev, err = ix.ListAt(ctx, "sip:a@x"); err != nil || rev != drev {
+		t.Fatalf("ListAt after a delete: rev %d, %v; want %d", rev, err, drev)
+	}
+}
+
+func testIndexedDeletePrefix(t *testing.T, newStore Factory) {
+	ctx := context.Background()
+	clk := NewClock(epoch)
+	s := open(t, newStore, clk.Now)
+	ix := indexed(t, s)
+	if n, err := ix.DeletePublisherPrefix(ctx, "reg:"); err != nil || n != 0 {
+		t.Fatalf("DeletePublisherPrefix on an empty store = %d, %v", n, err)
+	}
+	r1 := mustCreate(t, s, pubOf("sip:a@x", "presence", "reg:sip:a@x", epoch.Add(time.Hour)))
+	keep := mustCreate(t, s, pubOf("sip:a@x", "dialog", "reg", epoch.Add(time.Hour)))
+	r2 := mustCreate(t, s, pubOf("sip:b@x", "presence", "reg:sip:b@x", epoch.Add(5*time.Second)))
+	clk.Advance(10 * time.Second) // r2 expired, not swept: removed too
+	ch, _ := watch(t, s, 0)
+	n, err := ix.DeletePublisherPrefix(ctx, "reg:")
+	if err != nil || n != 2 {
+		t.Fatalf("DeletePublisherPrefix = %d, %v; want 2", n, err)
+	}
+	got := map[string]bool{}
+	last := r2.Rev
+	for range 2 {
+		c := next(t, ch)
+		if c.Kind != store.ChangeDelete || c.Rev <= last {
+			t.Fatalf("change %v rev %d, want a delete after %d", c.Kind, c.Rev, last)
+		}
+		last = c.Rev
+		got[c.Pub.ID] = true
+	}
+	if !got[r1.ID] || !got[r2.ID] {
+		t.Fatalf("deleted %v, want %s and %s", got, r1.ID, r2.ID)
+	}
+	all, err := s.List(ctx, "")
+	if err != nil || len(all) != 1 || all[0].ID != keep.ID {
+		t.Fatalf("List = %v, %v; want only %s", ids(all), err, keep.ID)
+	}
+	if c, err := ix.Counts(ctx); err != nil || c.Events["presence"] != 0 || c.Resources != 1 {
+		t.Fatalf("Counts = %+v, %v", c, err)
 	}
 }
