@@ -140,5 +140,3 @@ func pidf(aor, basic, note string) []byte {
 	return []byte(`<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="` + aor +
 		`"><tuple id="t1"><status><basic>` + basic + `</basic></status><note>` + note + `</note></tuple></presence>`)
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -119,7 +119,7 @@ func TestConsole_Chromium(t *testing.T) {
 			t.Fatalf("shutdown: %v", err)
 		}
 		b.waitLamp(t, "restart", "1001", "unknown")
-		hub = servertest.Start(t, servertest.Options{DBPath: hub.DBPath, Secret: hub.Secret, Addr: hub.Addr})
+		servertest.Start(t, servertest.Options{DBPath: hub.DBPath, Secret: hub.Secret, Addr: hub.Addr}) // stopped by t.Cleanup
 		b.waitLamp(t, "restart", "1001", "busy")
 		b.waitLamp(t, "restart", "1002", "offline")
 		checkPageLog(t, b, "restart", true)
