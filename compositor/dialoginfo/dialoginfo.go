@@ -71,9 +71,19 @@ func (d *Dialog) Terminated() bool { return d.State == Terminated }
 
 var validStates = map[string]bool{Trying: true, Proceeding: true, Early: true, Confirmed: true, Terminated: true}
 
-// Parse parses and validates a dialog-info body.
+// Parse parses and validates a dialog-info body. The usual body is read
+// by a scanner without building a tree; anything unusual (and every invalid
+// body, for its error) by the tree parser, with the same result.
 func Parse(data []byte, lim Limits) (*Document, error) {
-	root, err := xmltree.Parse(data, lim)
+	if doc, ok := parseScan(data, lim); ok {
+		return doc, nil
+	}
+	return parseTree(data, lim, xmltree.Parse)
+}
+
+// parseTree parses the body into a tree with parse, then reads the tree.
+func parseTree(data []byte, lim Limits, parse func([]byte, Limits) (*xmltree.Element, error)) (*Document, error) {
+	root, err := parse(data, lim)
 	if err != nil {
 		return nil, fmt.Errorf("dialog-info: %w", err)
 	}

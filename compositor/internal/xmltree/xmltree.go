@@ -70,8 +70,70 @@ func (e *Element) Attr(local string) (string, bool) {
 }
 
 // Parse reads one document. It refuses DTDs, more than one root, and
-// anything beyond lim.
+// anything beyond lim. Documents in the Scanner's subset are read by the
+// Scanner; the rest by encoding/xml (ParseDecoder), with the same result.
 func Parse(data []byte, lim Limits) (*Element, error) {
+	if root, ok := parseScan(data, lim); ok {
+		return root, nil
+	}
+	return ParseDecoder(data, lim)
+}
+
+// parseScan builds the tree with a Scanner; false when the document is
+// outside its subset.
+func parseScan(data []byte, lim Limits) (*Element, bool) {
+	var s Scanner
+	s.Reset(string(data), lim)
+	var root *Element
+	var stack []*Element
+	var text []string // character data of each open element, when in pieces
+	for {
+		k, err := s.Next()
+		if err != nil {
+			return nil, false
+		}
+		switch k {
+		case KindEOF:
+			return root, true
+		case KindStart:
+			var el *Element
+			if len(stack) == 0 {
+				root = &Element{}
+				el = root
+			} else {
+				parent := stack[len(stack)-1]
+				parent.Children = append(parent.Children, Element{})
+				el = &parent.Children[len(parent.Children)-1]
+			}
+			el.Space, el.Local = s.Space, s.Local
+			if len(s.raw) > 0 {
+				// As ParseDecoder: non-nil when the tag had attributes,
+				// even if all were namespace declarations.
+				el.Attrs = append(make([]Attr, 0, len(s.Attrs)), s.Attrs...)
+			}
+			stack = append(stack, el)
+			text = append(text, "")
+		case KindEnd:
+			el := stack[len(stack)-1]
+			el.Text = text[len(text)-1]
+			if len(el.Children) > 0 && strings.TrimSpace(el.Text) == "" {
+				el.Text = ""
+			}
+			stack = stack[:len(stack)-1]
+			text = text[:len(text)-1]
+		case KindText:
+			if t := &text[len(text)-1]; *t == "" {
+				*t = s.Text
+			} else {
+				*t += s.Text
+			}
+		}
+	}
+}
+
+// ParseDecoder is Parse with encoding/xml for every document (the
+// reference the Scanner is tested against).
+func ParseDecoder(data []byte, lim Limits) (*Element, error) {
 	lim = lim.norm()
 	if len(data) > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), lim.MaxBytes)
@@ -164,15 +226,19 @@ func Parse(data []byte, lim Limits) (*Element, error) {
 	if len(stack) != 0 {
 		return nil, errors.New("xml: unexpected end of document")
 	}
-	if err := resolve(root, nil); err != nil {
+	if err := resolve(root, map[string][]string{}); err != nil {
 		return nil, err
 	}
 	return root, nil
 }
 
 // resolve turns prefixes into namespace names, walking xmlns declarations.
-func resolve(e *Element, scope map[string]string) error {
-	local, copied := scope, false
+// scope holds, per prefix, the declarations in scope innermost last: an
+// element pushes its own and pops them when done, so the cost is linear in
+// the document however many declarations it makes (copying a scope map per
+// element was quadratic).
+func resolve(e *Element, scope map[string][]string) error {
+	var declared []string // prefixes this element pushed
 	attrs := e.Attrs[:0]
 	for _, a := range e.Attrs {
 		prefix, decl := "", false
@@ -186,17 +252,16 @@ func resolve(e *Element, scope map[string]string) error {
 			attrs = append(attrs, a)
 			continue
 		}
-		if !copied {
-			local = make(map[string]string, len(scope)+1)
-			for k, v := range scope {
-				local[k] = v
-			}
-			copied = true
-		}
-		local[prefix] = a.Value
+		scope[prefix] = append(scope[prefix], a.Value)
+		declared = append(declared, prefix)
 	}
+	defer func() {
+		for _, p := range declared {
+			scope[p] = scope[p][:len(scope[p])-1]
+		}
+	}()
 	e.Attrs = attrs
-	ns, err := lookup(local, e.Space, true)
+	ns, err := lookup(scope, e.Space, true)
 	if err != nil {
 		return err
 	}
@@ -205,33 +270,32 @@ func resolve(e *Element, scope map[string]string) error {
 		if e.Attrs[i].Space == "" {
 			continue // un-prefixed attributes have no namespace
 		}
-		if e.Attrs[i].Space, err = lookup(local, e.Attrs[i].Space, false); err != nil {
+		if e.Attrs[i].Space, err = lookup(scope, e.Attrs[i].Space, false); err != nil {
 			return err
 		}
 	}
 	for i := range e.Children {
-		if err := resolve(&e.Children[i], local); err != nil {
+		if err := resolve(&e.Children[i], scope); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func lookup(scope map[string]string, prefix string, isElement bool) (string, error) {
+func lookup(scope map[string][]string, prefix string, isElement bool) (string, error) {
 	if prefix == "xml" {
 		return XMLNamespace, nil
 	}
-	if prefix == "" {
-		if isElement {
-			return scope[""], nil
-		}
+	if prefix == "" && !isElement {
 		return "", nil
 	}
-	ns, ok := scope[prefix]
-	if !ok {
-		return "", fmt.Errorf("xml: undeclared namespace prefix %q", prefix)
+	if st := scope[prefix]; len(st) > 0 {
+		return st[len(st)-1], nil
 	}
-	return ns, nil
+	if prefix == "" {
+		return "", nil
+	}
+	return "", fmt.Errorf("xml: undeclared namespace prefix %q", prefix)
 }
 
 // validLocal checks the local part of a prefixed name: encoding/xml
