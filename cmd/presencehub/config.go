@@ -95,7 +95,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublicURL, "public-url", "", "URL users reach the hub at, for the printed console link")
 	fs.StringVar(&c.SIPAddr, "sip-addr", "", "plain SIP (UDP and TCP) listen address for PBXs that PUBLISH, e.g. 0.0.0.0:5060 (default: off)")
 	fs.StringVar(&c.SIPTrusted, "sip-trusted", "127.0.0.1/32,::1/128", "source networks whose plain-SIP PUBLISHes need no token (the PBX), comma separated CIDRs")
-	// fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "reverse proxies (comma separated CIDRs) whose X-Forwarded-For and PROXY protocol headers give the client's address")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "reverse proxies (comma separated CIDRs) whose X-Forwarded-For and PROXY protocol headers give the client's address")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address only, not on --http-addr (default: on --http-addr)")
 	fs.StringVar(&c.MetricsToken, "metrics-token", "", "require Authorization: Bearer <this> on /metrics")
 	fs.StringVar(&c.DemoExts, "demo-extensions", "1001,1002,1003,1004", "extensions the printed console URL watches")

@@ -27,6 +27,7 @@ import (
 	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/clientaddr"
 	"github.com/presencehub/presencehub/server/registrar"
 	"github.com/presencehub/presencehub/web"
 )
@@ -80,6 +81,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	if err != nil {
 		return fmt.Errorf("sip-trusted: %w", err)
 	}
+	proxyNets, err := parsePrefixes(c.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("trusted-proxies: %w", err)
+	}
+	proxies, err := clientaddr.New(proxyNets)
+	if err != nil {
+		return err
+	}
 	verifier, err := auth.NewVerifier(ac)
 	if err != nil {
 		return err
@@ -100,6 +109,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	ln, err := net.Listen("tcp", c.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	ln = proxies.Listener(ln) // PROXY protocol from trusted proxies
+	if len(proxyNets) > 0 {
+		log.Info("client addresses from trusted proxies (X-Forwarded-For, PROXY protocol)", "trusted_proxies", c.TrustedProxies)
 	}
 	var handler atomic.Pointer[http.Handler]
 	starting := startingHandler()
@@ -165,7 +178,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	}
 	mux := srv.Handler()
 	mux.Handle("/", web.Handler())
-	var h http.Handler = guardMetrics(mux, c.MetricsToken, c.MetricsAddr != "")
+	var h http.Handler = proxies.Handler(guardMetrics(mux, c.MetricsToken, c.MetricsAddr != ""))
 	if c.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", c.MetricsAddr)
 		if err != nil {
@@ -199,7 +212,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 			return fmt.Errorf("listen sip tcp: %w", err)
 		}
 		go func() { sipDone <- srv.ServeSIP(sipCtx, udp, tcp) }()
-		log.Info("plain SIP for PBXs", "addr", udp.LocalAddr().String(), "trusted", c.SIPTrusted)
+		tcpAddr := tcp.Addr().String()
+		tcp = proxies.Listener(tcp)
+		log.Info("plain SIP for PBXs", "addr", udp.LocalAddr().String(), "tcp", tcpAddr, "trusted", c.SIPTrusted)
 	} else {
 		sipDone <- nil
 	}
