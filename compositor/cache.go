@@ -1,6 +1,7 @@
 package compositor
 
 import (
+	"bytes"
 	"log/slog"
 	"slices"
 	"sort"
@@ -29,6 +30,9 @@ type resState struct {
 	tombs tombs // terminated dialog ids (tombstone.go)
 	rev   uint64
 	view  View
+	// emitted is the body of the view last handed to Subscribe callbacks
+	// (or loaded): the feed emits a change only when the body differs.
+	emitted []byte
 }
 
 // cache is the authoritative in-memory state for View: every live
@@ -51,6 +55,12 @@ type cache struct {
 	gone map[string]uint64
 	// scratch is where views are rendered (under mu) before they are kept.
 	scratch []byte
+
+	// With a store.Indexed store the cache is lazy (lazy.go): a resource is
+	// loaded when first needed and the feed skips resources not loaded.
+	ix      store.Indexed     // nil: every publication is loaded at start
+	loaded  map[string]uint64 // resource → store revision it was loaded at
+	feedRev uint64            // newest revision the feed has handled
 }
 
 func newCache(cfg Config) *cache {
@@ -89,23 +99,48 @@ func (c *cache) parse(p store.Publication) parsed {
 	return out
 }
 
-// apply applies one committed change; body is the parsed body of a put
-// when the caller has it. It returns the affected key.
+// apply applies one of this node's own committed changes (Publish, the
+// admin API); body is the parsed body of a put when the caller has it. It
+// returns the affected key.
 func (c *cache) apply(ch store.Change, body *parsed) key {
+	k, _ := c.applyChange(ch, body, false)
+	return k
+}
+
+// applyFeed applies a change from the store's feed. It reports false when
+// the change does not concern a resource in memory (lazy.go).
+func (c *cache) applyFeed(ch store.Change) (key, bool) {
+	return c.applyChange(ch, nil, true)
+}
+
+func (c *cache) applyChange(ch store.Change, body *parsed, fromFeed bool) (key, bool) {
 	k := key{ch.Pub.Resource, ch.Pub.Event}
 	if ch.Kind == store.ChangePut && body == nil {
 		c.mu.RLock()
 		cur := c.byID[ch.Pub.ID]
-		stale := (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev
+		stale := (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev || c.coldLocked(ch)
 		c.mu.RUnlock()
-		if stale {
-			return k
+		if !stale {
+			pb := c.parse(ch.Pub) // outside the lock
+			body = &pb
 		}
-		pb := c.parse(ch.Pub) // outside the lock
-		body = &pb
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if fromFeed {
+		c.feedRev = max(c.feedRev, ch.Rev)
+	}
+	if c.coldLocked(ch) {
+		return k, false
+	}
+	if ch.Kind == store.ChangePut && body == nil {
+		cur := c.byID[ch.Pub.ID]
+		if (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev {
+			return k, true
+		}
+		pb := c.parse(ch.Pub) // loaded meanwhile: rare
+		body = &pb
+	}
 	rs := c.res[k]
 	if rs == nil {
 		rs = &resState{pubs: map[string]*entry{}}
@@ -115,7 +150,7 @@ func (c *cache) apply(ch store.Change, body *parsed) key {
 	switch ch.Kind {
 	case store.ChangePut:
 		if (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev {
-			return k
+			return k, true
 		}
 		e := &entry{pub: ch.Pub, meta: decodeMeta(ch.Pub.Meta), presence: body.presence, dialogs: body.dialogs}
 		if cur != nil {
@@ -129,7 +164,7 @@ func (c *cache) apply(ch store.Change, body *parsed) key {
 		rs.absorbTombs(e.meta, c.now())
 	case store.ChangeDelete, store.ChangeExpire:
 		if cur != nil && cur.pub.Rev > ch.Rev {
-			return k
+			return k, true
 		}
 		if cur != nil {
 			delete(c.byETag, cur.pub.ETag)
@@ -143,11 +178,28 @@ func (c *cache) apply(ch store.Change, body *parsed) key {
 			c.gone[ch.Pub.ID] = ch.Rev
 		}
 	default:
-		return k
+		return k, true
 	}
 	rs.rev = max(rs.rev, ch.Rev)
 	c.composeLocked(k, rs)
-	return k
+	return k, true
+}
+
+// emit reports whether k's view differs from what was last emitted (or
+// loaded), and marks it emitted. Only the feed goroutine calls it.
+func (c *cache) emit(k key) (View, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rs := c.res[k]
+	if rs == nil {
+		return View{}, false
+	}
+	body := rs.view.body
+	if last := rs.emitted; len(body) == len(last) && (len(body) == 0 || &body[0] == &last[0] || bytes.Equal(body, last)) {
+		return rs.view, false
+	}
+	rs.emitted = body
+	return rs.view, true
 }
 
 // pruneGone forgets deletes the feed has passed: no older change can come.

@@ -107,12 +107,20 @@ func New(ctx context.Context, cfg Config) (*Compositor, error) {
 	}
 	feedCtx, cancel := context.WithCancel(context.Background())
 	c.feedCtx, c.cancel = feedCtx, cancel
-	changes, err := cfg.Store.Changes(feedCtx, 0)
+	var changes <-chan store.Change
+	var err error
+	if ix, ok := cfg.Store.(store.Indexed); ok {
+		// Lazy (lazy.go): nothing is loaded now; resources load on first use.
+		c.cache.lazy(ix)
+		changes, err = ix.Watch(feedCtx)
+	} else {
+		changes, err = cfg.Store.Changes(feedCtx, 0)
+	}
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("compositor: watch store: %w", err)
 	}
-	f := &feed{c: c, emitted: map[key][]byte{}}
+	f := &feed{c: c}
 	if err := f.load(ctx, changes); err != nil {
 		cancel()
 		for range changes { // drain until the pump ends

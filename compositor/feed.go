@@ -80,8 +80,13 @@ func (v View) AppendXML(dst []byte) []byte {
 // Change says that a resource's composed view changed.
 type Change struct{ View View }
 
-// View returns the composed state of (resource, event) from memory.
+// View returns the composed state of (resource, event) from memory. With a
+// store.Indexed store, the first View of a resource loads it from the
+// store (one indexed read) and keeps it composed in memory from then on.
 func (c *Compositor) View(resource, event string) View {
+	if err := c.cache.ensure(c.feedCtx, resource); err != nil {
+		c.log.Warn("compositor: load resource", "resource", resource, "err", err)
+	}
 	return c.cache.view(key{resource, event})
 }
 
@@ -127,8 +132,7 @@ func (c *Compositor) subscribers() []func(Change) {
 
 // feed consumes the store's Changes and emits view changes.
 type feed struct {
-	c       *Compositor
-	emitted map[key][]byte // body of the last emitted view per key (shared, never modified), owned by the feed goroutine
+	c *Compositor
 }
 
 // load applies the snapshot up to ChangeSynced.
@@ -142,8 +146,9 @@ func (f *feed) load(ctx context.Context, changes <-chan store.Change) error {
 			if ch.Kind == store.ChangeSynced {
 				return nil
 			}
-			k := f.c.cache.apply(ch, nil)
-			f.emitted[k], _ = f.c.cache.view(k).Template()
+			if k, ok := f.c.cache.applyFeed(ch); ok {
+				f.c.cache.emit(k) // loaded: the state subscribers start from
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -158,14 +163,15 @@ func (f *feed) run(changes <-chan store.Change) {
 		if ch.Kind == store.ChangeSynced {
 			continue
 		}
-		k := f.c.cache.apply(ch, nil)
+		k, ok := f.c.cache.applyFeed(ch)
 		f.c.cache.pruneGone(ch.Rev)
-		v := f.c.cache.view(k)
-		body, _ := v.Template()
-		if last := f.emitted[k]; len(body) == len(last) && (len(body) == 0 || &body[0] == &last[0] || bytes.Equal(body, last)) {
+		if !ok {
+			continue // a resource not in memory: nobody has asked for it
+		}
+		v, changed := f.c.cache.emit(k)
+		if !changed {
 			continue
 		}
-		f.emitted[k] = body
 		for _, fn := range f.c.subscribers() {
 			fn(Change{View: v})
 		}

@@ -38,6 +38,10 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 		return PublishResult{}, &Error{Code: 489, Reason: "Bad Event", AllowEvents: allowEvents}
 	}
 	k := key{r.Resource, r.Event}
+	// The resource's state in memory (lazy.go: read from the store once).
+	if err := c.cache.ensure(ctx, r.Resource); err != nil {
+		return PublishResult{}, storeError("load", err)
+	}
 
 	// Step 2: the SIP-If-Match precondition.
 	var old *entry
@@ -85,8 +89,14 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 		// Without SIP-If-Match the state expires at once: nothing to keep.
 		return res, nil
 	}
-	if old == nil && c.maxPer > 0 && c.cache.publications(r.Publisher) >= c.maxPer {
-		return PublishResult{}, &Error{Code: 503, Reason: "Service Unavailable - too many publications for this publisher", RetryAfter: 60}
+	if old == nil && c.maxPer > 0 {
+		n, err := c.publications(ctx, r.Publisher)
+		if err != nil {
+			return PublishResult{}, storeError("count", err)
+		}
+		if n >= c.maxPer {
+			return PublishResult{}, &Error{Code: 503, Reason: "Service Unavailable - too many publications for this publisher", RetryAfter: 60}
+		}
 	}
 	p := c.nextPublication(k, old, r, body, now, exp, res.ETag)
 	var err error
