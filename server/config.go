@@ -55,8 +55,12 @@ type Config struct {
 	SubscribeExpiry map[string]siprule.ExpiryPolicy
 	Register        registrar.Config
 	RebindGrace     time.Duration // default 32 s
-	TLS             bool          // wss: Via transport WSS, Contact transport=wss
-	Logger          *slog.Logger
+	// NodeID names this hub among several sharing one store (NATS): the
+	// presence it derives from REGISTER is published as this node's, and
+	// only this node's is cleared at start. "" for a hub on its own store.
+	NodeID string
+	TLS    bool // wss: Via transport WSS, Contact transport=wss
+	Logger *slog.Logger
 	// ReadyCheck is an extra readiness probe (the listener); nil: none.
 	Metrics *Metrics
 }

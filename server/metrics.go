@@ -102,6 +102,23 @@ func (m *Metrics) bind(s *Server) {
 			Help: "Live REGISTER bindings."}, func() float64 { return float64(s.registrar.Count()) }),
 		&serverCollector{s: s},
 	)
+	if rs, ok := s.cfg.Store.(ReplicatedStore); ok {
+		m.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presencehub_store_replication_lag_seconds",
+				Help: "Time from a change's commit in the shared store to this hub's copy (last change applied)."},
+				func() float64 { return rs.ReplicationLag().Seconds() }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presencehub_store_watch_resumes_total",
+				Help: "Times this hub's change stream from the shared store resumed at the next revision (reconnect, lost consumer)."},
+				func() float64 { return float64(rs.WatchResumes()) }),
+		)
+	}
+}
+
+// ReplicatedStore is a store shared by several hubs (natsstore); the hub
+// exports its replication metrics.
+type ReplicatedStore interface {
+	ReplicationLag() time.Duration
+	WatchResumes() uint64
 }
 
 var (

@@ -11,7 +11,18 @@ import (
 
 // regPublisher prefixes the Publisher of the presence the hub derives from
 // REGISTER; the AOR follows, so per-publisher limits count each user apart.
+// A hub with a NodeID writes "presencehub-registrar/<node>:<AOR>": hubs
+// sharing a store each own the registration presence of the bindings on
+// their sockets.
 const regPublisher = "presencehub-registrar:"
+
+// regPrefix is the Publisher prefix of this hub's registration presence.
+func regPrefix(nodeID string) string {
+	if nodeID == "" {
+		return regPublisher
+	}
+	return "presencehub-registrar/" + nodeID + ":"
+}
 
 // syncRegPresence makes a registered AOR's presence "open" (RFC 3856 §6.1:
 // a presence agent may use registrations as a source of state), so a
@@ -36,7 +47,7 @@ func (s *Server) syncRegPresence(aor string) {
 		if etag != "" {
 			delete(s.regETags, aor)
 			delete(s.regUntil, aor)
-			_, _ = s.comp.Publish(ctx, compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, IfMatch: []string{etag}, Expires: 0, Publisher: regPublisher + aor})
+			_, _ = s.comp.Publish(ctx, compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, IfMatch: []string{etag}, Expires: 0, Publisher: s.regPrefix + aor})
 		}
 		return
 	}
@@ -47,7 +58,7 @@ func (s *Server) syncRegPresence(aor string) {
 	}
 	expires := max(2*int(time.Until(until).Seconds())+30, 60)
 	for {
-		req := compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, Expires: expires, Publisher: regPublisher + aor}
+		req := compositor.PublishRequest{Resource: aor, Event: compositor.EventPresence, Expires: expires, Publisher: s.regPrefix + aor}
 		if etag != "" {
 			req.IfMatch = []string{etag}
 		} else {
@@ -72,11 +83,13 @@ func (s *Server) syncRegPresence(aor string) {
 	}
 }
 
-// clearRegPresence removes registration presence left by a previous run:
-// registrations do not survive a restart, so neither may what they implied.
+// clearRegPresence removes registration presence left by a previous run of
+// this node: registrations do not survive a restart, so neither may what
+// they implied. Other nodes' registration presence (a shared store) stays;
+// that of a node that died expires with its publications.
 // One store operation, free when there is none (the store's publisher
 // counts say so).
 func (s *Server) clearRegPresence(ctx context.Context) error {
-	_, err := s.comp.RemovePublisherPrefix(ctx, regPublisher)
+	_, err := s.comp.RemovePublisherPrefix(ctx, s.regPrefix)
 	return err
 }

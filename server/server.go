@@ -47,9 +47,10 @@ type Server struct {
 
 	storeFault atomic.Pointer[storeFault]
 
-	regMu    sync.Mutex
-	regETags map[string]string    // AOR → entity-tag of its registration presence
-	regUntil map[string]time.Time // AOR → when that publication expires
+	regPrefix string // Publisher prefix of this node's registration presence
+	regMu     sync.Mutex
+	regETags  map[string]string    // AOR → entity-tag of its registration presence
+	regUntil  map[string]time.Time // AOR → when that publication expires
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,6 +109,7 @@ func New(cfg Config) (*Server, error) {
 		conns:     make(map[*wsproto.Conn]*flow.Flow),
 		perIP:     make(map[string]int),
 		regETags:  make(map[string]string),
+		regPrefix: regPrefix(cfg.NodeID),
 		regUntil:  make(map[string]time.Time),
 		contact:   "<sip:presencehub@" + cfg.Domain + ";transport=" + uriTransport + ">",
 	}

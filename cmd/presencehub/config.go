@@ -39,6 +39,11 @@ type config struct {
 	TrustedProxies string
 	MetricsAddr    string
 	MetricsToken   string
+	Store          string
+	NATSURL        string
+	NATSBucket     string
+	NATSReplicas   int
+	NodeID         string
 
 	JWKSRefresh       time.Duration
 	JWKSUnknownKID    time.Duration
@@ -85,6 +90,11 @@ func (c *config) bindKeys(fs *flag.FlagSet) {
 func (c *config) bind(fs *flag.FlagSet) {
 	c.bindListen(fs)
 	c.bindKeys(fs)
+	fs.StringVar(&c.Store, "store", "sqlite", "where publications live: sqlite (the --db file), memory, or nats (shared by several hubs)")
+	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URLs, comma separated (--store nats)")
+	fs.StringVar(&c.NATSBucket, "nats-bucket", "presencehub", "JetStream Key-Value bucket of the publications (--store nats)")
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", 3, "replicas of the bucket when this hub creates it (--store nats)")
+	fs.StringVar(&c.NodeID, "node-id", "", "this hub's name among hubs sharing a store (default: the host name with --store nats)")
 	fs.DurationVar(&c.JWKSRefresh, "jwks-refresh", 15*time.Minute, "scheduled re-fetch period of each JWKS")
 	fs.DurationVar(&c.JWKSUnknownKID, "jwks-unknown-kid-interval", 30*time.Second, "shortest time between JWKS re-fetches caused by tokens with an unknown kid")
 	fs.DurationVar(&c.JWKSTimeout, "jwks-timeout", 5*time.Second, "deadline of one JWKS key lookup, a re-fetch included")
@@ -168,6 +178,17 @@ func (c *config) parse(fs *flag.FlagSet, args []string, getenv func(string) stri
 		return fmt.Errorf("unexpected argument %q (run %s -h for the flags)", fs.Arg(0), fs.Name())
 	}
 	fs.Visit(func(f *flag.Flag) { c.fromCLI[f.Name] = true })
+	switch c.Store {
+	case "sqlite", "memory", "nats":
+	default:
+		return fmt.Errorf("--store=%q: want sqlite, memory or nats", c.Store)
+	}
+	if c.Store == "memory" {
+		c.DB = ":memory:"
+	}
+	if c.Store == "nats" && c.NodeID == "" {
+		c.NodeID, _ = os.Hostname()
+	}
 	if c.Domain == "" {
 		host, _, err := net.SplitHostPort(c.HTTPAddr)
 		if err != nil || host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
@@ -401,4 +422,12 @@ func (c *config) secretSource() string {
 	}
 	abs, _ := filepath.Abs(c.keyPath())
 	return abs
+}
+
+// storeDesc says where publications live, for the start-up log line.
+func (c *config) storeDesc() string {
+	if c.Store == "nats" {
+		return "nats " + c.NATSURL + " bucket " + c.NATSBucket + " node " + c.NodeID
+	}
+	return c.DB
 }

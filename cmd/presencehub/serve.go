@@ -55,8 +55,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	for _, w := range unknownVariables(environ) {
 		log.Warn("unknown variable ignored", "var", w.name, "hint", w.hint)
 	}
-	if err := checkDB(c.DB, c.name("db")); err != nil {
-		return err
+	if c.Store != "nats" { // with NATS, --db only locates a generated secret
+		if err := checkDB(c.DB, c.name("db")); err != nil {
+			return err
+		}
 	}
 
 	secret, demo, err := c.hubSecret()
@@ -139,7 +141,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	}
 	log.Info("presencehub listening", "addr", ln.Addr().String())
 
-	st, err := openStore(ctx, c.DB)
+	st, err := openStore(ctx, &c, log)
 	if err != nil {
 		stopHTTP()
 		return err
@@ -163,6 +165,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		MaxSubsPerUser:    c.MaxSubsPerUser,
 		MaxPubsPerUser:    c.MaxPubsPerUser,
 		PublishesInFlight: publishesInFlight(c.DB),
+		NodeID:            c.NodeID,
 		PublishExpiry:     map[string]siprule.ExpiryPolicy{compositor.EventPresence: pubExp, compositor.EventDialog: pubExp},
 		SubscribeExpiry:   map[string]siprule.ExpiryPolicy{compositor.EventPresence: subExp, compositor.EventDialog: subExp},
 		Register:          registrar.Config{Expiry: siprule.ExpiryPolicy{Min: c.RegisterMin}},
@@ -230,7 +233,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(signals)
-	log.Info("presencehub serving", "addr", ln.Addr().String(), "domain", c.Domain, "db", c.DB, "ws", strings.Replace(base, "http", "ws", 1)+"/ws")
+	log.Info("presencehub serving", "addr", ln.Addr().String(), "domain", c.Domain, "store", c.storeDesc(), "ws", strings.Replace(base, "http", "ws", 1)+"/ws")
 	if demo {
 		tok, err := auth.Signer{Secret: secret, Domain: c.Domain}.Mint("console", 12*time.Hour, func(cl *auth.Claims) { cl.Publish = []string{} })
 		if err == nil {
@@ -297,7 +300,15 @@ func startingHandler() http.Handler {
 	return mux
 }
 
-func openStore(ctx context.Context, path string) (store.Store, error) {
+func openStore(ctx context.Context, c *config, log *slog.Logger) (store.Store, error) {
+	if c.Store == "nats" {
+		st, err := openNATSStore(ctx, c, log)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	path := c.DB
 	if path == ":memory:" {
 		return memstore.New(memstore.Options{}), nil
 	}

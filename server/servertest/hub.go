@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presencehub/presencehub/compositor/store"
 	"github.com/presencehub/presencehub/compositor/store/sqlitestore"
 	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/internal/siprule"
@@ -28,6 +29,9 @@ type Options struct {
 	Secret []byte
 	// Addr reuses a listen address (restart tests); "" picks 127.0.0.1:0.
 	Addr string
+	// Store, when set, is the hub's store (a shared NATS store for
+	// multi-hub tests) instead of a SQLite file; the hub closes it.
+	Store store.Store
 	// Configure changes the server config before the hub starts.
 	Configure func(*server.Config)
 }
@@ -63,9 +67,12 @@ func Start(tb testing.TB, opts Options) *Hub {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	st, err := sqlitestore.Open(context.Background(), opts.DBPath, sqlitestore.Options{})
-	if err != nil {
-		tb.Fatal(err)
+	st := opts.Store
+	if st == nil {
+		var err error
+		if st, err = sqlitestore.Open(context.Background(), opts.DBPath, sqlitestore.Options{}); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	cfg := server.Config{Domain: Domain, Verifier: v, Store: st, PingInterval: 5 * time.Second}
 	if opts.Configure != nil {

@@ -633,6 +633,14 @@ func (s *Store) Stats() Stats {
 	return Stats{Rev: rev, Lag: time.Duration(s.lagNS.Load()), Resumes: s.resumes.Load()}
 }
 
+// ReplicationLag is how long the last applied change took from its commit
+// on the stream to this store's copy.
+func (s *Store) ReplicationLag() time.Duration { return time.Duration(s.lagNS.Load()) }
+
+// WatchResumes counts how often the change stream resumed from the next
+// sequence after a lost consumer or a reconnect.
+func (s *Store) WatchResumes() uint64 { return s.resumes.Load() }
+
 // Close implements store.Store. It does not close the connection.
 func (s *Store) Close() error {
 	s.mu.Lock()

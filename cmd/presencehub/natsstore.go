@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/presencehub/presencehub/compositor/store/natsstore"
+)
+
+// natsStartTimeout bounds connecting to NATS and reading the bucket at
+// start (NATS may come up after the hub, as in docker compose).
+const natsStartTimeout = 60 * time.Second
+
+// connStore is a natsstore.Store that owns its connection.
+type connStore struct {
+	*natsstore.Store
+	nc *nats.Conn
+}
+
+func (s connStore) Close() error {
+	err := s.Store.Close()
+	s.nc.Close()
+	return err
+}
+
+// openNATSStore connects to NATS (retrying until natsStartTimeout) and
+// opens the shared publication bucket.
+func openNATSStore(ctx context.Context, c *config, log *slog.Logger) (connStore, error) {
+	ctx, cancel := context.WithTimeout(ctx, natsStartTimeout)
+	defer cancel()
+	opts := []nats.Option{
+		nats.Name("presencehub " + c.NodeID),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats: disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats: reconnected", "server", nc.ConnectedUrlRedacted()) }),
+	}
+	var nc *nats.Conn
+	var err error
+	for {
+		nc, err = nats.Connect(c.NATSURL, opts...)
+		if err == nil {
+			break
+		}
+		log.Warn("nats: connect failed; retrying", "url", c.NATSURL, "err", err)
+		select {
+		case <-ctx.Done():
+			return connStore{}, fmt.Errorf("connect to NATS %s: %w", c.NATSURL, err)
+		case <-time.After(time.Second):
+		}
+	}
+	for {
+		st, err := natsstore.Open(ctx, natsstore.Options{Conn: nc, Bucket: c.NATSBucket, Replicas: c.NATSReplicas, Logger: log})
+		if err == nil {
+			return connStore{Store: st, nc: nc}, nil
+		}
+		log.Warn("nats: open bucket failed; retrying", "bucket", c.NATSBucket, "err", err)
+		select {
+		case <-ctx.Done():
+			nc.Close()
+			return connStore{}, fmt.Errorf("open NATS bucket %s: %w", c.NATSBucket, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
