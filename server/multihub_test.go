@@ -15,8 +15,8 @@ import (
 	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/compositor/store/natsstore"
 	"github.com/presencehub/presencehub/internal/natstest"
-	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/internal/sipclient"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/servertest"
 )
