@@ -179,7 +179,7 @@ func (c *config) parse(fs *flag.FlagSet, args []string, getenv func(string) stri
 	}
 	fs.Visit(func(f *flag.Flag) { c.fromCLI[f.Name] = true })
 	switch c.Store {
-	case "sqlite", "memory", "nats":
+	case "", "sqlite", "memory", "nats": // "": a command without --store
 	default:
 		return fmt.Errorf("--store=%q: want sqlite, memory or nats", c.Store)
 	}
