@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -69,7 +70,13 @@ func TestVerify_Refusals(t *testing.T) {
 		{"no sub", sign(t, jwt.SigningMethodHS256, secret, ok(jwt.MapClaims{"sub": nil})), auth.ErrClaims},
 		{"sub that is no SIP user", sign(t, jwt.SigningMethodHS256, secret, ok(jwt.MapClaims{"sub": "a@b"})), auth.ErrClaims},
 		{"valid", sign(t, jwt.SigningMethodHS256, secret, ok(nil)), nil},
-		{"exp within leeway", sign(t, jwt.SigningMethodHS256, secret, ok(jwt.MapClaims{"exp": now.Add(-10 * time.Second).Unix()})), nil},
+		// exp is exact (the connection's deadline is the same instant); the
+		// leeway is for nbf and iat only.
+		{"exp passed, within the leeway", sign(t, jwt.SigningMethodHS256, secret, ok(jwt.MapClaims{"exp": now.Add(-10 * time.Second).Unix()})), auth.ErrExpired},
+		{"nbf within the leeway", sign(t, jwt.SigningMethodHS256, secret, ok(jwt.MapClaims{"nbf": now.Add(10 * time.Second).Unix()})), nil},
+		{"exp as a JSON string", sign(t, jwt.SigningMethodHS256, secret, ok(jwt.MapClaims{"exp": fmt.Sprint(now.Add(time.Hour).Unix())})), auth.ErrMalformed},
+		{"nbf as a JSON string", sign(t, jwt.SigningMethodHS256, secret, ok(jwt.MapClaims{"nbf": fmt.Sprint(now.Unix())})), auth.ErrMalformed},
+		{"iat as an object", sign(t, jwt.SigningMethodHS256, secret, ok(jwt.MapClaims{"iat": map[string]int{"n": 1}})), auth.ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +136,10 @@ func TestIdentity_PublishAndSubscribeClaims(t *testing.T) {
 		{"lobby limited", jwt.MapClaims{"sub": "lobby", "subscribe": []string{"100"}}, "101", "hub.test", false, false},
 		{"lobby allowed", jwt.MapClaims{"sub": "lobby", "subscribe": []string{"100"}}, "100", "hub.test", false, true},
 		{"other domain", jwt.MapClaims{"sub": "1001", "publish": []string{"*"}}, "1001", "example.org", false, false},
+		// The default publish list is the sub itself, literally: a sub spelt
+		// "*" is no wildcard.
+		{"sub * publishes only its own AOR", jwt.MapClaims{"sub": "*"}, "1002", "hub.test", false, true},
+		{"sub * and its own AOR", jwt.MapClaims{"sub": "*"}, "*", "hub.test", true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

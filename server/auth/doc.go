@@ -10,8 +10,10 @@
 // keys whose alg and type fit the token's alg verify; "alg: none" and
 // algorithm confusion are refused.
 //
-// Claims: sub (the user part; the AOR is sip:<sub>@<domain>), exp (required),
-// nbf/iat (honoured with a small leeway), iss/aud (checked when configured),
-// publish and subscribe (arrays of user parts, or ["*"] for every user of the
-// domain; defaults [sub] and ["*"]) and admin (boolean, for the admin API).
+// Claims: sub (the user part; the AOR is sip:<sub>@<domain>), exp (required,
+// exact: the identity's Expires, which also ends the connection), nbf/iat
+// (honoured with a small leeway), all three JSON numbers (RFC 7519 §2),
+// iss/aud (checked when configured), publish and subscribe (arrays of user
+// parts, or ["*"] for every user of the domain; defaults: the sub itself,
+// matched literally, and ["*"]) and admin (boolean, for the admin API).
 package auth

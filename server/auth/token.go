@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -30,7 +31,7 @@ type Config struct {
 	Issuer   string
 	Audience string        // required aud when set
 	Domain   string        // SIP domain of every AOR
-	Leeway   time.Duration // clock skew allowed for exp/nbf/iat; default 30s
+	Leeway   time.Duration // clock skew allowed for nbf/iat; default 30s (exp is exact)
 	// JWKS are identity providers' key sets; see JWKSOptions for refreshing.
 	JWKS        []JWKS
 	JWKSOptions JWKSOptions
@@ -46,6 +47,42 @@ type Claims struct {
 	Domain string `json:"domain,omitempty"`
 }
 
+// UnmarshalJSON decodes the claims, refusing a time claim (exp, nbf, iat)
+// that is not a JSON number: RFC 7519 §2 makes NumericDate a number, and
+// the JWT library would also accept a string holding one.
+func (c *Claims) UnmarshalJSON(b []byte) error {
+	var times struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if err := json.Unmarshal(b, &times); err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", times.Exp}, {"iat", times.Iat}, {"nbf", times.Nbf}} {
+		if len(t.raw) > 0 && string(t.raw) != "null" && (t.raw[0] != '-' && (t.raw[0] < '0' || t.raw[0] > '9')) {
+			return fmt.Errorf("%s is %s, not a number (RFC 7519 NumericDate)", t.name, jsonKind(t.raw[0]))
+		}
+	}
+	type plain Claims // without this method
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+func jsonKind(first byte) string {
+	switch first {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "not a number"
+}
+
 // Identity is a verified token.
 type Identity struct {
 	Sub       string
@@ -55,6 +92,11 @@ type Identity struct {
 	publish   []string
 	subscribe []string
 	domain    string
+	// publishSelf is the default when the token has no publish claim: the
+	// user may publish and register its own AOR only. It is kept apart from
+	// the publish list because "*" in a list means every user, and a sub may
+	// itself be spelt "*".
+	publishSelf bool
 }
 
 // Reasons a token is refused; wrapped by Verify so callers can count them.
@@ -179,6 +221,13 @@ func (v *Verifier) Verify(token string) (*Identity, error) {
 		}
 		return nil, fmt.Errorf("%w: %v", ErrClaims, err)
 	}
+	// exp is honoured exactly: the identity's Expires is the one deadline of
+	// both the upgrade and the connection's life (flow closes at it), so a
+	// token the leeway would admit is refused here rather than accepted and
+	// closed at once.
+	if !c.ExpiresAt.After(time.Now()) {
+		return nil, fmt.Errorf("%w: exp %s has passed", ErrExpired, c.ExpiresAt.UTC().Format(time.RFC3339))
+	}
 	if from.issuer == "" && v.cfg.Issuer != "" && c.Issuer != v.cfg.Issuer {
 		return nil, fmt.Errorf("%w: iss %q is not %q", ErrClaims, c.Issuer, v.cfg.Issuer)
 	}
@@ -195,7 +244,7 @@ func (v *Verifier) Verify(token string) (*Identity, error) {
 		domain:    v.cfg.Domain,
 	}
 	if id.publish == nil {
-		id.publish = []string{c.Subject}
+		id.publishSelf = true // its own AOR, matched literally: a sub "*" is no wildcard
 	}
 	if id.subscribe == nil {
 		id.subscribe = []string{"*"}
@@ -223,7 +272,7 @@ func (v *Verifier) Domain() string { return v.cfg.Domain }
 
 // CanPublish reports whether id may publish (or register) the AOR user@domain.
 func (id *Identity) CanPublish(user, domain string) bool {
-	return domain == id.domain && allowed(id.publish, user)
+	return domain == id.domain && (id.publishSelf && user == id.Sub || allowed(id.publish, user))
 }
 
 // CanSubscribe reports whether id may watch the AOR user@domain.
