@@ -15,6 +15,14 @@ type Error struct {
 	AllowEvents string // Allow-Events (489)
 	RetryAfter  int    // Retry-After seconds (503)
 	Err         error  // underlying cause, for logs; never sent
+	// StoreFault is set when the store failed the operation (a full disk, a
+	// damaged file, a lock held too long): the hub is not ready until a write
+	// succeeds again. A refusal of this request alone (a precondition, a
+	// per-publisher limit) is no store fault.
+	StoreFault bool
+	// Limit names the configured bound that refused the request (for the
+	// limit-hits metric), "" otherwise.
+	Limit string
 }
 
 func (e *Error) Error() string {

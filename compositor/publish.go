@@ -95,7 +95,8 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 			return PublishResult{}, storeError("count", err)
 		}
 		if n >= c.maxPer {
-			return PublishResult{}, &Error{Code: 503, Reason: "Service Unavailable - too many publications for this publisher", RetryAfter: 60}
+			return PublishResult{}, &Error{Code: 503, Reason: "Service Unavailable - too many publications for this publisher", RetryAfter: 60,
+				Limit: "publications_per_user"}
 		}
 	}
 	p := c.nextPublication(k, old, r, body, now, exp, res.ETag)
@@ -209,7 +210,7 @@ func storeError(op string, err error) error {
 		// Lost a compare-and-swap race, or the state expired meanwhile.
 		return &Error{Code: 412, Reason: "Conditional Request Failed", Err: err}
 	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed):
-		return &Error{Code: 503, Reason: "Service Unavailable", RetryAfter: defaultRetryAfter, Err: fmt.Errorf("%s: %w", op, err)}
+		return &Error{Code: 503, Reason: "Service Unavailable", RetryAfter: defaultRetryAfter, Err: fmt.Errorf("%s: %w", op, err), StoreFault: true}
 	}
-	return &Error{Code: 500, Reason: "Server Internal Error", Err: fmt.Errorf("%s: %w", op, err)}
+	return &Error{Code: 500, Reason: "Server Internal Error", Err: fmt.Errorf("%s: %w", op, err), StoreFault: true}
 }

@@ -6,6 +6,8 @@ package server_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/presencehub/presencehub/internal/sipclient"
+	"github.com/presencehub/presencehub/server"
+	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/servertest"
 )
 
@@ -86,5 +90,56 @@ func TestAttack_TokenExpAgreesAtUpgradeAndIsANumber(t *testing.T) {
 				t.Fatalf("accepted connection closed: %v", err)
 			}
 		})
+	}
+}
+
+// limitHits is presencehub_limit_hits_total{limit=name}, scraped over HTTP.
+func limitHits(t *testing.T, hub *servertest.Hub, name string) float64 {
+	t.Helper()
+	v, _ := sample(scrape(t, hub), "presencehub_limit_hits_total", "limit", name)
+	return v
+}
+
+// getReady is /readyz's status and body.
+func getReady(t *testing.T, hub *servertest.Hub) (int, string) {
+	t.Helper()
+	res, err := http.Get(hub.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// One user at its own publication quota gets 503 + Retry-After (counted as
+// a limit hit); the hub stays ready for everyone else.
+func TestAttack_UserAtPublicationQuotaLeavesHubReady(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.MaxPubsPerUser = 2 }})
+	c := hub.Dial(testCtx(t), "pbx", sipclient.Options{Token: hub.Token("pbx", func(cl *auth.Claims) { cl.Publish = []string{"*"} })})
+	for i, want := range []int{200, 200, 503, 503} {
+		user := fmt.Sprint(3000 + i)
+		pub := withBody(newReq(t, c, sip.PUBLISH, user, user, "Event", "dialog", "Expires", "600"),
+			"application/dialog-info+xml", dialogInfo(servertest.AOR(user), "d1", "confirmed"))
+		res := do(t, c, pub)
+		if res.StatusCode != want {
+			t.Fatalf("PUBLISH %d: %d %s, want %d", i, res.StatusCode, res.Reason, want)
+		}
+		if want == 503 && res.GetHeader("Retry-After") == nil {
+			t.Error("503 without Retry-After")
+		}
+	}
+	if code, body := getReady(t, hub); code != http.StatusOK {
+		t.Fatalf("/readyz after a user hit its quota: %d %s", code, body)
+	}
+	if n := limitHits(t, hub, "publications_per_user"); n != 2 {
+		t.Errorf("limit hits publications_per_user = %v, want 2", n)
+	}
+	// Another user publishes as before.
+	other := hub.Dial(testCtx(t), "1001", sipclient.Options{})
+	pub := withBody(newReq(t, other, sip.PUBLISH, "1001", "1001", "Event", "dialog", "Expires", "600"),
+		"application/dialog-info+xml", dialogInfo(servertest.AOR("1001"), "d1", "early"))
+	if res := do(t, other, pub); res.StatusCode != 200 {
+		t.Fatalf("another user's PUBLISH: %d %s", res.StatusCode, res.Reason)
 	}
 }

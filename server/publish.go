@@ -71,8 +71,11 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 	var ce *compositor.Error
 	switch {
 	case errors.As(err, &ce):
-		if ce.Code >= 500 {
-			s.storeFault.Store(&storeFault{err: ce, at: time.Now()})
+		if ce.StoreFault {
+			s.noteStoreFault(pr.Resource, ce)
+		}
+		if ce.Limit != "" {
+			s.metrics.limitHit(ce.Limit)
 		}
 		res := sip.NewResponseFromRequest(req, ce.Code, ce.Reason, nil)
 		if ce.Accept != "" {
@@ -89,8 +92,8 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 		s.log.Error("publish", "resource", pr.Resource, "err", err)
 		return sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil)
 	default:
-		if s.storeFault.Load() != nil {
-			s.storeFault.Store(nil) // the store writes again: ready
+		if s.storeFault.Load() != nil && s.storeFault.Swap(nil) != nil {
+			s.log.Info("store writes again: ready") // the store writes again: ready
 		}
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 		if result.ETag != "" {
@@ -100,6 +103,20 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 		return res
 	}
 }
+
+// noteStoreFault records a failed store write for /readyz and logs it: at
+// once when the store was healthy, then at most every storeFaultLogEvery
+// while it keeps failing.
+func (s *Server) noteStoreFault(resource string, err error) {
+	now := time.Now()
+	prev := s.storeFault.Swap(&storeFault{err: err, at: now})
+	if prev == nil || now.Sub(s.storeFaultLogged.Load().(time.Time)) >= storeFaultLogEvery {
+		s.storeFaultLogged.Store(now)
+		s.log.Error("store write failed: /readyz reports not ready until a write succeeds", "resource", resource, "err", err)
+	}
+}
+
+const storeFaultLogEvery = 10 * time.Second
 
 // storeFault is the last failed store write; /readyz reports it until a
 // write succeeds again (a full disk or a read-only file cannot be seen by a

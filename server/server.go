@@ -45,7 +45,8 @@ type Server struct {
 	draining bool
 	unsub    func()
 
-	storeFault atomic.Pointer[storeFault]
+	storeFault       atomic.Pointer[storeFault]
+	storeFaultLogged atomic.Value // time.Time of the last store-fault log line
 
 	regPrefix string // Publisher prefix of this node's registration presence
 	regMu     sync.Mutex
@@ -113,6 +114,7 @@ func New(cfg Config) (*Server, error) {
 		regUntil:  make(map[string]time.Time),
 		contact:   "<sip:presencehub@" + cfg.Domain + ";transport=" + uriTransport + ">",
 	}
+	s.storeFaultLogged.Store(time.Time{})
 	s.publishExpiry = make(map[string]siprule.ExpiryPolicy)
 	for _, ev := range comp.Events() {
 		s.publishExpiry[ev] = cfg.PublishExpiry[ev].Or(DefaultPublishExpiry)
