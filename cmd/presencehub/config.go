@@ -132,7 +132,7 @@ func envName(flagName string) string {
 	return "PRESENCEHUB_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-var flagError = regexp.MustCompile(`^invalid value "(.*)" for flag -([^:]+): `)
+var flagError = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): `)
 
 // parse applies PRESENCEHUB_* variables, then the command line, then checks
 // the values. Help (-h) prints the usage to fs's output and returns
@@ -263,6 +263,9 @@ func (c *config) validate(fs *flag.FlagSet) error {
 	if defined("jwt-public-key") && c.JWTSecret != "" && c.JWTPublicKey != "" {
 		errs = append(errs, fmt.Errorf("%s and %s: give one of them, not both", c.name("jwt-secret"), c.name("jwt-public-key")))
 	}
+	if defined("public-url") && c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+		bad("public-url", "want a URL like https://hub.example.com")
+	}
 	if defined("tls-key") && (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, fmt.Errorf("%s and %s: give both or neither", c.name("tls-cert"), c.name("tls-key")))
 	}
@@ -274,7 +277,7 @@ func (c *config) validate(fs *flag.FlagSet) error {
 		}
 		switch v := g.Get().(type) {
 		case time.Duration:
-			if v <= 0 {
+			if v < 0 || v == 0 && !strings.HasSuffix(f.Name, "-min-expires") { // 0: no minimum
 				bad(f.Name, "want a positive duration like 20s, 1m30s or 1h")
 			}
 		case int:
