@@ -28,7 +28,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet("presencehub bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c.bind(fs)
-	hub := fs.String("hub", "", "hub WebSocket URL, e.g. ws://127.0.0.1:8080/ws (tokens minted with the configured secret); default: -spawn")
+	hub := fs.String("hub", "", "hub WebSocket URL, e.g. ws://127.0.0.1:8080/ws (tokens minted with the configured secret); default: -spawn. Several, comma separated (hubs sharing a NATS store): the subscribers are spread over them")
+	publishHub := fs.String("publish-hub", "", "with -hub: the publishers' hub (another hub on the same NATS store: PUBLISH→NOTIFY latency across hubs); default: the first -hub")
 	spawn := fs.Bool("spawn", false, "start a hub child process (temp database, random 127.0.0.1 port); the default without -hub")
 	hubPID := fs.Int("hub-pid", 0, "with -hub: the hub's pid, to read its RSS and CPU from /proc")
 	subscribers := fs.Int("subscribers", 50, "subscriber sockets (S)")
@@ -98,6 +99,9 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 			}
 		})
 	}
+	if *publishHub != "" && (*hub == "" || *spawn) {
+		return errors.New("bench: -publish-hub needs -hub (running hubs that share a NATS store)")
+	}
 	if *hub == "" || *spawn {
 		*spawn = true
 		secret = []byte(randomHex(32))
@@ -144,8 +148,12 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	subHubs := splitList(*hub)
+	if len(subHubs) > 1 && (*idle > 0 || *smoke) {
+		return errors.New("bench: several -hub URLs are for load runs")
+	}
 	loadCfg := loadgen.Config{
-		Hub: *hub, Domain: c.Domain, Token: token, HubPID: *hubPID,
+		Hub: subHubs[0], SubscribeHubs: subHubs, PublishHub: *publishHub, Domain: c.Domain, Token: token, HubPID: *hubPID,
 		Subscribers: *subscribers, SubsPerSocket: *subs, Resources: *resources, Publishers: *publishers,
 		Duration: *duration, Rate: *rate, Window: *window, Drain: *drain, Progress: progress,
 	}

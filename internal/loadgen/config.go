@@ -14,6 +14,13 @@ type TokenFunc func(sub string, publisher bool) (string, error)
 // Config describes a load run (Run).
 type Config struct {
 	Hub    string    // hub WebSocket URL, ws://127.0.0.1:8080/ws
+	// SubscribeHubs, when set, are the hubs the subscriber sockets connect
+	// to (socket i to SubscribeHubs[i mod len]) instead of Hub: hubs that
+	// share one store (NATS), so Latency is PUBLISH→NOTIFY across hubs.
+	SubscribeHubs []string
+	// PublishHub, when set, is the hub the publisher sockets connect to
+	// instead of Hub.
+	PublishHub string
 	Domain string    // the hub's SIP domain
 	Token  TokenFunc // required
 	HubPID int       // hub process to read /proc of; 0: none
@@ -49,6 +56,12 @@ func (c *Config) defaults() error {
 	}
 	if c.Publishers > c.Resources {
 		return fmt.Errorf("loadgen: %d publishers for %d resources: each publisher needs one", c.Publishers, c.Resources)
+	}
+	if c.PublishHub == "" {
+		c.PublishHub = c.Hub
+	}
+	if len(c.SubscribeHubs) == 0 {
+		c.SubscribeHubs = []string{c.Hub}
 	}
 	if c.Duration <= 0 || c.Duration > 10*time.Minute {
 		return errors.New("loadgen: duration must be in (0, 10m]")

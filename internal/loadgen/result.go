@@ -19,16 +19,20 @@ type Latency struct {
 
 // Result is what a load run measured.
 type Result struct {
-	Mode          string  `json:"mode"` // "load"
-	Hub           string  `json:"hub"`
-	Subscribers   int     `json:"subscriber_sockets"`
-	SubsPerSocket int     `json:"subscriptions_per_socket"`
-	Subscriptions int     `json:"subscriptions"`
-	Resources     int     `json:"resources"`
-	Publishers    int     `json:"publisher_sockets"`
-	TargetRate    float64 `json:"target_publish_per_s"` // 0: as fast as possible
-	Window        int     `json:"window,omitempty"`     // PUBLISHes in flight per publisher (fast mode)
-	Cores         int     `json:"cores"`
+	Mode string `json:"mode"` // "load"
+	Hub  string `json:"hub"`
+	// PublishHub and SubscribeHubs are set for a run across hubs sharing
+	// one store: publishers on one hub, subscribers on others.
+	PublishHub    string   `json:"publish_hub,omitempty"`
+	SubscribeHubs []string `json:"subscribe_hubs,omitempty"`
+	Subscribers   int      `json:"subscriber_sockets"`
+	SubsPerSocket int      `json:"subscriptions_per_socket"`
+	Subscriptions int      `json:"subscriptions"`
+	Resources     int      `json:"resources"`
+	Publishers    int      `json:"publisher_sockets"`
+	TargetRate    float64  `json:"target_publish_per_s"` // 0: as fast as possible
+	Window        int      `json:"window,omitempty"`     // PUBLISHes in flight per publisher (fast mode)
+	Cores         int      `json:"cores"`
 
 	ConnectPerS   float64 `json:"connect_per_s"`
 	SubscribeS    float64 `json:"subscribe_s"`
@@ -84,6 +88,9 @@ func (r *Result) WriteHuman(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "notify      %d delivered while publishing: %.0f NOTIFY/s (%d in all)\n", r.Notify, r.NotifyPerS, r.NotifyTotal)
+	if r.PublishHub != "" {
+		fmt.Fprintf(w, "hubs        publishers on %s, subscribers on %s: latency is across hubs\n", r.PublishHub, strings.Join(r.SubscribeHubs, ", "))
+	}
 	fmt.Fprintf(w, "latency     PUBLISH→NOTIFY p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms  (%d samples)\n",
 		r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max, r.Latency.Samples)
 	fmt.Fprintf(w, "converge    every subscription on the last published state %.2fs after the last PUBLISH answer\n", r.ConvergeS)

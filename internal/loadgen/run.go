@@ -95,6 +95,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Rate > 0 {
 		res.Window = 0
 	}
+	if len(cfg.SubscribeHubs) > 1 || cfg.SubscribeHubs[0] != cfg.PublishHub {
+		res.PublishHub, res.SubscribeHubs = cfg.PublishHub, cfg.SubscribeHubs
+	}
 	self := os.Getpid()
 	genStart, _ := readProc(self)
 	var hubStart procSample
@@ -288,7 +291,7 @@ func (r *run) connect(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if s.sock, err = dialSocket(gctx, cfg.Hub, tok, s.idx, busyReadBuf); err != nil {
+			if s.sock, err = dialSocket(gctx, cfg.SubscribeHubs[s.idx%len(cfg.SubscribeHubs)], tok, s.idx, busyReadBuf); err != nil {
 				return err
 			}
 			s.sock.serve(s.handle)
@@ -301,7 +304,7 @@ func (r *run) connect(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if p.sock, err = dialSocket(gctx, cfg.Hub, tok, cfg.Subscribers+p.idx, busyReadBuf); err != nil {
+			if p.sock, err = dialSocket(gctx, cfg.PublishHub, tok, cfg.Subscribers+p.idx, busyReadBuf); err != nil {
 				return err
 			}
 			p.sock.serve(p.handle)
