@@ -13,7 +13,7 @@ type TokenFunc func(sub string, publisher bool) (string, error)
 
 // Config describes a load run (Run).
 type Config struct {
-	Hub    string    // hub WebSocket URL, ws://127.0.0.1:8080/ws
+	Hub string // hub WebSocket URL, ws://127.0.0.1:8080/ws
 	// SubscribeHubs, when set, are the hubs the subscriber sockets connect
 	// to (socket i to SubscribeHubs[i mod len]) instead of Hub: hubs that
 	// share one store (NATS), so Latency is PUBLISH→NOTIFY across hubs.
@@ -21,9 +21,9 @@ type Config struct {
 	// PublishHub, when set, is the hub the publisher sockets connect to
 	// instead of Hub.
 	PublishHub string
-	Domain string    // the hub's SIP domain
-	Token  TokenFunc // required
-	HubPID int       // hub process to read /proc of; 0: none
+	Domain     string    // the hub's SIP domain
+	Token      TokenFunc // required
+	HubPID     int       // hub process to read /proc of; 0: none
 
 	Subscribers   int // subscriber sockets (S)
 	SubsPerSocket int // dialog subscriptions per subscriber socket (K)
