@@ -21,3 +21,13 @@ func Example() {
 	// sip:pbx@example.com <nil>
 	// true true
 }
+
+// A JWKS entry binds an identity provider's key set to its issuer.
+func ExampleParseJWKS() {
+	j, _ := auth.ParseJWKS("https://sso.example.com/realms/acme=https://sso.example.com/realms/acme/protocol/openid-connect/certs")
+	fmt.Println(j.Issuer)
+	fmt.Println(j.URL)
+	// Output:
+	// https://sso.example.com/realms/acme
+	// https://sso.example.com/realms/acme/protocol/openid-connect/certs
+}

@@ -205,8 +205,12 @@ func (v *Verifier) Verify(token string) (*Identity, error) {
 	}
 	var c Claims
 	var from source
-	ctx, cancel := context.WithTimeout(context.Background(), v.cfg.JWKSOptions.LookupTimeout)
-	defer cancel()
+	ctx := context.Background()
+	if len(v.sets) > 0 { // a key lookup may fetch: bounded
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, v.cfg.JWKSOptions.LookupTimeout)
+		defer cancel()
+	}
 	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) { return v.key(ctx, t, &c, &from) })
 	if err != nil {
 		switch {
