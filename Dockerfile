@@ -7,7 +7,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/presencehub ./cmd/presencehub
+# The build context has no .git (.dockerignore): the version comes from a build argument,
+# e.g. docker build --build-arg VERSION=$(git describe --tags --always) -t presencehub .
+ARG VERSION=dev
+RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w -X main.buildVersion=${VERSION}" -o /out/presencehub ./cmd/presencehub
 
 # --- runtime: small, non-root ---
 FROM debian:bookworm-slim

@@ -147,13 +147,21 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 	})
 }
 
+// buildVersion is set by the image build (-ldflags "-X main.buildVersion=…"),
+// which has no VCS information to record.
+var buildVersion string
+
 // version is the build information the Go toolchain records.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "presencehub (no build information)"
+		return "presencehub " + buildVersion + " (no build information)"
 	}
-	s := "presencehub " + bi.Main.Version + " " + bi.GoVersion
+	v := bi.Main.Version
+	if buildVersion != "" {
+		v = buildVersion
+	}
+	s := "presencehub " + v + " " + bi.GoVersion
 	settings := map[string]string{}
 	for _, kv := range bi.Settings {
 		settings[kv.Key] = kv.Value
