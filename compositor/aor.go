@@ -6,7 +6,7 @@ import "strings"
 // resource (RFC 3903 §6 step 4: the state must be about the resource
 // published to). sip:, sips: and pres: name the same AOR; scheme and host
 // compare case-insensitively, the user part exactly; URI parameters and
-// headers are ignored.
+// headers are ignored; "user@host" without a scheme is read as sip:.
 func sameAOR(entity, resource string) bool {
 	a, ok1 := splitAOR(entity)
 	b, ok2 := splitAOR(resource)
@@ -17,8 +17,10 @@ func splitAOR(u string) (string, bool) {
 	u = strings.TrimSpace(u)
 	u = strings.TrimSuffix(strings.TrimPrefix(u, "<"), ">")
 	scheme, rest, ok := strings.Cut(u, ":")
-	if !ok {
-		return "", false
+	if !ok || strings.Contains(scheme, "@") {
+		// "user@host" without a scheme: Kamailio's pua_usrloc writes the
+		// PIDF entity so (RFC 3863 §4.1.1 asks for a URI); read it as sip:.
+		scheme, rest = "sip", u
 	}
 	switch strings.ToLower(scheme) {
 	case "sip", "sips", "pres":

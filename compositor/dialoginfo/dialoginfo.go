@@ -98,7 +98,8 @@ func parseTree(data []byte, lim Limits, parse func([]byte, Limits) (*xmltree.Ele
 	if doc.Version, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64); err != nil {
 		return nil, fmt.Errorf("dialog-info: version %q: not a non-negative integer", v)
 	}
-	doc.State, _ = root.Attr("state")
+	state, _ := root.Attr("state")
+	doc.State = enum(state)
 	if doc.State != Full && doc.State != Partial {
 		return nil, fmt.Errorf("dialog-info: state %q, want full or partial", doc.State)
 	}
@@ -134,7 +135,8 @@ func parseDialog(e *xmltree.Element) (Dialog, error) {
 	d.CallID, _ = e.Attr("call-id")
 	d.LocalTag, _ = e.Attr("local-tag")
 	d.RemoteTag, _ = e.Attr("remote-tag")
-	d.Direction, _ = e.Attr("direction")
+	direction, _ := e.Attr("direction")
+	d.Direction = enum(direction)
 	if d.Direction != "" && d.Direction != Initiator && d.Direction != Recipient {
 		return d, fmt.Errorf("dialog-info: dialog %q: direction %q", d.ID, d.Direction)
 	}
@@ -147,11 +149,12 @@ func parseDialog(e *xmltree.Element) (Dialog, error) {
 		switch c.Local {
 		case "state":
 			hasState = true
-			d.State = strings.TrimSpace(c.Text)
+			d.State = enum(c.Text)
 			if !validStates[d.State] {
-				return d, fmt.Errorf("dialog-info: dialog %q: state %q", d.ID, d.State)
+				return d, fmt.Errorf("dialog-info: dialog %q: state %q, want trying, proceeding, early, confirmed or terminated", d.ID, strings.TrimSpace(c.Text))
 			}
-			d.Event, _ = c.Attr("event")
+			event, _ := c.Attr("event")
+			d.Event = enum(event)
 			if code, ok := c.Attr("code"); ok {
 				n, err := strconv.Atoi(strings.TrimSpace(code))
 				if err != nil || n < 100 || n > 699 {
@@ -170,6 +173,12 @@ func parseDialog(e *xmltree.Element) (Dialog, error) {
 	}
 	return d, nil
 }
+
+// enum reads an enumerated value of the schema (RFC 4235 §4.1) liberally:
+// publishers write "Trying" (Kamailio's pua_dialoginfo) or pad with white
+// space, so values compare case-insensitively and are kept in the lower
+// case the hub renders.
+func enum(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
 
 func parseParticipant(e *xmltree.Element) (identity, display, target string, params []Param) {
 	for i := range e.Children {

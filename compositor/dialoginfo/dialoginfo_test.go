@@ -146,3 +146,44 @@ func TestTargetParams_RoundTrip(t *testing.T) {
 		t.Fatalf("rendered: %s", out)
 	}
 }
+
+// Publishers write enumerated values in other cases (Kamailio's
+// pua_dialoginfo sends <state>Trying</state>): accepted, kept lower-case.
+func TestParse_EnumeratedValuesAnyCase_AcceptedLowerCase(t *testing.T) {
+	for _, tt := range []struct {
+		name, body                    string
+		docState, dir, state, stEvent string
+	}{
+		{"Kamailio caller Trying",
+			`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" state="full" entity="sip:1002@hub.test"><dialog id="d" direction="initiator"><state>Trying</state></dialog></dialog-info>`,
+			"full", "initiator", "trying", ""},
+		{"upper-case document state and direction",
+			`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="1" state="FULL" entity="sip:a@b"><dialog id="d" direction="Recipient"><state> Early </state></dialog></dialog-info>`,
+			"full", "recipient", "early", ""},
+		{"terminated with an event attribute in capitals",
+			`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="1" state="Partial" entity="sip:a@b"><dialog id="d"><state event="Remote-Bye">TERMINATED</state></dialog></dialog-info>`,
+			"partial", "", "terminated", "remote-bye"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := dialoginfo.Parse([]byte(tt.body), dialoginfo.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dl := d.Dialogs[0]
+			if d.State != tt.docState || dl.Direction != tt.dir || dl.State != tt.state || dl.Event != tt.stEvent {
+				t.Fatalf("got state=%q direction=%q dialog state=%q event=%q", d.State, dl.Direction, dl.State, dl.Event)
+			}
+			if !strings.Contains(string(d.AppendXML(nil)), ">"+tt.state+"</state>") {
+				t.Fatalf("rendered %s", d.AppendXML(nil))
+			}
+		})
+	}
+}
+
+// A refused body says which value is wrong and what is allowed.
+func TestParse_UnknownDialogState_ReasonNamesTheValue(t *testing.T) {
+	_, err := dialoginfo.Parse([]byte(`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="1" state="full" entity="sip:a@b"><dialog id="x"><state>ringing</state></dialog></dialog-info>`), dialoginfo.Limits{})
+	if err == nil || !strings.Contains(err.Error(), `"ringing"`) || !strings.Contains(err.Error(), "want trying, proceeding, early, confirmed or terminated") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -131,11 +131,12 @@ func parseTuple(e *Element) (Tuple, error) {
 			for j := range c.Children {
 				s := &c.Children[j]
 				if s.Space == NS && s.Local == "basic" {
-					b := strings.TrimSpace(s.Text)
-					if b != Open && b != Closed {
-						return t, fmt.Errorf("pidf: tuple %q: basic %q, want open or closed", t.ID, b)
+					// open and closed in any case; any other value (baresip
+					// sends "unknown") is read as a status without basic:
+					// no availability stated, rather than a refusal.
+					if b := strings.ToLower(strings.TrimSpace(s.Text)); b == Open || b == Closed {
+						t.Basic = b
 					}
-					t.Basic = b
 					continue
 				}
 				t.StatusExtra = append(t.StatusExtra, *s)

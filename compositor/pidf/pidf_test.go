@@ -73,7 +73,6 @@ func TestParse_Invalid_Rejected(t *testing.T) {
 		"NoEntity":        `<presence xmlns="urn:ietf:params:xml:ns:pidf"/>`,
 		"TupleNoID":       `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple><status/></tuple></presence>`,
 		"TupleNoStatus":   `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="x"/></presence>`,
-		"BadBasic":        `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="x"><status><basic>busy</basic></status></tuple></presence>`,
 		"DuplicateTuple":  `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="x"><status/></tuple><tuple id="x"><status/></tuple></presence>`,
 		"DTD":             `<!DOCTYPE presence [<!ENTITY a "aaaa">]><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"/>`,
 		"Truncated":       `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="x">`,
@@ -144,4 +143,26 @@ func FuzzParsePIDF(f *testing.F) {
 			t.Fatalf("render not stable:\n%s\n%s", r1, r2)
 		}
 	})
+}
+
+// basic is open or closed in any case; any other value (baresip publishes
+// <basic>unknown</basic>) is a status without basic, not a refusal.
+func TestParse_BasicQuirks_Accepted(t *testing.T) {
+	for _, tt := range []struct{ name, basic, want string }{
+		{"baresip unknown", "unknown", ""},
+		{"unlisted word", "busy", ""},
+		{"capitalised open", "Open", pidf.Open},
+		{"padded CLOSED", " CLOSED ", pidf.Closed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="x"><status><basic>` + tt.basic + `</basic></status></tuple></presence>`
+			doc, err := pidf.Parse([]byte(body), pidf.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := doc.Tuples[0].Basic; got != tt.want {
+				t.Fatalf("basic = %q, want %q", got, tt.want)
+			}
+		})
+	}
 }
