@@ -108,9 +108,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", c.HTTPAddr)
+	// Every listener is bound before anything serves: one that cannot bind
+	// (a PBX already on 5060) ends the start-up with its cause, and nothing
+	// is left running.
+	ln, udp, tcp, err := listenAll(c.HTTPAddr, c.SIPAddr)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
+	}
+	closeSIP := func() {
+		if udp != nil {
+			udp.Close()
+			tcp.Close()
+		}
 	}
 	ln = proxies.Listener(ln) // PROXY protocol from trusted proxies
 	if len(proxyNets) > 0 {
@@ -144,6 +153,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	st, err := openStore(ctx, &c, log)
 	if err != nil {
 		stopHTTP()
+		closeSIP()
 		return err
 	}
 	// --publish-min-expires 0 means no minimum: one second.
@@ -177,6 +187,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	if err != nil {
 		st.Close()
 		stopHTTP()
+		closeSIP()
 		return err
 	}
 	mux := srv.Handler()
@@ -187,6 +198,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		if err != nil {
 			stopHTTP()
 			srv.Close()
+			closeSIP()
 			return fmt.Errorf("%s: listen: %w", c.name("metrics-addr"), err)
 		}
 		ms := &http.Server{Handler: metricsOnly(mux, c.MetricsToken), ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
@@ -200,23 +212,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	sipCtx, stopSIP := context.WithCancel(context.Background())
 	stopSIPListener := sync.OnceFunc(func() { stopSIP(); <-sipDone })
 	defer stopSIPListener()
-	if c.SIPAddr != "" {
-		udp, err := net.ListenPacket("udp", c.SIPAddr)
-		if err != nil {
-			stopHTTP()
-			srv.Close()
-			return fmt.Errorf("listen sip udp: %w", err)
-		}
-		tcp, err := net.Listen("tcp", c.SIPAddr)
-		if err != nil {
-			udp.Close()
-			stopHTTP()
-			srv.Close()
-			return fmt.Errorf("listen sip tcp: %w", err)
-		}
-		go func() { sipDone <- srv.ServeSIP(sipCtx, udp, tcp) }()
+	var sipFailed <-chan error // receives only when the SIP listener ends by itself
+	if udp != nil {
 		tcpAddr := tcp.Addr().String()
-		tcp = proxies.Listener(tcp)
+		sipTCP := proxies.Listener(tcp) // PROXY protocol from trusted proxies
+		go func() { sipDone <- srv.ServeSIP(sipCtx, udp, sipTCP) }()
+		sipFailed = sipDone
 		log.Info("plain SIP for PBXs", "addr", udp.LocalAddr().String(), "tcp", tcpAddr, "trusted", c.SIPTrusted)
 	} else {
 		sipDone <- nil
@@ -265,6 +266,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		case err := <-served:
 			srv.Close()
 			return fmt.Errorf("http: %w", err)
+		case err := <-sipFailed:
+			sipDone <- err // for stopSIPListener
+			stopHTTP()
+			srv.Close()
+			return fmt.Errorf("plain SIP listener ended: %w", err)
 		case <-ctx.Done():
 			if err := writeHeapProfile(memProfile); err != nil { // live connections still held
 				log.Error("heap profile", "err", err)
@@ -298,6 +304,38 @@ func startingHandler() http.Handler {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 	})
 	return mux
+}
+
+// listenAll binds the HTTP listener and, when sipAddr is set, the plain-SIP
+// UDP and TCP listeners; on any failure it closes what it bound and says
+// which flag's address failed and why.
+func listenAll(httpAddr, sipAddr string) (ln net.Listener, udp net.PacketConn, tcp net.Listener, err error) {
+	if ln, err = net.Listen("tcp", httpAddr); err != nil {
+		return nil, nil, nil, fmt.Errorf("cannot listen on --http-addr %s: %w", httpAddr, unwrapOp(err))
+	}
+	if sipAddr == "" {
+		return ln, nil, nil, nil
+	}
+	if udp, err = net.ListenPacket("udp", sipAddr); err != nil {
+		ln.Close()
+		return nil, nil, nil, fmt.Errorf("cannot listen on --sip-addr %s (UDP): %w", sipAddr, unwrapOp(err))
+	}
+	if tcp, err = net.Listen("tcp", sipAddr); err != nil {
+		ln.Close()
+		udp.Close()
+		return nil, nil, nil, fmt.Errorf("cannot listen on --sip-addr %s (TCP): %w", sipAddr, unwrapOp(err))
+	}
+	return ln, udp, tcp, nil
+}
+
+// unwrapOp drops net.OpError's "listen tcp 1.2.3.4:5:" prefix, which the
+// message around it already says.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
 }
 
 func openStore(ctx context.Context, c *config, log *slog.Logger) (store.Store, error) {
