@@ -59,7 +59,7 @@ func Example() {
 	// Output:
 	// 200 OK, Expires: 300 new SIP-ETag: true
 	// changed: sip:1001@hub.test open
-	// 412 Conditional Request Failed
+	// 412 Conditional Request Failed - no live publication has this SIP-If-Match entity-tag
 	// changed: sip:1001@hub.test closed
 	// <?xml version="1.0" encoding="UTF-8"?>
 	// <presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:1001@hub.test"><tuple id="none"><status><basic>closed</basic></status></tuple></presence>

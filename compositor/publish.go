@@ -35,7 +35,7 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 
 	// Step 1: the event package.
 	if r.Event != EventPresence && r.Event != EventDialog {
-		return PublishResult{}, &Error{Code: 489, Reason: "Bad Event", AllowEvents: allowEvents}
+		return PublishResult{}, &Error{Code: 489, Reason: badEventReason(r.Event), AllowEvents: allowEvents}
 	}
 	k := key{r.Resource, r.Event}
 	// The resource's state in memory (lazy.go: read from the store once).
@@ -119,7 +119,7 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 // lookup finds the publication a SIP-If-Match names: in memory first, then
 // in the store (another node, or a feed that lags).
 func (c *Compositor) lookup(ctx context.Context, k key, etag string, now time.Time) (*entry, error) {
-	miss := &Error{Code: 412, Reason: "Conditional Request Failed"}
+	miss := &Error{Code: 412, Reason: "Conditional Request Failed - no live publication has this SIP-If-Match entity-tag"}
 	if e := c.cache.byTag(etag); e != nil {
 		if e.pub.Resource != k.resource || e.pub.Event != k.event || !e.pub.Expires.After(now) {
 			return nil, miss
@@ -146,10 +146,10 @@ func (c *Compositor) lookup(ctx context.Context, k key, etag string, now time.Ti
 func (c *Compositor) parseBody(r PublishRequest) (*parsed, error) {
 	want := c.ContentType(r.Event)
 	if r.ContentType != want {
-		return nil, &Error{Code: 415, Reason: "Unsupported Media Type", Accept: want}
+		return nil, &Error{Code: 415, Reason: "Unsupported Media Type - Event " + r.Event + " takes " + want, Accept: want}
 	}
 	if len(r.Body) > c.cache.lim.MaxBytes {
-		return nil, &Error{Code: 413, Reason: "Request Entity Too Large"}
+		return nil, &Error{Code: 413, Reason: fmt.Sprintf("Request Entity Too Large - body above %d bytes", c.cache.lim.MaxBytes)}
 	}
 	var out parsed
 	var entity string
@@ -169,7 +169,7 @@ func (c *Compositor) parseBody(r PublishRequest) (*parsed, error) {
 	}
 	if !sameAOR(entity, r.Resource) {
 		err := fmt.Errorf("entity %q is not %q", entity, r.Resource)
-		return nil, &Error{Code: 400, Reason: "Bad Request: entity does not match the Request-URI", Err: err}
+		return nil, &Error{Code: 400, Reason: reason("Bad Request: the body's entity is not the Request-URI's AOR", err), Err: err}
 	}
 	return &out, nil
 }
@@ -213,4 +213,12 @@ func storeError(op string, err error) error {
 		return &Error{Code: 503, Reason: "Service Unavailable", RetryAfter: defaultRetryAfter, Err: fmt.Errorf("%s: %w", op, err), StoreFault: true}
 	}
 	return &Error{Code: 500, Reason: "Server Internal Error", Err: fmt.Errorf("%s: %w", op, err), StoreFault: true}
+}
+
+// badEventReason names the refused event package.
+func badEventReason(event string) string {
+	if event == "" {
+		return "Bad Event: no Event header (this hub takes " + allowEvents + ")"
+	}
+	return reason("Bad Event", fmt.Errorf("%q is not published here (%s are)", event, allowEvents))
 }

@@ -38,11 +38,13 @@ func (s *Server) ServeSIP(ctx context.Context, udp net.PacketConn, tcp net.Liste
 	srv.OnPublish(func(req *sip.Request, tx sip.ServerTransaction) {
 		res := s.pbxPublish(req)
 		s.metrics.response("PUBLISH", res.StatusCode)
+		s.logPlainSIP(req, res)
 		_ = tx.Respond(res)
 	})
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 		s.capabilities(res)
+		s.logPlainSIP(req, res)
 		_ = tx.Respond(res)
 	})
 	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
@@ -51,6 +53,7 @@ func (s *Server) ServeSIP(ctx context.Context, udp net.PacketConn, tcp net.Liste
 		}
 		res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed - this listener takes PUBLISH from PBXs", nil)
 		res.AppendHeader(sip.NewHeader("Allow", "PUBLISH, OPTIONS"))
+		s.logPlainSIP(req, res)
 		_ = tx.Respond(res)
 	})
 

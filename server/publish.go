@@ -28,15 +28,19 @@ func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identit
 // WebSocket front end and the plain-SIP listener for PBXs use it.
 func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 	uri := req.Recipient
-	if !id.CanPublish(uri.User, uri.Host) {
-		return sip.NewResponseFromRequest(req, 403, "Forbidden - may not publish this AOR", nil)
+	if !strings.EqualFold(uri.Host, s.cfg.Domain) {
+		// Say so: a PBX whose domain differs from --domain is the usual cause.
+		return sip.NewResponseFromRequest(req, 403, "Forbidden - Request-URI domain "+sanitizeReason(uri.Host)+" is not this hub's domain "+s.cfg.Domain, nil)
+	}
+	if !id.CanPublish(uri.User, s.cfg.Domain) {
+		return sip.NewResponseFromRequest(req, 403, "Forbidden - the token's publish claim does not include "+sanitizeReason(uri.User), nil)
 	}
 	requested, err := siprule.Expires(req)
 	if err != nil {
 		return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid Expires", nil)
 	}
 	pr := compositor.PublishRequest{
-		Resource:  siprule.AOR(uri.User, uri.Host),
+		Resource:  siprule.AOR(uri.User, s.cfg.Domain), // the host matched case-insensitively above
 		Body:      req.Body(),
 		Publisher: id.Sub,
 	}
@@ -124,4 +128,18 @@ const storeFaultLogEvery = 10 * time.Second
 type storeFault struct {
 	err error
 	at  time.Time
+}
+
+// sanitizeReason keeps request text quoted in a reason phrase short and
+// printable (RFC 3261 §25.1 reason-phrase: no CR or LF).
+func sanitizeReason(v string) string {
+	if len(v) > 64 {
+		v = v[:64] + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, v)
 }

@@ -25,6 +25,7 @@ import (
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
+	refusals  refusalLog // info lines for refused plain-SIP requests
 	comp      *compositor.Compositor
 	notifier  *notifier.Notifier
 	registrar *registrar.Registrar
