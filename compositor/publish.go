@@ -20,7 +20,15 @@ type PublishRequest struct {
 	ContentType string   // media type without parameters, lower-case; "" when no body
 	Body        []byte
 	Publisher   string // identity that published (JWT sub), kept for the admin API
+	// EndingOnly: Expires is shorter than the SIP layer's expiry policy
+	// allows for state that goes on (siprule.ExpiryPolicy.GrantEnding); the
+	// PUBLISH is taken only if it ends state (endsState), else ErrTooBrief.
+	EndingOnly bool
 }
+
+// ErrTooBrief refuses an EndingOnly PUBLISH that does not end state; the
+// SIP layer answers it with its policy's 423 and Min-Expires.
+var ErrTooBrief = &Error{Code: 423, Reason: "Interval Too Brief"}
 
 // PublishResult is the 200 answer: SIP-ETag and Expires (0 = removed).
 type PublishResult struct {
@@ -72,6 +80,9 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 		}
 	} else if old == nil {
 		return PublishResult{}, &Error{Code: 400, Reason: "Bad Request: initial PUBLISH without body"}
+	}
+	if r.EndingOnly && !endsState(body, old) {
+		return PublishResult{}, ErrTooBrief
 	}
 
 	// Step 5: store, atomically; step 6: a new entity-tag every time.
@@ -221,4 +232,31 @@ func badEventReason(event string) string {
 		return "Bad Event: no Event header (this hub takes " + allowEvents + ")"
 	}
 	return reason("Bad Event", fmt.Errorf("%q is not published here (%s are)", event, allowEvents))
+}
+
+// endsState reports whether a PUBLISH only ends state: a dialog-info body
+// (or, for a refresh, the stored one) in which every dialog is terminated.
+// Such a PUBLISH is never refused as too brief (RFC 3903 §6 step 3 makes
+// 423 a MAY): Kamailio's pua_dialoginfo sends the hang-up with
+// "Expires: 11" and does not retry a 423, which would leave the lamp busy
+// for the call's whole lifetime (12 h by default). The minimum stops
+// publishers from keeping live state with frequent refreshes; state that is
+// over needs no refreshes.
+func endsState(body *parsed, old *entry) bool {
+	var d *dialoginfo.Document
+	switch {
+	case body != nil:
+		d = body.dialogs
+	case old != nil:
+		d = old.dialogs
+	}
+	if d == nil {
+		return false // presence: open and closed are both state that goes on
+	}
+	for i := range d.Dialogs {
+		if !d.Dialogs[i].Terminated() {
+			return false
+		}
+	}
+	return true
 }

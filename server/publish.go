@@ -49,8 +49,8 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 	// other is answered 489 by it, step 1).
 	if pol, ok := s.publishExpiry[pr.Event]; ok {
 		grant, ok := pol.Grant(requested)
-		if !ok {
-			return pol.TooBrief(req)
+		if !ok { // too brief, unless the PUBLISH ends state: the compositor reads the body
+			grant, pr.EndingOnly = pol.GrantEnding(requested), true
 		}
 		pr.Expires = siprule.Seconds(grant)
 	}
@@ -74,6 +74,10 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 	}
 	var ce *compositor.Error
 	switch {
+	case errors.Is(err, compositor.ErrTooBrief):
+		res := s.publishExpiry[pr.Event].TooBrief(req)
+		res.Reason = "Interval Too Brief - at least " + res.GetHeader("Min-Expires").Value() + " s for state that goes on"
+		return res
 	case errors.As(err, &ce):
 		if ce.StoreFault {
 			s.noteStoreFault(pr.Resource, ce)

@@ -41,10 +41,10 @@ func TestKamailio_CallsThroughARealPBX_DriveTheLampsAndEndIdle(t *testing.T) {
 	w := newLampWatcher(t, ctx, "ws://"+h.addr+"/ws", mint(t, "console", nil), exts...)
 	phones := map[string]*phone{}
 	for _, ext := range exts {
-		w.waitLamp(ext, "offline", 5*time.Second) // nothing known yet: nobody there
+		w.waitLamp(t, ext, "offline", 5*time.Second) // nothing known yet: nobody there
 		phones[ext] = newPhone(t, k.addr, ext)
 		phones[ext].register(600)
-		w.waitLamp(ext, "idle", 5*time.Second) // pua_usrloc: registered
+		w.waitLamp(t, ext, "idle", 5*time.Second) // pua_usrloc: registered
 	}
 
 	const ring, talk = 600 * time.Millisecond, 600 * time.Millisecond
@@ -80,7 +80,7 @@ func TestKamailio_CallsThroughARealPBX_DriveTheLampsAndEndIdle(t *testing.T) {
 		{"two overlapping calls on one extension", func(t *testing.T) {
 			uas := callee(t, "uas-answer.xml", 2, ring)
 			first := caller(t, "1002", "uac-answered.xml", 4*talk)
-			w.waitLamp("1001", "busy", 10*time.Second)
+			w.waitLamp(t, "1001", "busy", 10*time.Second)
 			caller(t, "1003", "uac-answered.xml", talk).wait(t) // rings and ends while the first call goes on
 			first.wait(t)
 			uas.wait(t)
@@ -93,11 +93,11 @@ func TestKamailio_CallsThroughARealPBX_DriveTheLampsAndEndIdle(t *testing.T) {
 		{"call still ringing when the callee unregisters", func(t *testing.T) {
 			uas := callee(t, "uas-ring.xml", 1, 0)
 			c := caller(t, "1002", "uac-cancel.xml", 3*ring)
-			w.waitLamp("1001", "ringing", 10*time.Second)
+			w.waitLamp(t, "1001", "ringing", 10*time.Second)
 			phones["1001"].register(0) // the phone leaves while its call rings: the call still shows
 			c.wait(t)
 			uas.wait(t)
-			w.waitLamp("1001", "offline", 10*time.Second)
+			w.waitLamp(t, "1001", "offline", 10*time.Second)
 			phones["1001"].register(600)
 		}, map[string][]string{"1001": {"idle", "ringing", "offline", "idle"}, "1002": {"idle", "calling", "idle"}}},
 	} {
@@ -107,7 +107,7 @@ func TestKamailio_CallsThroughARealPBX_DriveTheLampsAndEndIdle(t *testing.T) {
 			}
 			tt.run(t)
 			for _, ext := range exts {
-				w.waitLamp(ext, "idle", 10*time.Second)
+				w.waitLamp(t, ext, "idle", 10*time.Second)
 			}
 			for _, ext := range exts {
 				want := tt.want[ext]

@@ -19,7 +19,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
 	"github.com/presencehub/presencehub/compositor/pidf"
-	"github.com/presencehub/presencehub/server/sipclient"
+	"github.com/presencehub/presencehub/internal/sipclient"
 )
 
 // This file holds the real peers of the PBX tests: Kamailio (started with
@@ -390,7 +390,7 @@ func newLampWatcher(t *testing.T, ctx context.Context, wsURL, token string, exts
 		}
 	}
 	for _, ext := range exts {
-		w.waitLamp(ext, "", 10*time.Second)
+		w.waitLamp(t, ext, "", 10*time.Second)
 	}
 	return w
 }
@@ -451,8 +451,8 @@ func (w *lampWatcher) lamps(ext string) []string {
 }
 
 // waitLamp waits until ext's current lamp is lamp ("" = any lamp at all).
-func (w *lampWatcher) waitLamp(ext, lamp string, within time.Duration) {
-	w.t.Helper()
+func (w *lampWatcher) waitLamp(t *testing.T, ext, lamp string, within time.Duration) {
+	t.Helper()
 	deadline := time.After(within)
 	for {
 		s := w.lamps(ext)
@@ -463,7 +463,7 @@ func (w *lampWatcher) waitLamp(ext, lamp string, within time.Duration) {
 		case <-w.changed:
 		case <-time.After(20 * time.Millisecond):
 		case <-deadline:
-			w.t.Fatalf("%s: lamp %q not reached within %v; lamps so far %v", ext, lamp, within, s)
+			t.Fatalf("%s: lamp %q not reached within %v; lamps so far %v", ext, lamp, within, s)
 		}
 	}
 }

@@ -89,6 +89,18 @@ func (p ExpiryPolicy) Grant(requested int) (granted time.Duration, ok bool) {
 	return min(d, p.Max), true
 }
 
+// GrantEnding is the duration for a request that Grant found too brief, to
+// be taken only if the request ends state (a PUBLISH whose dialogs are all
+// terminated, or the refresh of one): as asked, at most Max. Such a request
+// is never too brief (RFC 3903 §6 step 3 makes the 423 a MAY): the minimum
+// stops publishers from keeping live state alive with frequent refreshes,
+// and state that is over needs none. Kamailio's pua_dialoginfo publishes a
+// hang-up with "Expires: 11" and does not retry a 423, which would leave the
+// lamp busy for the call's whole lifetime.
+func (p ExpiryPolicy) GrantEnding(requested int) time.Duration {
+	return min(time.Duration(min(max(requested, 1), MaxDeltaSeconds))*time.Second, p.Max)
+}
+
 // MinExpires is the Min-Expires value of a 423 (whole seconds, at least 1).
 func (p ExpiryPolicy) MinExpires() int {
 	return max(int((p.Min+time.Second-1)/time.Second), 1)

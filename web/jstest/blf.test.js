@@ -33,6 +33,11 @@ test('lampOf_Rules', () => {
     { name: 'one held, one talking', d: info(dialog('confirmed', 'recipient', { rendering: 'no' }), dialog('confirmed', 'initiator', { id: 'd2' })), p: null, want: 'busy' },
     { name: 'ringing wins over a call', d: info(dialog('confirmed', 'initiator'), dialog('early', 'recipient', { id: 'd2' })), p: null, want: 'ringing' },
     { name: 'busy wins over calling', d: info(dialog('early', 'initiator'), dialog('confirmed', 'recipient', { id: 'd2' })), p: null, want: 'busy' },
+    // A PBX that publishes dialog state but no presence (or whose phone just unregistered, so
+    // the hub has no presence source and says closed): the dialog state decides, never Offline.
+    { name: 'PBX dialog, no presence source: caller trying', d: info(dialog('trying', 'initiator')), p: pres('closed'), want: 'calling' },
+    { name: 'PBX dialog, no presence source: callee early', d: info(dialog('early', 'recipient')), p: pres('closed'), want: 'ringing' },
+    { name: 'PBX dialog, no presence source: on hold', d: info(dialog('confirmed', 'recipient', { rendering: 'no' })), p: pres('closed'), want: 'hold' },
     { name: 'presence-only phone on the phone', d: info(), p: pres('open', { activities: ['on-the-phone'] }), want: 'busy' },
   ];
   for (const tc of cases) {
