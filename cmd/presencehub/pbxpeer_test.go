@@ -326,15 +326,19 @@ func lampOf(d *dialoginfo.Document, p *pidf.Document) string {
 // "none" for a resource without presence publications counts, as it does in
 // the console).
 func presenceClosed(p *pidf.Document) bool {
-	if p == nil || len(p.Tuples) == 0 {
+	if p == nil {
 		return false
 	}
+	closed := false
 	for _, tu := range p.Tuples {
-		if tu.Basic == pidf.Open {
+		switch tu.Basic {
+		case pidf.Open:
 			return false
+		case pidf.Closed:
+			closed = true
 		}
 	}
-	return true
+	return closed // tuples without basic state nothing
 }
 
 // lampEvent is one lamp change seen by the watcher.
@@ -353,6 +357,7 @@ type lampWatcher struct {
 	dialog   map[string]*dialoginfo.Document
 	presence map[string]*pidf.Document
 	seq      map[string][]lampEvent
+	tuples   map[string][]string // per presence NOTIFY: "id=basic ..." of its tuples
 	notifies []notifySeen
 	changed  chan struct{}
 }
@@ -365,7 +370,7 @@ type notifySeen struct {
 func newLampWatcher(t *testing.T, ctx context.Context, wsURL, token string, exts ...string) *lampWatcher {
 	t.Helper()
 	w := &lampWatcher{t: t, dialog: map[string]*dialoginfo.Document{}, presence: map[string]*pidf.Document{},
-		seq: map[string][]lampEvent{}, changed: make(chan struct{}, 1)}
+		seq: map[string][]lampEvent{}, tuples: map[string][]string{}, changed: make(chan struct{}, 1)}
 	c, err := sipclient.Dial(ctx, wsURL, sipclient.Options{Token: token, OnRequest: func(req *sip.Request) int {
 		w.notify(req)
 		return 200
@@ -422,11 +427,20 @@ func (w *lampWatcher) notify(req *sip.Request) {
 	case "presence":
 		if p, err := pidf.Parse(req.Body(), lim); err == nil {
 			w.presence[ext] = p
+			var ts []string
+			for _, tu := range p.Tuples {
+				ts = append(ts, tu.ID+"="+tu.Basic)
+			}
+			w.tuples[ext] = append(w.tuples[ext], strings.Join(ts, " "))
+			select {
+			case w.changed <- struct{}{}:
+			default:
+			}
 		} else {
 			w.t.Errorf("NOTIFY presence for %s: %v\n%s", ext, err, req.Body())
 		}
 	}
-	if w.presence[ext] == nil {
+	if w.presence[ext] == nil || w.dialog[ext] == nil {
 		return // both subscriptions are up before a lamp shows, as in the console
 	}
 	lamp := lampOf(w.dialog[ext], w.presence[ext])
@@ -464,6 +478,31 @@ func (w *lampWatcher) waitLamp(t *testing.T, ext, lamp string, within time.Durat
 		case <-time.After(20 * time.Millisecond):
 		case <-deadline:
 			t.Fatalf("%s: lamp %q not reached within %v; lamps so far %v", ext, lamp, within, s)
+		}
+	}
+}
+
+// presenceTuples returns the tuples of every presence NOTIFY for ext.
+func (w *lampWatcher) presenceTuples(ext string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.tuples[ext]...)
+}
+
+// waitTuples waits until the last presence NOTIFY for ext has these tuples.
+func (w *lampWatcher) waitTuples(t *testing.T, ext, tuples string, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		s := w.presenceTuples(ext)
+		if len(s) > 0 && s[len(s)-1] == tuples {
+			return
+		}
+		select {
+		case <-w.changed:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%s: presence %q not reached within %v; presence so far %q", ext, tuples, within, s)
 		}
 	}
 }
