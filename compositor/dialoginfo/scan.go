@@ -29,7 +29,8 @@ func parseScan(data []byte, lim Limits) (*Document, bool) {
 	if doc.Version, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64); err != nil {
 		return nil, false
 	}
-	doc.State, _ = s.Attr("state")
+	state, _ := s.Attr("state")
+	doc.State = enum(state)
 	if doc.State != Full && doc.State != Partial {
 		return nil, false
 	}
@@ -133,7 +134,8 @@ func scanDialog(s *xmltree.Scanner) (Dialog, bool) {
 	d.CallID, _ = s.Attr("call-id")
 	d.LocalTag, _ = s.Attr("local-tag")
 	d.RemoteTag, _ = s.Attr("remote-tag")
-	d.Direction, _ = s.Attr("direction")
+	direction, _ := s.Attr("direction")
+	d.Direction = enum(direction)
 	if d.Direction != "" && d.Direction != Initiator && d.Direction != Recipient {
 		return d, false
 	}
@@ -153,7 +155,8 @@ func scanDialog(s *xmltree.Scanner) (Dialog, bool) {
 		switch {
 		case s.Space == NS && s.Local == "state":
 			hasState = true
-			d.Event, _ = s.Attr("event")
+			event, _ := s.Attr("event")
+			d.Event = enum(event)
 			if code, present := s.Attr("code"); present {
 				n, err := strconv.Atoi(strings.TrimSpace(code))
 				if err != nil || n < 100 || n > 699 {
@@ -163,7 +166,7 @@ func scanDialog(s *xmltree.Scanner) (Dialog, bool) {
 			}
 			var t string
 			if t, ok = text(s); ok {
-				d.State = strings.TrimSpace(t)
+				d.State = enum(t)
 				ok = validStates[d.State]
 			}
 		case s.Space == NS && s.Local == "local":
