@@ -1,10 +1,12 @@
 package clientaddr
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/pires/go-proxyproto"
@@ -56,11 +58,18 @@ const ReadHeaderTimeout = 10 * time.Second
 // from trusted proxies: their RemoteAddr is then the client's. A trusted
 // proxy may also connect without a PROXY header. Connections from other
 // peers are returned as accepted.
+//
+// A connection from a trusted proxy is returned by Accept once its header
+// is read (or ReadHeaderTimeout passed), each read in a goroutine of its
+// own: a peer that connects and sends nothing never holds up the
+// connections behind it, even for a server that asks RemoteAddr in its
+// accept loop (sipgo's TCP transport does). Close ends every goroutine of
+// the listener.
 func (p *Proxies) Listener(ln net.Listener) net.Listener {
 	if p == nil || len(p.nets) == 0 {
 		return ln
 	}
-	return &proxyproto.Listener{
+	pl := &proxyproto.Listener{
 		Listener:          ln,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ConnPolicy: func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
@@ -70,6 +79,93 @@ func (p *Proxies) Listener(ln net.Listener) net.Listener {
 			return proxyproto.SKIP, nil
 		},
 	}
+	l := &listener{Listener: pl, conns: make(chan accepted), done: make(chan struct{}), loopDone: make(chan struct{}),
+		reading: map[net.Conn]struct{}{}}
+	go l.loop()
+	return l
+}
+
+type listener struct {
+	net.Listener // the PROXY protocol listener
+	conns        chan accepted
+	done         chan struct{} // closed by Close
+	loopDone     chan struct{}
+	err          error // the error that ended loop (the listener closed), read after loopDone
+	readers      sync.WaitGroup
+	closeOnce    sync.Once
+	mu           sync.Mutex
+	reading      map[net.Conn]struct{} // connections whose header is being read; Close closes them
+}
+
+// accepted is a connection, or an error of the underlying Accept that the
+// server may retry (too many open files): the server's backoff paces loop.
+type accepted struct {
+	c   net.Conn
+	err error
+}
+
+func (l *listener) loop() {
+	defer close(l.loopDone)
+	for {
+		c, err := l.Listener.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			l.err = err
+			return
+		}
+		if _, ok := c.(*proxyproto.Conn); err != nil || !ok { // an error, or an untrusted peer: nothing to read
+			l.deliver(accepted{c, err})
+			continue
+		}
+		l.mu.Lock()
+		l.reading[c] = struct{}{}
+		l.mu.Unlock()
+		l.readers.Add(1)
+		go func() {
+			defer l.readers.Done()
+			_ = c.RemoteAddr() // reads the PROXY header, bounded by ReadHeaderTimeout
+			l.mu.Lock()
+			delete(l.reading, c)
+			l.mu.Unlock()
+			l.deliver(accepted{c: c})
+		}()
+	}
+}
+
+func (l *listener) deliver(a accepted) {
+	select {
+	case l.conns <- a:
+	case <-l.done:
+		if a.c != nil {
+			a.c.Close()
+		}
+	}
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case a := <-l.conns:
+		return a.c, a.err
+	case <-l.done:
+		return nil, net.ErrClosed
+	case <-l.loopDone:
+		return nil, l.err
+	}
+}
+
+func (l *listener) Close() error {
+	var err error
+	l.closeOnce.Do(func() {
+		close(l.done)
+		err = l.Listener.Close()
+		<-l.loopDone
+		l.mu.Lock()
+		for c := range l.reading {
+			c.Close() // ends its header read at once
+		}
+		l.mu.Unlock()
+		l.readers.Wait()
+	})
+	return err
 }
 
 // Handler sets r.RemoteAddr of requests from trusted proxies to the
