@@ -19,9 +19,10 @@
 //   - Delete (and Expire, for an expiry noticed by the caller's clock before
 //     the server's) writes a purge marker with a TTL, so deleted keys do
 //     not pile up.
-//   - Each Store follows the bucket with one ordered consumer from its last
-//     sequence: after a reconnect or a lost consumer it resumes at the next
-//     sequence, never skipping or repeating one. That consumer keeps an
+//   - Each Store follows the bucket with one ephemeral consumer from its last
+//     sequence: after a reconnect or a lost consumer (missing heartbeats, a
+//     gap in the delivery sequence) it resumes at the next sequence, never
+//     skipping or repeating one. That consumer keeps an
 //     in-memory copy that answers reads and feeds Changes. A read that
 //     misses first waits until the copy caught up with the stream's last
 //     sequence, so a publication written through another hub is found.

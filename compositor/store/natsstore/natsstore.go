@@ -38,6 +38,10 @@ const (
 // the stream's last sequence before it answers from what it has.
 const catchUpWait = time.Second
 
+// ownWriteWait bounds how long a write waits for the local copy to apply
+// it before returning.
+const ownWriteWait = 500 * time.Millisecond
+
 // Options configure Open. Conn is required.
 type Options struct {
 	Conn *nats.Conn // the caller closes it after Close
@@ -80,18 +84,20 @@ type Store struct {
 	markerTTL    time.Duration
 	writeTimeout time.Duration
 	feed         *changefeed.Feed
-	cc           jetstream.ConsumeContext
+	stopFollow   context.CancelFunc
+	followDone   chan struct{}
 
-	mu       sync.Mutex
-	rev      uint64                        // last stream sequence applied
-	byKey    map[string]*store.Publication // key -> publication (Rev set)
-	byID     map[string]string             // id -> key
-	etags    map[string]string             // entity-tag -> id
-	advanced chan struct{}                 // closed (and replaced) when rev moves
-	synced   chan struct{}                 // closed once the first catch-up is done
-	isSynced bool
-	consumer string // name of the consumer delivering, to count resumes
-	closed   bool
+	mu           sync.Mutex
+	rev          uint64                        // last stream sequence applied
+	byKey        map[string]*store.Publication // key -> publication (Rev set)
+	byID         map[string]string             // id -> key
+	etags        map[string]string             // entity-tag -> id
+	advanced     chan struct{}                 // closed (and replaced) when rev moves
+	synced       chan struct{}                 // closed once the first catch-up is done
+	isSynced     bool
+	consumerName string // the consumer following the bucket now
+	emptyAtOpen  bool
+	closed       bool
 
 	resumes atomic.Uint64
 	lagNS   atomic.Int64
@@ -164,25 +170,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: stream %q: %w", streamName, err)
 	}
-	if info.State.Msgs == 0 {
-		s.isSynced = true
-		close(s.synced)
-	}
-	cons, err := js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{s.prefix + ">"},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("natsstore: consumer: %w", err)
-	}
-	s.cc, err = cons.Consume(s.handle,
-		jetstream.PullHeartbeat(time.Second), jetstream.PullExpiry(5*time.Second),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			s.log.Warn("natsstore: change stream", "err", err)
-		}))
-	if err != nil {
-		return nil, fmt.Errorf("natsstore: consume: %w", err)
-	}
+	// An empty bucket is read through once the consumer exists.
+	s.emptyAtOpen = info.State.Msgs == 0
+	fctx, stop := context.WithCancel(context.Background())
+	s.stopFollow, s.followDone = stop, make(chan struct{})
+	go s.follow(fctx, streamName, s.followDone)
 	select {
 	case <-s.synced:
 	case <-ctx.Done():
@@ -192,26 +184,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// handle applies one message of the change stream (the consumer's single
+// handle applies one message of the change stream (the consumer's
 // delivery goroutine calls it, in sequence order).
-func (s *Store) handle(msg jetstream.Msg) {
-	md, err := msg.Metadata()
-	if err != nil {
-		s.log.Warn("natsstore: change without metadata", "err", err)
-		return
-	}
+func (s *Store) handle(msg jetstream.Msg, md *jetstream.MsgMetadata) {
 	seq := md.Sequence.Stream
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || seq <= s.rev {
 		return // a message seen before a resume: never apply twice
-	}
-	if md.Consumer != s.consumer {
-		if s.consumer != "" {
-			s.resumes.Add(1)
-			s.log.Info("natsstore: change stream resumed", "from", s.rev+1, "consumer", md.Consumer)
-		}
-		s.consumer = md.Consumer
 	}
 	s.lagNS.Store(int64(time.Since(md.Timestamp)))
 	key := strings.TrimPrefix(msg.Subject(), s.prefix)
@@ -449,7 +429,9 @@ func (s *Store) write(ctx context.Context, key string, hdr nats.Header, data []b
 		}
 		return 0, fmt.Errorf("%w: %w", store.ErrBusy, err)
 	}
-	s.waitRev(ctx, ack.Sequence, s.writeTimeout)
+	// Usually a millisecond; bounded so that a change stream being resumed
+	// (its server died) does not hold the caller: reads that miss catch up.
+	s.waitRev(ctx, ack.Sequence, ownWriteWait)
 	return ack.Sequence, nil
 }
 
@@ -651,16 +633,10 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.advanced)
 	s.advanced = make(chan struct{})
-	consumer := s.consumer
 	s.mu.Unlock()
-	if s.cc != nil {
-		s.cc.Stop()
-		<-s.cc.Closed()
-	}
-	if consumer != "" && s.nc.IsConnected() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = s.js.DeleteConsumer(ctx, s.stream.CachedInfo().Config.Name, consumer)
-		cancel()
+	if s.stopFollow != nil {
+		s.stopFollow()
+		<-s.followDone
 	}
 	s.feed.Close()
 	return nil
