@@ -17,7 +17,8 @@ const (
 	EventDialog   = "dialog"
 )
 
-// Content types per event package.
+// Content types per event package: the one definition the SIP side (the
+// notifier's providers, Accept) uses too.
 const (
 	ContentTypePIDF       = "application/pidf+xml"
 	ContentTypeDialogInfo = "application/dialog-info+xml"

@@ -1,11 +1,11 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/flow"
@@ -13,16 +13,15 @@ import (
 
 const (
 	allowMethods = "REGISTER, OPTIONS, PUBLISH, SUBSCRIBE"
-	acceptTypes  = "application/pidf+xml, application/dialog-info+xml"
+	acceptTypes  = compositor.ContentTypePIDF + ", " + compositor.ContentTypeDialogInfo
 )
 
 // handleMessage handles one WebSocket message: one SIP message (RFC 7118 §5).
 // It runs on the connection's read goroutine and never waits for a peer.
 func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
-	// The 200 to each NOTIFY is matched by its top Via branch alone
-	// (RFC 3261 §17.1.3); a full parse costs more than the NOTIFY did.
-	if code, branch, ok := scanAnswer(data); ok {
-		if !fl.HandleAnswer(branch, answerFor(code)) {
+	// The 200 to each NOTIFY is matched without a parse (flow.ScanAnswer).
+	if code, branch, ok := flow.ScanAnswer(data); ok {
+		if !fl.HandleAnswer(branch, code) {
 			s.log.Debug("stray response", "flow", fl.String(), "status", code)
 		}
 		return
@@ -231,76 +230,4 @@ func (s *Server) handleRegister(fl *flow.Flow, req *sip.Request, id *auth.Identi
 	if res.StatusCode == 200 {
 		s.syncRegPresence(aor)
 	}
-}
-
-var answers = map[int]*sip.Response{200: sip.NewResponse(200, "OK"), 202: sip.NewResponse(202, "Accepted")}
-
-// answerFor is a shared, read-only response carrying only the status code.
-func answerFor(code int) *sip.Response {
-	if r, ok := answers[code]; ok {
-		return r
-	}
-	return sip.NewResponse(code, "")
-}
-
-// scanAnswer finds the status code and top-Via branch of a final response
-// without parsing it; ok is false for anything else (then sipgo parses it).
-func scanAnswer(data []byte) (code int, branch string, ok bool) {
-	if len(data) < 13 || string(data[:8]) != "SIP/2.0 " || data[11] != ' ' {
-		return 0, "", false
-	}
-	for _, c := range data[8:11] {
-		if c < '0' || c > '9' {
-			return 0, "", false
-		}
-		code = code*10 + int(c-'0')
-	}
-	if code < 200 {
-		return 0, "", false
-	}
-	head, _, found := bytes.Cut(data, []byte("\r\n\r\n")) // never look into a body
-	i := bytes.Index(head, []byte("\r\nVia: "))
-	if !found || i < 0 {
-		return 0, "", false
-	}
-	data = head
-	line := data[i+7:]
-	if e := bytes.Index(line, []byte("\r\n")); e >= 0 && e+2 < len(line) && (line[e+2] == ' ' || line[e+2] == '\t') {
-		return 0, "", false // a folded header line (RFC 3261 §7.3.1): let the parser unfold it
-	}
-	// sent-protocol and sent-by as the hub writes them: "SIP/2.0/WS host;".
-	sp := bytes.IndexByte(line, ' ')
-	semi := bytes.IndexByte(line, ';')
-	if !bytes.HasPrefix(line, []byte("SIP/2.0/")) || sp <= len("SIP/2.0/") || semi <= sp+1 ||
-		!siprule.IsToken(string(line[len("SIP/2.0/"):sp])) || !siprule.ValidSentBy(string(line[sp+1:semi])) {
-		return 0, "", false
-	}
-	if e := bytes.IndexAny(line, ",\r"); e >= 0 {
-		line = line[:e]
-	}
-	if bytes.Contains(line, []byte(";;")) {
-		return 0, "", false // an empty parameter: let the parser decide
-	}
-	j := bytes.Index(line, []byte(";branch="))
-	if j < 0 || bytes.Count(line, []byte(";branch=")) != 1 {
-		return 0, "", false
-	}
-	b := line[j+8:]
-	if e := bytes.IndexByte(b, ';'); e >= 0 {
-		b = b[:e]
-	}
-	if bytes.ContainsAny(b, " \t") {
-		return 0, "", false // unusual spacing: let the parser decide
-	}
-	// Only branches shaped like the hub's own (the RFC 3261 magic cookie and
-	// 16 of its characters) take the fast path; anything odd gets the full parse.
-	if len(b) != 23 || !bytes.HasPrefix(b, []byte("z9hG4bK")) {
-		return 0, "", false
-	}
-	for _, c := range b[7:] {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			return 0, "", false
-		}
-	}
-	return code, string(b), true
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -14,14 +13,18 @@ import (
 	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/compositor/store"
 	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/flow"
+	"github.com/presencehub/presencehub/server/registrar"
 	"github.com/presencehub/presencehub/wsproto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics are the hub's Prometheus metrics (no per-user labels). It
-// implements notifier.Observer.
+// Metrics are the hub's Prometheus metrics (no per-user labels). They are
+// fed by events of the parts that own them (the connection layer, the
+// notifier as notifier.Observer, the PUBLISH path, the compositor's change
+// feed, the store) and never parse messages back or lock the server.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -40,7 +43,8 @@ type Metrics struct {
 	storeLatency  *prometheus.HistogramVec
 	storeErrors   *prometheus.CounterVec
 
-	lat latencyTracker
+	lat   latencyTracker
+	conns connSet
 }
 
 // NewMetrics registers the hub's metrics and the Go runtime collectors on
@@ -84,7 +88,8 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	}
 	m.lat.arrived = make(map[latencyKey]time.Time)
 	m.lat.changed = make(map[latencyKey]time.Time)
-	reg.MustRegister(m.opened, m.closes, m.responses, m.notifies, m.notifyFailed, m.notifyRTT,
+	m.conns.m = make(map[*flow.Flow]queued)
+	reg.MustRegister(&m.conns, m.opened, m.closes, m.responses, m.notifies, m.notifyFailed, m.notifyRTT,
 		m.authFailures, m.malformedMsgs, m.limited, m.subs, m.stateChanges, m.pubLatency, m.storeLatency, m.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -95,12 +100,13 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// bind adds the metrics that are read from the running server at scrape time.
-func (m *Metrics) bind(s *Server) {
+// bind adds the metrics that are read at scrape time from the registrar
+// and the compositor, through their own APIs.
+func (m *Metrics) bind(ctx context.Context, reg *registrar.Registrar, comp *compositor.Compositor) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presencehub_registrations",
-			Help: "Live REGISTER bindings."}, func() float64 { return float64(s.registrar.Count()) }),
-		&serverCollector{s: s},
+			Help: "Live REGISTER bindings."}, func() float64 { return float64(reg.Count()) }),
+		&publicationsCollector{ctx: ctx, comp: comp},
 	)
 	if rs, ok := s.cfg.Store.(ReplicatedStore); ok {
 		m.reg.MustRegister(
@@ -132,46 +138,60 @@ var (
 		"Live publications in the store, by event package.", []string{"event"}, nil)
 )
 
-// serverCollector reads connections, write queues and publications from
-// the running server at scrape time.
-type serverCollector struct{ s *Server }
+// queued is what the metrics read of a connection: its write queue.
+type queued interface{ QueueLen() int }
 
-func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
+// connSet is the open connections as the connection layer reports them
+// (connOpened, connClosed); the gauges are read from it at scrape time.
+type connSet struct {
+	mu sync.Mutex
+	m  map[*flow.Flow]queued
+}
+
+func (c *connSet) Describe(ch chan<- *prometheus.Desc) {
 	ch <- connectionsDesc
 	ch <- writeQueueDesc
 	ch <- writeQueueMaxDesc
-	ch <- publicationsDesc
 }
 
-func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.s
-	var authed, unauthed, queued, deepest int
-	s.mu.Lock()
-	for conn, fl := range s.conns {
+func (c *connSet) Collect(ch chan<- prometheus.Metric) {
+	var authed, unauthed, queuedMsgs, deepest int
+	c.mu.Lock()
+	for fl, q := range c.m {
 		if fl.Identity() != nil {
 			authed++
 		} else {
 			unauthed++
 		}
-		n := conn.QueueLen()
-		queued += n
+		n := q.QueueLen()
+		queuedMsgs += n
 		deepest = max(deepest, n)
 	}
-	s.mu.Unlock()
+	c.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(authed), "authenticated")
 	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(unauthed), "unauthenticated")
-	ch <- prometheus.MustNewConstMetric(writeQueueDesc, prometheus.GaugeValue, float64(queued))
+	ch <- prometheus.MustNewConstMetric(writeQueueDesc, prometheus.GaugeValue, float64(queuedMsgs))
 	ch <- prometheus.MustNewConstMetric(writeQueueMaxDesc, prometheus.GaugeValue, float64(deepest))
+}
 
-	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+// publicationsCollector counts the live publications at scrape time.
+type publicationsCollector struct {
+	ctx  context.Context
+	comp *compositor.Compositor
+}
+
+func (c *publicationsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- publicationsDesc }
+
+func (c *publicationsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
 	defer cancel()
-	counts, err := s.comp.Counts(ctx) // O(1): the store keeps them
+	counts, err := c.comp.Counts(ctx) // O(1): the store keeps them
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(publicationsDesc, err)
 		return
 	}
 	byEvent := make(map[string]int, 2)
-	for _, ev := range s.comp.Events() {
+	for _, ev := range c.comp.Events() {
 		byEvent[ev] = counts.Events[ev]
 	}
 	for ev, n := range byEvent {
@@ -179,9 +199,19 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (m *Metrics) connOpened() { m.opened.Inc() }
+// connOpened is reported by the connection layer when a connection starts
+// being served, connClosed when it ended.
+func (m *Metrics) connOpened(fl *flow.Flow, q queued) {
+	m.opened.Inc()
+	m.conns.mu.Lock()
+	m.conns.m[fl] = q
+	m.conns.mu.Unlock()
+}
 
-func (m *Metrics) connClosed(err error) {
+func (m *Metrics) connClosed(fl *flow.Flow, err error) {
+	m.conns.mu.Lock()
+	delete(m.conns.m, fl)
+	m.conns.mu.Unlock()
 	reason := "normal"
 	switch {
 	case errors.Is(err, wsproto.ErrSlowConsumer):
@@ -273,7 +303,7 @@ type latencyTracker struct {
 	mu      sync.Mutex
 	arrived map[latencyKey]time.Time // PUBLISH in progress, change not seen yet
 	changed map[latencyKey]time.Time // change seen, no NOTIFY written yet
-	pending atomic.Int32             // len(changed): NOTIFYs are only parsed while > 0
+	pending atomic.Int32             // len(changed): NOTIFYs are only looked up while > 0
 }
 
 // publishStarted records a PUBLISH that may change (resource, event).
@@ -322,16 +352,14 @@ func (t *latencyTracker) sweepLocked(now time.Time) {
 	t.pending.Store(int32(len(t.changed)))
 }
 
-// notifyWritten is called with every message the hub writes to a client.
-func (m *Metrics) notifyWritten(msg []byte) {
+// NotifyWritten implements notifier.Observer: the first NOTIFY of
+// (resource, event) after its change observes the time since the PUBLISH.
+func (m *Metrics) NotifyWritten(resource, event string) {
 	t := &m.lat
-	if t.pending.Load() == 0 || !bytes.HasPrefix(msg, []byte("NOTIFY ")) {
+	if t.pending.Load() == 0 {
 		return
 	}
-	k, ok := notifyKey(msg)
-	if !ok {
-		return
-	}
+	k := latencyKey{resource, event}
 	t.mu.Lock()
 	at, found := t.changed[k]
 	if found {
@@ -344,53 +372,6 @@ func (m *Metrics) notifyWritten(msg []byte) {
 			m.pubLatency.Observe(d.Seconds())
 		}
 	}
-}
-
-// notifyKey finds the watched resource (the NOTIFY's From URI, RFC 6665
-// §4.4.1) and event package of an in-dialog NOTIFY. A subscription's first
-// NOTIFY (CSeq 1) answers its SUBSCRIBE, not a PUBLISH: ok is false.
-func notifyKey(msg []byte) (k latencyKey, ok bool) {
-	var from, event, cseq []byte
-	rest := msg
-	for {
-		line, more, found := bytes.Cut(rest, []byte("\r\n"))
-		if !found || len(line) == 0 {
-			break // end of the header
-		}
-		rest = more
-		name, value, found := bytes.Cut(line, []byte(":"))
-		if !found {
-			continue
-		}
-		value = bytes.TrimSpace(value)
-		switch string(bytes.TrimSpace(name)) {
-		case "From", "f":
-			from = value
-		case "Event", "o":
-			event = value
-		case "CSeq":
-			cseq = value
-		}
-	}
-	if n, _, _ := bytes.Cut(cseq, []byte(" ")); string(n) == "1" || from == nil || event == nil {
-		return k, false
-	}
-	if i := bytes.IndexByte(from, '<'); i >= 0 {
-		from = from[i+1:]
-	}
-	from = bytes.TrimPrefix(bytes.TrimPrefix(from, []byte("sips:")), []byte("sip:"))
-	if i := bytes.IndexAny(from, ";>?"); i >= 0 {
-		from = from[:i]
-	}
-	at := bytes.IndexByte(from, '@')
-	if at <= 0 {
-		return k, false
-	}
-	if i := bytes.LastIndexByte(from, ':'); i > at && !bytes.Contains(from[i:], []byte("]")) {
-		from = from[:i] // a port: the resource is sip:user@host
-	}
-	pkg, _, _ := bytes.Cut(event, []byte(";"))
-	return latencyKey{"sip:" + string(from), string(bytes.ToLower(bytes.TrimSpace(pkg)))}, true
 }
 
 // meteredStore times every store operation the hub calls and counts its

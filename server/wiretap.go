@@ -7,11 +7,12 @@ import (
 	"net/url"
 	"regexp"
 
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/wsproto"
 )
 
-// tappedConn is a client connection whose outgoing messages are seen by the
-// metrics (PUBLISH→NOTIFY latency) and, when debug logging is on, logged.
+// tappedConn is a client connection whose outgoing messages are logged when
+// debug logging is on.
 type tappedConn struct {
 	*wsproto.Conn
 	s    *Server
@@ -21,7 +22,6 @@ type tappedConn struct {
 func (s *Server) tap(conn *wsproto.Conn) *tappedConn { return &tappedConn{Conn: conn, s: s} }
 
 func (c *tappedConn) Send(msg []byte) error {
-	c.s.metrics.notifyWritten(msg)
 	c.s.traceMessage("out", c.flow, msg)
 	return c.Conn.Send(msg)
 }
@@ -33,23 +33,14 @@ func (s *Server) traceMessage(dir, flow string, msg []byte) {
 	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	first, rest, _ := bytes.Cut(msg, []byte("\r\n"))
+	first, _, _ := bytes.Cut(msg, []byte("\r\n"))
 	var callID, cseq []byte
-	for len(rest) > 0 && (callID == nil || cseq == nil) {
-		var line []byte
-		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-		if len(line) == 0 {
-			break
-		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			continue
-		}
-		switch string(bytes.ToLower(bytes.TrimSpace(name))) {
-		case "call-id", "i":
-			callID = bytes.TrimSpace(value)
-		case "cseq":
-			cseq = bytes.TrimSpace(value)
+	for h := siprule.ScanHeaders(msg); h.Next() && (callID == nil || cseq == nil); {
+		switch {
+		case callID == nil && h.Is("call-id", 'i'):
+			callID = h.Value()
+		case cseq == nil && h.Is("cseq", 0):
+			cseq = h.Value()
 		}
 	}
 	if len(first) > 200 {

@@ -97,7 +97,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveConn(conn *wsproto.Conn, tc *tappedConn, fl *flow.Flow, id *auth.Identity, ip string) {
 	defer s.releaseIPSlot(ip)
 	defer s.wg.Done()
-	s.metrics.connOpened()
+	s.metrics.connOpened(fl, conn)
 	var unauth *time.Timer
 	if id == nil {
 		// A connection must prove who it is soon (Config.UnauthTimeout).
@@ -123,7 +123,7 @@ func (s *Server) serveConn(conn *wsproto.Conn, tc *tappedConn, fl *flow.Flow, id
 	s.mu.Lock()
 	delete(s.conns, conn)
 	s.mu.Unlock()
-	s.metrics.connClosed(err)
+	s.metrics.connClosed(fl, err)
 	s.log.Debug("connection closed", "flow", fl.String(), "remote", conn.RemoteIP(), "err", err)
 }
 

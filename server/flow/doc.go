@@ -3,7 +3,9 @@
 // the hub's responses back on the connection the request came in on
 // (RFC 7118 §5; the client's Via and Contact hosts are *.invalid), and is the
 // small non-INVITE client transaction layer for requests the hub sends
-// (NOTIFY): they are matched to their responses by the top Via branch and fail
-// after Timer F (64*T1 = 32 s, RFC 3261 §17.1.2.2). On a reliable transport
-// nothing is retransmitted and no 100 Trying is sent.
+// (NOTIFY): it makes their branches (NewBranch), matches responses to them by
+// the top Via branch (RFC 3261 §17.1.3; ScanAnswer does it for a plain final
+// response without a parse) and fails them after Timer F (64*T1 = 32 s,
+// RFC 3261 §17.1.2.2). On a reliable transport nothing is retransmitted and
+// no 100 Trying is sent.
 package flow

@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,15 +18,6 @@ type Conn interface {
 	RemoteIP() string
 }
 
-// TimerF is how long the hub waits for the response to a request it sent.
-const TimerF = 32 * time.Second
-
-// Errors given to response callbacks when no response came.
-var (
-	ErrTimeout = errors.New("flow: no response within Timer F")
-	ErrClosed  = errors.New("flow: connection closed")
-)
-
 var nextID atomic.Uint64
 
 // Flow is one connected client.
@@ -42,11 +32,6 @@ type Flow struct {
 	closed   bool
 	onClose  []func()
 	timerF   time.Duration
-}
-
-type clientTx struct {
-	fn    func(*sip.Response, error)
-	timer *time.Timer
 }
 
 // New returns the flow of conn, authenticated as id (nil when the upgrade
@@ -150,76 +135,6 @@ func (f *Flow) Respond(res *sip.Response) error {
 		via.Params.Add("received", f.conn.RemoteIP())
 	}
 	return f.conn.Send([]byte(res.String()))
-}
-
-// Request sends msg, a request whose top Via carries branch, and calls fn
-// exactly once with its final response or with ErrTimeout / ErrClosed / the
-// send error. fn runs on the connection's read goroutine or a timer: it must
-// not block.
-func (f *Flow) Request(msg []byte, branch string, fn func(*sip.Response, error)) {
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		fn(nil, ErrClosed)
-		return
-	}
-	tx := &clientTx{fn: fn}
-	tx.timer = time.AfterFunc(f.timerF, func() {
-		if f.take(branch) == tx {
-			fn(nil, ErrTimeout)
-		}
-	})
-	f.pending[branch] = tx
-	f.mu.Unlock()
-	if err := f.conn.Send(msg); err != nil {
-		if f.take(branch) == tx {
-			tx.timer.Stop()
-			fn(nil, err)
-		}
-	}
-}
-
-func (f *Flow) take(branch string) *clientTx {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	tx := f.pending[branch]
-	if tx != nil {
-		delete(f.pending, branch)
-	}
-	return tx
-}
-
-// HandleResponse completes the client transaction res belongs to. It reports
-// false for a stray response (RFC 3261 §18.1.2: discarded).
-func (f *Flow) HandleResponse(res *sip.Response) bool {
-	if res.StatusCode < 200 {
-		return true // provisional: keep waiting
-	}
-	via := res.Via()
-	if via == nil {
-		return false
-	}
-	branch, _ := via.Params.Get("branch")
-	return f.HandleAnswer(branch, res)
-}
-
-// HandleAnswer completes the client transaction of branch with res, a
-// final response whose top Via carries branch (the caller scanned it).
-func (f *Flow) HandleAnswer(branch string, res *sip.Response) bool {
-	tx := f.take(branch)
-	if tx == nil {
-		return false
-	}
-	tx.timer.Stop()
-	tx.fn(res, nil)
-	return true
-}
-
-// Pending is the number of requests waiting for a response (metrics).
-func (f *Flow) Pending() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.pending)
 }
 
 // String identifies the flow in logs.

@@ -27,17 +27,23 @@ import (
 const benchDomain = "bench.test"
 
 // benchConn is a flow.Conn that keeps the top-Via branch of every request
-// sent, so the benchmark can answer them.
+// sent, so the benchmark can answer them (and, for the unit tests, every
+// message when keep is set).
 type benchConn struct {
 	mu       sync.Mutex
 	branches []string
 	bytes    int
+	keep     bool
+	msgs     [][]byte
 }
 
 func (c *benchConn) Send(msg []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.bytes += len(msg)
+	if c.keep {
+		c.msgs = append(c.msgs, bytes.Clone(msg))
+	}
 	if bytes.HasPrefix(msg, []byte("NOTIFY ")) {
 		i := bytes.Index(msg, []byte(";branch="))
 		j := bytes.IndexByte(msg[i:], '\r')
@@ -121,7 +127,7 @@ type benchHub struct {
 	flows  []*benchFlow
 }
 
-func newBenchHub(tb testing.TB) *benchHub {
+func newBenchHub(tb testing.TB, configure ...func(*Config)) *benchHub {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	v, err := auth.NewVerifier(auth.Config{Secret: secret, Domain: benchDomain})
 	if err != nil {
@@ -132,8 +138,12 @@ func newBenchHub(tb testing.TB) *benchHub {
 		tb.Fatal(err)
 	}
 	views := &benchViews{v: map[string]compositor.View{}}
-	n := New(Config{Views: views, Providers: reg, Contact: "<sip:presencehub@" + benchDomain + ";transport=ws>", ViaHost: benchDomain,
-		MaxPerFlow: 100000, MaxPerWatcher: 100000})
+	cfg := Config{Views: views, Providers: reg, Contact: "<sip:presencehub@" + benchDomain + ";transport=ws>", ViaHost: benchDomain,
+		MaxPerFlow: 100000, MaxPerWatcher: 100000}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	n := New(cfg)
 	return &benchHub{n: n, views: views, signer: auth.Signer{Secret: secret, Domain: benchDomain}, ver: v}
 }
 
@@ -266,7 +276,7 @@ func BenchmarkBuild(b *testing.B) {
 	var n int
 	for b.Loop() {
 		s.mu.Lock()
-		n += len(s.build(o, newBranch()))
+		n += len(s.build(o, flow.NewBranch()))
 		s.mu.Unlock()
 	}
 	b.SetBytes(int64(n / b.N))

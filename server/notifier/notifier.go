@@ -18,6 +18,10 @@ type Views interface {
 
 // Observer is told what the notifier does (metrics). All methods must be cheap.
 type Observer interface {
+	// NotifyWritten: a NOTIFY of resource's state is being written to its
+	// subscriber; a subscription's first NOTIFY, which answers its
+	// SUBSCRIBE, is not reported.
+	NotifyWritten(resource, event string)
 	NotifySent(event string, roundTrip time.Duration)
 	NotifyDeduplicated(event string)
 	NotifyFailed(event, reason string)
@@ -26,6 +30,7 @@ type Observer interface {
 
 type nopObserver struct{}
 
+func (nopObserver) NotifyWritten(string, string)     {}
 func (nopObserver) NotifySent(string, time.Duration) {}
 func (nopObserver) NotifyDeduplicated(string)        {}
 func (nopObserver) NotifyFailed(string, string)      {}

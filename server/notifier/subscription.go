@@ -3,7 +3,6 @@ package notifier
 import (
 	"bytes"
 	"errors"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -122,11 +121,15 @@ func (s *subscription) transmitLocked(o outgoing) func() {
 	s.inFlight = true
 	s.next = nil
 	s.cseq++
-	branch := newBranch()
+	branch := flow.NewBranch()
 	msg := s.build(o, branch)
 	fl := s.flow
 	sent := time.Now()
+	first := s.cseq == 1
 	return func() {
+		if !first {
+			s.n.obs.NotifyWritten(s.res.resource, s.res.event)
+		}
 		fl.Request(msg, branch, func(res *sip.Response, err error) { s.answered(o, sent, res, err) })
 	}
 }
@@ -227,22 +230,4 @@ func (s *subscription) build(o outgoing, branch string) []byte {
 		b = append(b, data...)
 	}
 	return b
-}
-
-const branchChars = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-// newBranch returns an RFC 3261 §8.1.1.7 branch: the magic cookie and 16
-// random characters (unique per transaction; not a secret).
-func newBranch() string {
-	var b [7 + 16]byte
-	copy(b[:], "z9hG4bK")
-	r := rand.Uint64()
-	for i := 7; i < len(b); i++ {
-		b[i] = branchChars[r%36]
-		r /= 36
-		if r == 0 {
-			r = rand.Uint64()
-		}
-	}
-	return string(b[:])
 }

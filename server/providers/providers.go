@@ -8,12 +8,6 @@ import (
 	"github.com/presencehub/presencehub/server/notifier"
 )
 
-// Content types of the built-in providers.
-const (
-	DialogInfoType = "application/dialog-info+xml"
-	PIDFType       = "application/pidf+xml"
-)
-
 // Register adds the built-in dialog and presence providers to r.
 func Register(r *notifier.Registry) error {
 	return errors.Join(r.Register(Dialog()), r.Register(Presence()))
@@ -24,7 +18,7 @@ func Dialog() notifier.Provider {
 	return notifier.Provider{
 		Name:        "dialog-info",
 		Event:       compositor.EventDialog,
-		ContentType: DialogInfoType,
+		ContentType: compositor.ContentTypeDialogInfo,
 		Render:      renderDialog,
 	}
 }
@@ -45,7 +39,7 @@ func Presence() notifier.Provider {
 	return notifier.Provider{
 		Name:        "pidf",
 		Event:       compositor.EventPresence,
-		ContentType: PIDFType,
+		ContentType: compositor.ContentTypePIDF,
 		Render: func(v compositor.View, _ string) (notifier.Body, error) {
 			if v.Presence == nil {
 				return notifier.Body{}, fmt.Errorf("providers: presence view of %s has no document", v.Resource)
