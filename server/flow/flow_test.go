@@ -199,7 +199,7 @@ func TestRequest_FailsWithoutAnswer(t *testing.T) {
 		{"Timer F expires", func(fl *flow.Flow, c *conn) { fl.SetTimerF(20 * time.Millisecond) }, nil, flow.ErrTimeout},
 		{"the flow closes while waiting", nil, func(fl *flow.Flow) { fl.Close() }, flow.ErrClosed},
 		{"the flow was closed before", func(fl *flow.Flow, c *conn) { fl.Close() }, nil, flow.ErrClosed},
-		{"the write fails", func(fl *flow.Flow, c *conn) { c.sendErr = sendFailed }, nil, sendFailed},
+		{"the write fails: the connection is gone", func(fl *flow.Flow, c *conn) { c.sendErr = sendFailed }, nil, flow.ErrClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,6 +219,9 @@ func TestRequest_FailsWithoutAnswer(t *testing.T) {
 			}
 			if got := x.outcome(); got.calls != 1 || !errors.Is(got.err, tt.wantErr) {
 				t.Fatalf("callback %+v, want one call with %v", got, tt.wantErr)
+			}
+			if c.sendErr != nil && !errors.Is(x.outcome().err, c.sendErr) {
+				t.Errorf("error %v does not carry the write's %v", x.outcome().err, c.sendErr)
 			}
 			if fl.HandleAnswer(x.branch, 200) {
 				t.Error("a late answer completed a finished request")

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -23,9 +24,9 @@ type clientTx struct {
 }
 
 // Request sends msg, a request whose top Via carries branch, and calls fn
-// exactly once with its final response or with ErrTimeout / ErrClosed / the
-// send error. fn runs on the connection's read goroutine or a timer: it must
-// not block.
+// exactly once with its final response, ErrTimeout, or ErrClosed (also when
+// the write fails, wrapping its error). fn runs on the connection's read
+// goroutine or a timer: it must not block.
 func (f *Flow) Request(msg []byte, branch string, fn func(*sip.Response, error)) {
 	f.mu.Lock()
 	if f.closed {
@@ -42,9 +43,11 @@ func (f *Flow) Request(msg []byte, branch string, fn func(*sip.Response, error))
 	f.pending[branch] = tx
 	f.mu.Unlock()
 	if err := f.conn.Send(msg); err != nil {
+		// The connection refuses writes only when it is closing (or closes
+		// it for a slow consumer): the flow is gone, as for ErrClosed.
 		if f.take(branch) == tx {
 			tx.timer.Stop()
-			fn(nil, err)
+			fn(nil, fmt.Errorf("%w: %w", ErrClosed, err))
 		}
 	}
 }

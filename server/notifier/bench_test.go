@@ -35,11 +35,15 @@ type benchConn struct {
 	bytes    int
 	keep     bool
 	msgs     [][]byte
+	err      error // returned by Send when set (a closing connection)
 }
 
 func (c *benchConn) Send(msg []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
 	c.bytes += len(msg)
 	if c.keep {
 		c.msgs = append(c.msgs, bytes.Clone(msg))

@@ -6,6 +6,7 @@ package notifier
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -371,6 +372,65 @@ func TestNotifier_Rebind(t *testing.T) {
 			}
 			if n := len(h.n.List("")); n != tt.wantRemaining {
 				t.Errorf("%d subscriptions, want %d", n, tt.wantRemaining)
+			}
+		})
+	}
+}
+
+// The races of a reconnect: the client is back on a new flow before the
+// hub saw the old one close, or the old connection refuses the NOTIFY as it
+// closes. Either way the subscription lives on the new flow and the state
+// it missed arrives there.
+func TestNotifier_RebindRaces(t *testing.T) {
+	tests := []struct {
+		name string
+		// lose makes the NOTIFY of change 1 go astray on the old flow and
+		// rebinds the subscription to nf, in the order of the race.
+		lose func(t *testing.T, h *testHub, old, nf *benchFlow, req *sip.Request, s *subscription)
+	}{
+		{"re-SUBSCRIBE on the new flow before the old one's close is seen", func(t *testing.T, h *testHub, old, nf *benchFlow, req *sip.Request, s *subscription) {
+			h.change(1) // in flight on the old flow, never answered
+			if code := h.refresh(t, nf, req, s, "600"); code != 200 {
+				t.Fatalf("re-SUBSCRIBE: %d", code)
+			}
+			old.fl.Close()
+		}},
+		{"the closing connection refuses the NOTIFY", func(t *testing.T, h *testHub, old, nf *benchFlow, req *sip.Request, s *subscription) {
+			old.conn.mu.Lock()
+			old.conn.err = errors.New("connection closing")
+			old.conn.mu.Unlock()
+			h.change(1)
+			old.fl.Close()
+			if code := h.refresh(t, nf, req, s, "600"); code != 200 {
+				t.Fatalf("re-SUBSCRIBE: %d", code)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newTestHub(t)
+			old, nf := h.lampFlow(), h.lampFlow()
+			req, s := h.subscribe(t, old, "c1", "3600")
+			notifies(t, old)
+			answer(old, 200)
+			tt.lose(t, h, old, nf, req, s)
+			var got []notify
+			for range 4 {
+				got = append(got, notifies(t, nf)...)
+				answer(nf, 200)
+			}
+			if len(got) == 0 || !strings.Contains(got[0].body, "seq=1") || !strings.HasPrefix(got[0].state, "active") {
+				t.Fatalf("NOTIFYs on the new flow %+v, want the missed change first", got)
+			}
+			if l := h.n.List(""); len(l) != 1 || !l[0].Attached {
+				t.Fatalf("subscriptions %+v, want one, attached", l)
+			}
+			if _, failed, _ := h.obs.snapshot(); len(failed) != 0 {
+				t.Errorf("NOTIFY failures %q, want none", failed)
+			}
+			h.change(2)
+			if got := notifies(t, nf); len(got) != 1 || !strings.Contains(got[0].body, "seq=2") {
+				t.Fatalf("after the rebind: %+v, want change 2 on the new flow", got)
 			}
 		})
 	}

@@ -130,16 +130,27 @@ func (s *subscription) transmitLocked(o outgoing) func() {
 		if !first {
 			s.n.obs.NotifyWritten(s.res.resource, s.res.event)
 		}
-		fl.Request(msg, branch, func(res *sip.Response, err error) { s.answered(o, sent, res, err) })
+		fl.Request(msg, branch, func(res *sip.Response, err error) { s.answered(o, fl, sent, res, err) })
 	}
 }
 
-// answered handles the NOTIFY's outcome (RFC 6665 §4.2.2: a failed NOTIFY
-// ends the subscription).
-func (s *subscription) answered(o outgoing, sent time.Time, res *sip.Response, err error) {
+// answered handles the outcome of NOTIFY o sent on fl (RFC 6665 §4.2.2: a
+// failed NOTIFY ends the subscription).
+func (s *subscription) answered(o outgoing, fl *flow.Flow, sent time.Time, res *sip.Response, err error) {
 	s.mu.Lock()
 	s.inFlight = false
 	switch {
+	case errors.Is(err, flow.ErrClosed) && s.flow != nil && s.flow != fl:
+		// The client came back on another flow before this one's close was
+		// seen (rebind): what was lost goes out there, unless newer state
+		// is already waiting.
+		if s.next == nil || s.next.reason == "" && o.reason != "" {
+			s.next = &o
+		}
+		send := s.transmitLocked(*s.next)
+		s.mu.Unlock()
+		send()
+		return
 	case errors.Is(err, flow.ErrClosed) && o.reason != "":
 		// The final NOTIFY cannot be delivered: the subscription is over
 		// anyway (the client un-SUBSCRIBEd and closed its tab).
