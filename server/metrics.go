@@ -100,15 +100,15 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// bind adds the metrics that are read at scrape time from the registrar
-// and the compositor, through their own APIs.
-func (m *Metrics) bind(ctx context.Context, reg *registrar.Registrar, comp *compositor.Compositor) {
+// bind adds the metrics that are read at scrape time from the registrar,
+// the compositor and a shared store, through their own APIs.
+func (m *Metrics) bind(ctx context.Context, reg *registrar.Registrar, comp *compositor.Compositor, st store.Store) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presencehub_registrations",
 			Help: "Live REGISTER bindings."}, func() float64 { return float64(reg.Count()) }),
 		&publicationsCollector{ctx: ctx, comp: comp},
 	)
-	if rs, ok := s.cfg.Store.(ReplicatedStore); ok {
+	if rs, ok := st.(ReplicatedStore); ok {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presencehub_store_replication_lag_seconds",
 				Help: "Time from a change's commit in the shared store to this hub's copy (last change applied)."},

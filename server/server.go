@@ -157,7 +157,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.notifier.Run(ctx) }()
-	s.metrics.bind(ctx, s.registrar, comp)
+	s.metrics.bind(ctx, s.registrar, comp, cfg.Store)
 	return s, nil
 }
 

@@ -156,9 +156,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		closeSIP()
 		return err
 	}
-	// --publish-min-expires 0 means no minimum: one second.
+	// A minimum of 0 means no minimum: one second.
 	pubExp := siprule.ExpiryPolicy{Default: c.PublishDefault, Min: max(c.PublishMin, time.Second), Max: 24 * time.Hour}
-	subExp := siprule.ExpiryPolicy{Min: c.SubscribeMin}
+	subExp := siprule.ExpiryPolicy{Min: max(c.SubscribeMin, time.Second)}
 	srv, err := server.New(server.Config{
 		Domain:            c.Domain,
 		Verifier:          verifier,
@@ -178,7 +178,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		NodeID:            c.NodeID,
 		PublishExpiry:     map[string]siprule.ExpiryPolicy{compositor.EventPresence: pubExp, compositor.EventDialog: pubExp},
 		SubscribeExpiry:   map[string]siprule.ExpiryPolicy{compositor.EventPresence: subExp, compositor.EventDialog: subExp},
-		Register:          registrar.Config{Expiry: siprule.ExpiryPolicy{Min: c.RegisterMin}},
+		Register:          registrar.Config{Expiry: siprule.ExpiryPolicy{Min: max(c.RegisterMin, time.Second)}},
 		RebindGrace:       c.RebindGrace,
 		TLS:               c.TLSCert != "",
 		SIPTrusted:        trusted,
