@@ -53,8 +53,10 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// runProxy starts a proxy process and waits until every addr accepts.
-func runProxy(t *testing.T, name string, args []string, addrs ...string) {
+// runProxy starts a proxy process and waits until every addr accepts. It
+// returns an error when the proxy exits meanwhile (a port taken since
+// freeAddr chose it): the caller tries again with other ports.
+func runProxy(t *testing.T, name string, args []string, addrs ...string) error {
 	t.Helper()
 	var out logBuffer
 	cmd := exec.Command(proxyBinary(t, name), args...)
@@ -78,7 +80,7 @@ func runProxy(t *testing.T, name string, args []string, addrs ...string) {
 			}
 			select {
 			case <-exited:
-				t.Fatalf("%s exited: %s", name, out.String())
+				return fmt.Errorf("%s exited: %s", name, out.String())
 			default:
 			}
 			if time.Now().After(deadline) {
@@ -87,13 +89,38 @@ func runProxy(t *testing.T, name string, args []string, addrs ...string) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	return nil
+}
+
+// retry runs start up to three times (each on new ports).
+func retry(t *testing.T, start func() error) {
+	t.Helper()
+	var err error
+	for range 3 {
+		if err = start(); err == nil {
+			return
+		}
+		t.Log(err)
+	}
+	t.Fatal(err)
 }
 
 // startNginx proxies WebSocket upgrades to hub with X-Forwarded-For.
-func startNginx(t *testing.T, hub string) string {
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	conf := fmt.Sprintf(`daemon off;
+func startNginx(t *testing.T, hub string) (addr string) {
+	retry(t, func() error {
+		dir := t.TempDir()
+		addr = freeAddr(t)
+		path := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(path, []byte(nginxConf(dir, addr, hub)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return runProxy(t, "nginx", []string{"-p", dir, "-c", path}, addr)
+	})
+	return addr
+}
+
+func nginxConf(dir, addr, hub string) string {
+	return fmt.Sprintf(`daemon off;
 master_process off;
 worker_processes 1;
 pid %[1]s/nginx.pid;
@@ -121,31 +148,26 @@ http {
   }
 }
 `, dir, addr, hub)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	runProxy(t, "nginx", []string{"-p", dir, "-c", path}, addr)
-	return addr
 }
 
 // startHAProxy relays TCP to each backend, announcing the client with the
 // PROXY protocol version of that backend ("send-proxy" or "send-proxy-v2").
-func startHAProxy(t *testing.T, backends ...[2]string) []string {
-	dir := t.TempDir()
-	var conf strings.Builder
-	conf.WriteString("global\n  maxconn 64\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n")
-	var addrs []string
-	for i, b := range backends {
-		addr := freeAddr(t)
-		addrs = append(addrs, addr)
-		fmt.Fprintf(&conf, "frontend f%d\n  bind %s\n  default_backend b%d\nbackend b%d\n  server hub %s %s\n", i, addr, i, i, b[0], b[1])
-	}
-	path := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	runProxy(t, "haproxy", []string{"-db", "-f", path}, addrs...)
+func startHAProxy(t *testing.T, backends ...[2]string) (addrs []string) {
+	retry(t, func() error {
+		var conf strings.Builder
+		conf.WriteString("global\n  maxconn 64\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n")
+		addrs = nil
+		for i, b := range backends {
+			addr := freeAddr(t)
+			addrs = append(addrs, addr)
+			fmt.Fprintf(&conf, "frontend f%d\n  bind %s\n  default_backend b%d\nbackend b%d\n  server hub %s %s\n", i, addr, i, i, b[0], b[1])
+		}
+		path := filepath.Join(t.TempDir(), "haproxy.cfg")
+		if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return runProxy(t, "haproxy", []string{"-db", "-f", path}, addrs...)
+	})
 	return addrs
 }
 
