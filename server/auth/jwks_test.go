@@ -32,7 +32,7 @@ type idp struct {
 	fetches atomic.Int32
 }
 
-func newIDP(t *testing.T, keys ...jwkset.JWKMarshal) *idp {
+func newIDP(t testing.TB, keys ...jwkset.JWKMarshal) *idp {
 	p := &idp{keys: keys}
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(p.srv.Close)
