@@ -29,7 +29,7 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 	msg, err := s.parser.ParseSIP(data)
 	if err != nil {
 		s.metrics.malformed()
-		if req, ok := msg.(*sip.Request); ok && answerable(req) {
+		if req, ok := msg.(*sip.Request); ok && answerable(req) && copiedProblem(req).reason == "" {
 			s.respond(fl, req, 400, "Bad Request - "+reasonText(err))
 		} else {
 			s.log.Debug("dropped unparsable message", "flow", fl.String(), "err", err)
@@ -44,7 +44,12 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 	case *sip.Request:
 		if !answerable(m) {
 			s.metrics.malformed()
-			s.log.Debug("dropped request without Via/From/To/Call-ID/CSeq", "flow", fl.String())
+			s.log.Debug("dropped request without a usable Via or CSeq", "flow", fl.String())
+			return
+		}
+		if res := copiedRefusal(m); res != nil {
+			s.metrics.malformed()
+			s.send(fl, m, res)
 			return
 		}
 		if len(m.Headers()) > s.cfg.MaxHeaders {
@@ -67,24 +72,98 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 	}
 }
 
-// answerable reports whether a well-formed response can be built
-// (RFC 3261 §8.2.6.2: it copies Via, From, To, Call-ID and CSeq). A request
-// whose copied headers are garbage is dropped rather than echoed back.
+// answerable reports whether a response can reach the client's transaction:
+// it is matched by the top Via branch and the CSeq method (RFC 3261
+// §17.1.3), so every Via (all are copied) and the CSeq must be well-formed.
+// Anything else is dropped rather than echoed back.
 func answerable(r *sip.Request) bool {
-	via, from, to, cseq := r.Via(), r.From(), r.To(), r.CSeq()
-	if via == nil || from == nil || to == nil || r.CallID() == nil || cseq == nil || r.CallID().Value() == "" {
+	if r.Via() == nil || r.CSeq() == nil {
 		return false
 	}
-	if r.SipVersion != "SIP/2.0" || !siprule.IsToken(string(r.Method)) || !validAddr(from.Address) || !validAddr(to.Address) {
+	if r.SipVersion != "SIP/2.0" || !siprule.IsToken(string(r.Method)) || !siprule.IsToken(string(r.CSeq().MethodName)) {
 		return false
 	}
 	for _, h := range r.GetHeaders("Via") { // every Via is copied into the response
 		v, ok := h.(*sip.ViaHeader)
-		if !ok || v.ProtocolName != "SIP" || v.ProtocolVersion != "2.0" || !siprule.IsToken(v.Transport) || !siprule.ValidHost(v.Host) {
+		if !ok || v.ProtocolName != "SIP" || v.ProtocolVersion != "2.0" || !siprule.IsToken(v.Transport) || !siprule.ValidHost(v.Host) || !siprule.ValidText(v.Value()) {
 			return false
 		}
 	}
 	return true
+}
+
+// copyProblem is what is wrong with the other headers a response copies
+// (From, To, Call-ID; RFC 3261 §8.2.6.2), or the zero value.
+type copyProblem struct {
+	reason string   // the 400's reason phrase, naming the (first) header
+	omit   []string // headers left out of the 400: they are not echoed back
+}
+
+func (p *copyProblem) add(reason, omit string) {
+	if p.reason == "" {
+		p.reason = reason
+	}
+	if omit != "" {
+		p.omit = append(p.omit, omit)
+	}
+}
+
+// singleHeaders may appear once in a request (RFC 3261 §7.3.1: only
+// comma-separated list headers may repeat).
+var singleHeaders = [...]string{"Call-ID", "CSeq", "From", "To", "Content-Length"}
+
+// copiedProblem checks the headers a response copies besides Via and CSeq
+// (answerable): a missing Call-ID gets RFC 3261 §21.4.1's own example,
+// "400 Missing Call-ID header field"; a repeated single-instance header, or
+// a copied value with bytes outside its syntax (NUL, controls, invalid
+// UTF-8), a 400 naming it, without echoing that value.
+func copiedProblem(r *sip.Request) copyProblem {
+	var p copyProblem
+	for _, name := range singleHeaders {
+		if len(r.GetHeaders(name)) > 1 {
+			omit := name // which one is meant is unknown
+			if name == "CSeq" || name == "Content-Length" {
+				omit = "" // the CSeq copied is the parsed one, rewritten; no Content-Length is copied
+			}
+			p.add("Bad Request - duplicate "+name+" header field", omit)
+		}
+	}
+	if id := r.CallID(); id == nil || id.Value() == "" {
+		p.add("Missing Call-ID header field", "Call-ID")
+	} else if !siprule.ValidCallID(id.Value()) {
+		p.add("Bad Request - invalid Call-ID header field", "Call-ID")
+	}
+	if from := r.From(); from == nil {
+		p.add("Missing From header field", "")
+	} else if !validAddr(from.Address) || !siprule.ValidText(from.Value()) {
+		p.add("Bad Request - invalid From header field", "From")
+	}
+	if to := r.To(); to == nil {
+		p.add("Missing To header field", "")
+	} else if !validAddr(to.Address) || !siprule.ValidText(to.Value()) {
+		p.add("Bad Request - invalid To header field", "To")
+	}
+	for _, h := range r.GetHeaders("Record-Route") { // copied into a 2xx, and the NOTIFYs' route set
+		if !siprule.ValidText(h.Value()) {
+			p.add("Bad Request - invalid Record-Route header field", "Record-Route")
+			break
+		}
+	}
+	return p
+}
+
+// copiedRefusal is the 400 for a request with a copiedProblem, or nil.
+func copiedRefusal(r *sip.Request) *sip.Response {
+	p := copiedProblem(r)
+	if p.reason == "" {
+		return nil
+	}
+	res := sip.NewResponseFromRequest(r, 400, p.reason, nil)
+	for _, name := range p.omit {
+		for res.RemoveHeader(name) { // never echo what is broken
+		}
+	}
+	return res
 }
 
 func validAddr(u sip.Uri) bool {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
@@ -41,6 +42,20 @@ func FuzzHandleMessage(f *testing.F) {
 		}
 	}
 	f.Add([]byte("\r\n\r\n"))
+	// Copied headers repeated, broken or missing (RFC 3261 §8.2.6.2, §21.4.1).
+	const head = "OPTIONS sip:hub.test SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bKd\r\n"
+	for _, h := range []string{
+		"From: <sip:1001@hub.test>;tag=a\r\nTo: <sip:1001@hub.test>\r\nCall-ID: a\r\ni: b\r\nCSeq: 1 OPTIONS\r\n",
+		"From: <sip:1001@hub.test>;tag=a\r\nTo: <sip:1001@hub.test>\r\nCall-ID: a\r\nCSeq: 1 OPTIONS\r\nCSeq: 2 OPTIONS\r\n",
+		"From: <sip:1001@hub.test>;tag=a\r\nf: <sip:1002@hub.test>;tag=b\r\nTo: <sip:1001@hub.test>\r\nCall-ID: a\r\nCSeq: 1 OPTIONS\r\n",
+		"From: <sip:1001@hub.test>;tag=a\r\nTo: <sip:1001@hub.test>\r\nt: <sip:1002@hub.test>\r\nCall-ID: a\r\nCSeq: 1 OPTIONS\r\n",
+		"From: <sip:1001@hub.test>;tag=a\r\nTo: <sip:1001@hub.test>\r\nCall-ID: a\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\nl: 0\r\n",
+		"From: <sip:1001@hub.test>;tag=a\r\nTo: <sip:1001@hub.test>\r\nCall-ID: a\x00b\r\nCSeq: 1 OPTIONS\r\n",
+		"From: \"\xff\" <sip:1001@hub.test>;tag=a\r\nTo: <sip:1001@hub.test>\r\nCall-ID: a\xc3\x28\r\nCSeq: 1 OPTIONS\r\n",
+		"From: <sip:1001@hub.test>;tag=a\r\nTo: <sip:1001@hub.test>\r\nCSeq: 1 OPTIONS\r\n",
+	} {
+		f.Add([]byte(head + h + "\r\n"))
+	}
 	f.Add([]byte("SUBSCRIBE sip:1001@hub.test SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bK1\r\nFrom: <sip:1001@hub.test>;tag=a\r\nTo: <sip:1001@hub.test>;tag=b\r\nCall-ID: c\r\nCSeq: 1 SUBSCRIBE\r\nEvent: dialog\r\nExpires: 0\r\n\r\n"))
 
 	secret := bytes.Repeat([]byte("k"), 32)
@@ -70,6 +85,10 @@ func FuzzHandleMessage(f *testing.F) {
 			msg, err := parser.ParseSIP(out)
 			if err != nil {
 				t.Fatalf("hub sent unparsable SIP: %v\n%s", err, out)
+			}
+			// Nothing broken is echoed: no NUL, no invalid UTF-8.
+			if bytes.IndexByte(out, 0) >= 0 || !utf8.Valid(out) {
+				t.Fatalf("hub sent NUL or invalid UTF-8:\n%q", out)
 			}
 			if res, ok := msg.(*sip.Response); ok && (res.StatusCode < 100 || res.Via() == nil || res.CSeq() == nil) {
 				t.Fatalf("malformed response:\n%s", out)

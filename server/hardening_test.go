@@ -5,11 +5,15 @@ package server_test
 // that belong to the binary (the database lock, a damaged database).
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
@@ -141,5 +145,94 @@ func TestAttack_UserAtPublicationQuotaLeavesHubReady(t *testing.T) {
 		"application/dialog-info+xml", dialogInfo(servertest.AOR("1001"), "d1", "early"))
 	if res := do(t, other, pub); res.StatusCode != 200 {
 		t.Fatalf("another user's PUBLISH: %d %s", res.StatusCode, res.Reason)
+	}
+}
+
+// rawWS is a plain SIP-over-WebSocket connection for hand-made messages.
+func rawWS(t *testing.T, hub *servertest.Hub, sub string) *websocket.Conn {
+	t.Helper()
+	conn, _, err := websocket.Dial(testCtx(t), hub.WS+"?access_token="+hub.Token(sub, nil), &websocket.DialOptions{Subprotocols: []string{"sip"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	return conn
+}
+
+// wsExchange sends one message and returns the next one received.
+func wsExchange(t *testing.T, conn *websocket.Conn, msg string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(testCtx(t), 5*time.Second)
+	defer cancel()
+	if err := conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_, data, err := conn.Read(ctx)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	return data
+}
+
+// Single-instance headers repeated, bytes outside a copied header's syntax
+// and a missing Call-ID: each gets a 400 naming the header, matched by its
+// Via branch, and nothing broken is echoed back (RFC 3261 §8.2.6.2,
+// §21.4.1).
+func TestAttack_DuplicateAndBrokenCopiedHeadersGet400NamingThem(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	conn := rawWS(t, hub, "1001")
+	const (
+		via  = "Via: SIP/2.0/WS x.invalid;branch=z9hG4bK%s\r\n"
+		from = "From: <sip:1001@hub.test>;tag=a\r\n"
+		to   = "To: <sip:1001@hub.test>\r\n"
+		cid  = "Call-ID: c-%s\r\n"
+		cseq = "CSeq: 1 OPTIONS\r\n"
+	)
+	tests := []struct {
+		name, headers, reason string
+	}{
+		{"two Call-IDs", from + to + cid + "Call-ID: other\r\n" + cseq, "Bad Request - duplicate Call-ID header field"},
+		{"compact and long Call-ID", from + to + cid + "i: other\r\n" + cseq, "Bad Request - duplicate Call-ID header field"},
+		{"two CSeqs", from + to + cid + cseq + "CSeq: 2 OPTIONS\r\n", "Bad Request - duplicate CSeq header field"},
+		{"two Froms", from + "From: <sip:1002@hub.test>;tag=b\r\n" + to + cid + cseq, "Bad Request - duplicate From header field"},
+		{"two Tos", from + to + "t: <sip:1002@hub.test>\r\n" + cid + cseq, "Bad Request - duplicate To header field"},
+		{"two Content-Lengths", from + to + cid + cseq + "Content-Length: 0\r\nl: 0\r\n", "Bad Request - duplicate Content-Length header field"},
+		{"NUL in Call-ID", from + to + "Call-ID: c\x00%s\r\n" + cseq, "Bad Request - invalid Call-ID header field"},
+		{"invalid UTF-8 in Call-ID", from + to + "Call-ID: c\xff\xfe%s\r\n" + cseq, "Bad Request - invalid Call-ID header field"},
+		{"NUL in From", "From: \"a\x00b\" <sip:1001@hub.test>;tag=a\r\n" + to + cid + cseq, "Bad Request - invalid From header field"},
+		{"invalid UTF-8 in From", "From: \"\xc3\x28\" <sip:1001@hub.test>;tag=a\r\n" + to + cid + cseq, "Bad Request - invalid From header field"},
+		{"no Call-ID", from + to + cseq, "Missing Call-ID header field"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			branch := fmt.Sprintf("attack%d", i)
+			hdrs := tt.headers
+			if strings.Contains(hdrs, "%s") {
+				hdrs = fmt.Sprintf(hdrs, branch)
+			}
+			msg := "OPTIONS sip:hub.test SIP/2.0\r\n" + fmt.Sprintf(via, branch) + hdrs + "\r\n"
+			data := wsExchange(t, conn, msg)
+			if bytes.ContainsAny(data, "\x00\xff\xfe") || !utf8.Valid(data) {
+				t.Errorf("broken bytes echoed:\n%q", data)
+			}
+			m, err := sip.ParseMessage(data)
+			if err != nil {
+				t.Fatalf("unparsable answer %v:\n%q", err, data)
+			}
+			res, ok := m.(*sip.Response)
+			if !ok {
+				t.Fatalf("not a response: %q", data)
+			}
+			if b, _ := res.Via().Params.Get("branch"); b != "z9hG4bK"+branch {
+				t.Errorf("branch %q, want z9hG4bK%s", b, branch)
+			}
+			if res.StatusCode != 400 || res.Reason != tt.reason {
+				t.Errorf("got %d %q, want 400 %q", res.StatusCode, res.Reason, tt.reason)
+			}
+		})
+	}
+	// The connection keeps working.
+	if data := wsExchange(t, conn, "OPTIONS sip:hub.test SIP/2.0\r\n"+fmt.Sprintf(via, "after")+from+to+fmt.Sprintf(cid, "after")+cseq+"\r\n"); !bytes.HasPrefix(data, []byte("SIP/2.0 200 ")) {
+		t.Fatalf("OPTIONS after the attacks: %q", data)
 	}
 }

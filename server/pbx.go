@@ -107,6 +107,9 @@ func (s *Server) pbxPublish(req *sip.Request) *sip.Response {
 	if !answerable(req) {
 		return sip.NewResponseFromRequest(req, 400, "Bad Request - malformed headers", nil)
 	}
+	if res := copiedRefusal(req); res != nil {
+		return res
+	}
 	return s.publish(req, id)
 }
 

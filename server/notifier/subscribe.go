@@ -253,5 +253,6 @@ func validTarget(u sip.Uri) bool {
 		return false
 	}
 	// Nothing in it may break the request line (spaces, controls, brackets).
-	return !strings.ContainsAny(u.String(), " \t\r\n<>\"")
+	t := u.String()
+	return !strings.ContainsAny(t, " \t\r\n<>\"") && siprule.ValidText(t)
 }
