@@ -3,9 +3,7 @@ package compositor
 import (
 	"bytes"
 	"log/slog"
-	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,9 +25,10 @@ type entry struct {
 // resState is one (resource, event): its publications and composed view.
 type resState struct {
 	pubs  map[string]*entry
-	tombs tombs // terminated dialog ids (tombstone.go)
-	rev   uint64
-	view  View
+	tombs   tombs       // terminated dialog ids (tombstone.go)
+	dialogs dialogIndex // event dialog: what incremental composition needs (compose.go)
+	rev     uint64
+	view    View
 	// emitted is the body of the view last handed to Subscribe callbacks
 	// (or loaded): the feed emits a change only when the body differs.
 	emitted []byte
@@ -147,6 +146,8 @@ func (c *cache) applyChange(ch store.Change, body *parsed, fromFeed bool) (key, 
 		c.res[k] = rs
 	}
 	cur := c.byID[ch.Pub.ID]
+	var next *entry
+	var tombed []string
 	switch ch.Kind {
 	case store.ChangePut:
 		if (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev {
@@ -161,7 +162,8 @@ func (c *cache) applyChange(ch store.Change, body *parsed, fromFeed bool) (key, 
 		c.byID[e.pub.ID] = e
 		c.byETag[e.pub.ETag] = e
 		rs.pubs[e.pub.ID] = e
-		rs.absorbTombs(e.meta, c.now())
+		next = e
+		tombed = rs.absorbTombs(e.meta, c.now())
 	case store.ChangeDelete, store.ChangeExpire:
 		if cur != nil && cur.pub.Rev > ch.Rev {
 			return k, true
@@ -181,7 +183,7 @@ func (c *cache) applyChange(ch store.Change, body *parsed, fromFeed bool) (key, 
 		return k, true
 	}
 	rs.rev = max(rs.rev, ch.Rev)
-	c.composeLocked(k, rs)
+	c.composeLocked(k, rs, cur, next, tombed)
 	return k, true
 }
 
@@ -223,72 +225,6 @@ func emptyView(k key, rev uint64) View {
 		v.Presence = &pidf.Document{Entity: k.resource, Tuples: closedTuple}
 	}
 	return v
-}
-
-// live returns the live entries oldest body first: composition order.
-func (c *cache) live(rs *resState, now time.Time) []*entry {
-	es := make([]*entry, 0, len(rs.pubs))
-	for _, e := range rs.pubs {
-		if e.pub.Expires.After(now) {
-			es = append(es, e)
-		}
-	}
-	sort.Slice(es, func(i, j int) bool {
-		a, b := es[i].pub, es[j].pub
-		if !a.Updated.Equal(b.Updated) {
-			return a.Updated.Before(b.Updated)
-		}
-		return a.Rev < b.Rev
-	})
-	return es
-}
-
-func (c *cache) composeLocked(k key, rs *resState) {
-	now := c.now()
-	es := c.live(rs, now)
-	if len(es) == 0 {
-		rs.view, c.scratch = emptyView(k, rs.rev).rendered(rs.view, c.scratch)
-		return
-	}
-	v := View{Resource: k.resource, Event: k.event, Rev: rs.rev}
-	switch k.event {
-	case EventPresence:
-		docs := make([]*pidf.Document, 0, len(es))
-		for _, e := range es {
-			docs = append(docs, e.presence)
-		}
-		v.Presence = pidf.Compose(k.resource, docs)
-	case EventDialog:
-		v.Dialogs = composeDialogs(es, rs, now)
-	}
-	rs.view, c.scratch = v.rendered(rs.view, c.scratch)
-}
-
-// composeDialogs unites the dialogs of the live publications: the newest
-// body wins per dialog id; terminated dialogs, tombstoned ids and ignored
-// late states are left out (RFC 4235 §3.7.1: terminated is final).
-func composeDialogs(es []*entry, rs *resState, now time.Time) []dialoginfo.Dialog {
-	rs.tombs.prune(now)
-	byID := map[string]dialoginfo.Dialog{}
-	for _, e := range es {
-		if e.dialogs == nil {
-			continue
-		}
-		for _, d := range e.dialogs.Dialogs {
-			if e.meta.ignored(d.ID) {
-				continue
-			}
-			byID[d.ID] = d
-		}
-	}
-	out := make([]dialoginfo.Dialog, 0, len(byID))
-	for id, d := range byID {
-		if rs.shown(id, d.Terminated()) {
-			out = append(out, d)
-		}
-	}
-	slices.SortFunc(out, func(a, b dialoginfo.Dialog) int { return strings.Compare(a.ID, b.ID) })
-	return out
 }
 
 // view returns the composed view of k.

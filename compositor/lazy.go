@@ -104,7 +104,8 @@ func (c *cache) loadLocked(resource string, rev uint64, ps []store.Publication, 
 		touched[k] = rs
 	}
 	for k, rs := range touched {
-		c.composeLocked(k, rs)
+		rs.dialogs = dialogIndex{} // composed whole
+		c.composeLocked(k, rs, nil, nil, nil)
 		rs.emitted = rs.view.body // what a new subscriber starts from
 	}
 }

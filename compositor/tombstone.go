@@ -55,9 +55,17 @@ func mergeTombs(dst, src tombs, now time.Time) tombs {
 }
 
 // absorbTombs is the cache's side: the tombstones a stored publication
-// carries join its resource's (called under cache.mu).
-func (rs *resState) absorbTombs(m meta, now time.Time) {
-	rs.tombs = mergeTombs(rs.tombs.prune(now), m.Tombs, now)
+// carries join its resource's (called under cache.mu). It returns the ids
+// that were not tombstoned before: their dialogs leave the view.
+func (rs *resState) absorbTombs(m meta, now time.Time) (added []string) {
+	rs.tombs.prune(now)
+	for id := range m.Tombs {
+		if !rs.tombs.dead(id) && m.Tombs[id] > now.UnixMilli() {
+			added = append(added, id)
+		}
+	}
+	rs.tombs = mergeTombs(rs.tombs, m.Tombs, now)
+	return added
 }
 
 // resTombs returns the live tombstones of k (a copy).

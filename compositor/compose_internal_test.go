@@ -1,0 +1,109 @@
+package compositor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/compositor/store/memstore"
+	"github.com/presencehub/presencehub/compositor/store/storetest"
+)
+
+const res = "sip:1001@hub.test"
+
+func randomDialogBody(r *rand.Rand) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" state="full" entity="%s">`, res)
+	states := []string{dialoginfo.Trying, dialoginfo.Early, dialoginfo.Confirmed, dialoginfo.Terminated}
+	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+		if r.IntN(3) == 0 {
+			fmt.Fprintf(&b, `<dialog id="%s"><state>%s</state><local><target uri="sip:x@y;n=%d"/></local></dialog>`, id, states[r.IntN(len(states))], r.IntN(5))
+		}
+	}
+	b.WriteString(`</dialog-info>`)
+	return []byte(b.String())
+}
+
+// wholeView composes the resource from scratch, as every change did before
+// composition became incremental.
+func wholeView(c *Compositor, k key, now time.Time) (got, want []dialoginfo.Dialog) {
+	c.cache.mu.Lock()
+	defer c.cache.mu.Unlock()
+	rs := c.cache.res[k]
+	if rs == nil {
+		return nil, nil
+	}
+	scratch := &resState{pubs: rs.pubs, tombs: maps.Clone(rs.tombs)}
+	if len(rs.pubs) > 0 {
+		want = composeDialogs(c.cache.live(scratch, now), scratch, now)
+	}
+	return rs.view.Dialogs, want
+}
+
+func TestCompose_Incremental_SameAsWhole(t *testing.T) {
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 99))
+			clk := storetest.NewClock(time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC))
+			st := memstore.New(memstore.Options{Now: clk.Now})
+			c, err := New(context.Background(), Config{Store: st, Now: clk.Now, TombstoneTTL: 4 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx := context.Background()
+			var tags []string
+			k := key{res, EventDialog}
+			for step := range 400 {
+				req := PublishRequest{Resource: res, Event: EventDialog, Expires: 1 + r.IntN(8),
+					ContentType: ContentTypeDialogInfo, Body: randomDialogBody(r), Publisher: "p"}
+				op := r.IntN(6)
+				i := -1
+				if len(tags) > 0 {
+					i = r.IntN(len(tags))
+				}
+				switch {
+				case op == 0 || i < 0: // a new publication
+				case op == 1: // refresh
+					req.IfMatch, req.Body, req.ContentType = []string{tags[i]}, nil, ""
+				case op == 2: // remove
+					req.IfMatch, req.Expires, req.Body, req.ContentType = []string{tags[i]}, 0, nil, ""
+				case op == 3:
+					clk.Advance(time.Duration(r.IntN(3000)) * time.Millisecond)
+					continue
+				default: // modify
+					req.IfMatch = []string{tags[i]}
+				}
+				out, err := c.Publish(ctx, req)
+				var ce *Error
+				switch {
+				case errors.As(err, &ce) && ce.Code == 412: // expired meanwhile
+					tags = append(tags[:i], tags[i+1:]...)
+					continue
+				case err != nil:
+					t.Fatalf("step %d: %v", step, err)
+				}
+				if i >= 0 && len(req.IfMatch) > 0 {
+					tags = append(tags[:i], tags[i+1:]...)
+				}
+				if req.Expires > 0 {
+					tags = append(tags, out.ETag)
+				}
+				got, want := wholeView(c, k, clk.Now())
+				if len(got) == 0 && len(want) == 0 {
+					continue
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("step %d: incremental view\n%+v\nwhole view\n%+v", step, got, want)
+				}
+			}
+		})
+	}
+}
