@@ -24,7 +24,7 @@ type entry struct {
 
 // resState is one (resource, event): its publications and composed view.
 type resState struct {
-	pubs  map[string]*entry
+	pubs    map[string]*entry
 	tombs   tombs       // terminated dialog ids (tombstone.go)
 	dialogs dialogIndex // event dialog: what incremental composition needs (compose.go)
 	rev     uint64
@@ -264,6 +264,16 @@ func (c *cache) resources() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// size is the number of publications of k and of dialogs in their bodies.
+func (c *cache) size(k key) (pubs, dialogs int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if rs := c.res[k]; rs != nil {
+		return len(rs.pubs), rs.dialogs.count
+	}
+	return 0, 0
 }
 
 // publications is the number of live publications of publisher.

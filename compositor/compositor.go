@@ -29,7 +29,10 @@ const (
 	DefaultMaxBodySize  = 64 << 10
 	DefaultMaxDepth     = 32
 	DefaultTombstoneTTL = 60 * time.Second
-	defaultRetryAfter   = 5 // seconds, on 503
+
+	DefaultMaxPublicationsPerResource = 100
+	DefaultMaxDialogsPerResource      = 1000
+	defaultRetryAfter                 = 5 // seconds, on 503
 )
 
 // Store is where publications live; see package store.
@@ -53,16 +56,26 @@ type Config struct {
 	// MaxPerPublisher limits the live publications of one publisher (a
 	// token's sub); 0 means no limit. Above it an initial PUBLISH gets 503.
 	MaxPerPublisher int
+	// MaxPublicationsPerResource bounds the live publications of one
+	// (resource, event): an initial PUBLISH above it gets 503. Default 100.
+	MaxPublicationsPerResource int
+	// MaxDialogsPerResource bounds the dialogs of a resource's dialog
+	// publications taken together (what its composed view and NOTIFYs
+	// carry): a PUBLISH that would go above it gets 413, one that does not
+	// add dialogs is always accepted. Default 1000.
+	MaxDialogsPerResource int
 }
 
 // Compositor is the Event State Compositor. Its methods are safe for
 // concurrent use.
 type Compositor struct {
-	store  Store
-	log    *slog.Logger
-	now    func() time.Time
-	cache  *cache
-	maxPer int // Config.MaxPerPublisher
+	store      Store
+	log        *slog.Logger
+	now        func() time.Time
+	cache      *cache
+	maxPer     int // Config.MaxPerPublisher
+	maxPubs    int // Config.MaxPublicationsPerResource
+	maxDialogs int // Config.MaxDialogsPerResource
 
 	subMu   sync.Mutex
 	subs    map[uint64]func(Change)
@@ -97,14 +110,22 @@ func New(ctx context.Context, cfg Config) (*Compositor, error) {
 	if cfg.TombstoneTTL <= 0 {
 		cfg.TombstoneTTL = DefaultTombstoneTTL
 	}
+	if cfg.MaxPublicationsPerResource <= 0 {
+		cfg.MaxPublicationsPerResource = DefaultMaxPublicationsPerResource
+	}
+	if cfg.MaxDialogsPerResource <= 0 {
+		cfg.MaxDialogsPerResource = DefaultMaxDialogsPerResource
+	}
 	c := &Compositor{
-		store:    cfg.Store,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		cache:    newCache(cfg),
-		maxPer:   cfg.MaxPerPublisher,
-		subs:     map[uint64]func(Change){},
-		feedDone: make(chan struct{}),
+		store:      cfg.Store,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		cache:      newCache(cfg),
+		maxPer:     cfg.MaxPerPublisher,
+		maxPubs:    cfg.MaxPublicationsPerResource,
+		maxDialogs: cfg.MaxDialogsPerResource,
+		subs:       map[uint64]func(Change){},
+		feedDone:   make(chan struct{}),
 	}
 	feedCtx, cancel := context.WithCancel(context.Background())
 	c.feedCtx, c.cancel = feedCtx, cancel

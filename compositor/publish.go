@@ -110,6 +110,9 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 				Limit: "publications_per_user"}
 		}
 	}
+	if err := c.bounds(k, old, body); err != nil {
+		return PublishResult{}, err
+	}
 	p := c.nextPublication(k, old, r, body, now, exp, res.ETag)
 	var err error
 	if old == nil {
@@ -211,6 +214,27 @@ func (c *Compositor) nextPublication(k key, old *entry, r PublishRequest, body *
 	}
 	p.Meta = m.encode()
 	return p
+}
+
+// bounds refuses a PUBLISH that would take the resource's composed view
+// past the configured size: too many publications (503: others may expire)
+// or too many dialogs (413). A PUBLISH that adds no dialogs always passes,
+// so a resource over the bound can still be cleared.
+func (c *Compositor) bounds(k key, old *entry, body *parsed) error {
+	pubs, dialogs := c.cache.size(k)
+	if old == nil && pubs >= c.maxPubs {
+		return &Error{Code: 503, Reason: "Service Unavailable - too many publications for this resource", RetryAfter: 60,
+			Limit: "publications_per_resource"}
+	}
+	if body == nil || body.dialogs == nil {
+		return nil
+	}
+	had, has := len(dialogsOf(old)), len(body.dialogs.Dialogs)
+	if has > had && dialogs-had+has > c.maxDialogs {
+		return &Error{Code: 413, Reason: "Request Entity Too Large - too many dialogs for this resource", Limit: "dialogs_per_resource",
+			Err: fmt.Errorf("%d dialogs over the resource's publications, limit %d", dialogs-had+has, c.maxDialogs)}
+	}
+	return nil
 }
 
 // storeError maps a failed store operation to the SIP answer. Nothing

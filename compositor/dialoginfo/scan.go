@@ -15,8 +15,8 @@ import (
 // it accepts, parseTree accepts with the same Document (FuzzParse_
 // ScannerMatchesTree).
 func parseScan(data []byte, lim Limits) (*Document, bool) {
-	var s xmltree.Scanner
-	s.Reset(string(data), lim)
+	s := xmltree.NewScanner(string(data), lim)
+	defer s.Release()
 	if k, err := s.Next(); err != nil || k != xmltree.KindStart || s.Space != NS || s.Local != "dialog-info" {
 		return nil, false
 	}
@@ -52,12 +52,12 @@ func parseScan(data []byte, lim Limits) (*Document, bool) {
 			return doc, true
 		case xmltree.KindStart:
 			if s.Space != NS || s.Local != "dialog" {
-				if !skip(&s) {
+				if !skip(s) {
 					return nil, false
 				}
 				continue
 			}
-			d, ok := scanDialog(&s)
+			d, ok := scanDialog(s)
 			if !ok {
 				return nil, false
 			}

@@ -3,6 +3,7 @@ package xmltree
 import (
 	"errors"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -74,6 +75,27 @@ type rawAttr struct{ prefix, local, value string }
 // Reset makes s read src under lim, keeping its buffers.
 func (s *Scanner) Reset(src string, lim Limits) {
 	*s = Scanner{src: src, lim: lim.norm(), open: s.open[:0], binds: s.binds[:0], raw: s.raw[:0], buf: s.buf[:0], Attrs: s.Attrs[:0]}
+}
+
+var scanners = sync.Pool{New: func() any { return new(Scanner) }}
+
+// NewScanner returns a Scanner reading src under lim, from a pool: call
+// Release when done with it and with the strings of its current token
+// (strings already taken from it stay valid).
+func NewScanner(src string, lim Limits) *Scanner {
+	s := scanners.Get().(*Scanner)
+	s.Reset(src, lim)
+	return s
+}
+
+// Release returns s to the pool, keeping no reference to the document.
+func (s *Scanner) Release() {
+	clear(s.open[:cap(s.open)])
+	clear(s.binds[:cap(s.binds)])
+	clear(s.raw[:cap(s.raw)])
+	clear(s.Attrs[:cap(s.Attrs)])
+	s.Reset("", Limits{})
+	scanners.Put(s)
 }
 
 // Attr returns the value of the un-namespaced attribute local of the

@@ -82,8 +82,8 @@ func Parse(data []byte, lim Limits) (*Element, error) {
 // parseScan builds the tree with a Scanner; false when the document is
 // outside its subset.
 func parseScan(data []byte, lim Limits) (*Element, bool) {
-	var s Scanner
-	s.Reset(string(data), lim)
+	s := NewScanner(string(data), lim)
+	defer s.Release()
 	var root *Element
 	var stack []*Element
 	var text []string // character data of each open element, when in pieces
