@@ -107,3 +107,59 @@ func TestCompose_Incremental_SameAsWhole(t *testing.T) {
 		})
 	}
 }
+
+func TestPublish_ResourceBounds_RefusedWithTheirLimit(t *testing.T) {
+	clk := storetest.NewClock(time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC))
+	c, err := New(context.Background(), Config{Store: memstore.New(memstore.Options{Now: clk.Now}), Now: clk.Now,
+		MaxPublicationsPerResource: 2, MaxDialogsPerResource: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := func(ids ...string) []byte {
+		var b strings.Builder
+		fmt.Fprintf(&b, `<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" state="full" entity="%s">`, res)
+		for _, id := range ids {
+			fmt.Fprintf(&b, `<dialog id="%s"><state>early</state></dialog>`, id)
+		}
+		return append([]byte(b.String()), `</dialog-info>`...)
+	}
+	tags := map[string]string{}
+	for _, step := range []struct {
+		name    string
+		pub     string // "" new publication; else the name of the one to modify
+		dialogs []string
+		code    int
+		limit   string
+	}{
+		{"first publication, 2 dialogs", "", []string{"a", "b"}, 200, ""},
+		{"second, 1 dialog (3 in all)", "", []string{"c"}, 200, ""},
+		{"third publication", "", []string{"x"}, 503, "publications_per_resource"},
+		{"second grows to 2 (4 in all)", "p2", []string{"c", "d"}, 413, "dialogs_per_resource"},
+		{"second changes, same count", "p2", []string{"d"}, 200, ""},
+		{"first shrinks", "p1", []string{"a"}, 200, ""},
+		{"second grows to 2 (3 in all)", "p2", []string{"c", "d"}, 200, ""},
+	} {
+		r := PublishRequest{Resource: res, Event: EventDialog, Expires: 60, ContentType: ContentTypeDialogInfo, Body: body(step.dialogs...), Publisher: "p"}
+		if step.pub != "" {
+			r.IfMatch = []string{tags[step.pub]}
+		}
+		out, err := c.Publish(context.Background(), r)
+		var ce *Error
+		switch {
+		case step.code == 200 && err != nil:
+			t.Fatalf("%s: %v", step.name, err)
+		case step.code != 200 && (!errors.As(err, &ce) || ce.Code != step.code || ce.Limit != step.limit):
+			t.Fatalf("%s: got %v, want %d with limit %q", step.name, err, step.code, step.limit)
+		case step.code == 200:
+			name := step.pub
+			if name == "" {
+				name = fmt.Sprint("p", len(tags)+1)
+			}
+			tags[name] = out.ETag
+		}
+	}
+	if n := len(c.View(res, EventDialog).Dialogs); n != 3 {
+		t.Fatalf("view has %d dialogs, want 3", n)
+	}
+}

@@ -63,7 +63,7 @@ type benchServer struct {
 	signer auth.Signer
 }
 
-func newBenchServer(b *testing.B, st store.Store) *benchServer {
+func newBenchServer(b testing.TB, st store.Store) *benchServer {
 	b.Helper()
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	v, err := auth.NewVerifier(auth.Config{Secret: secret, Domain: benchDomain})
@@ -82,7 +82,7 @@ func newBenchServer(b *testing.B, st store.Store) *benchServer {
 	return &benchServer{s: s, signer: auth.Signer{Secret: secret, Domain: benchDomain}}
 }
 
-func (bs *benchServer) token(b *testing.B, sub string, publish ...string) string {
+func (bs *benchServer) token(b testing.TB, sub string, publish ...string) string {
 	tok, err := bs.signer.Mint(sub, time.Hour, func(c *auth.Claims) { c.Publish = publish })
 	if err != nil {
 		b.Fatal(err)
@@ -91,7 +91,7 @@ func (bs *benchServer) token(b *testing.B, sub string, publish ...string) string
 }
 
 // flow returns a flow authenticated at the upgrade with tok ("" = none).
-func (bs *benchServer) flow(b *testing.B, tok string) (*flow.Flow, *benchConn) {
+func (bs *benchServer) flow(b testing.TB, tok string) (*flow.Flow, *benchConn) {
 	c := &benchConn{}
 	var id *auth.Identity
 	if tok != "" {
@@ -106,7 +106,7 @@ func (bs *benchServer) flow(b *testing.B, tok string) (*flow.Flow, *benchConn) {
 // run feeds msg to the hub b.N times, msg(i) making message number i, and
 // checks the answer's status line.
 func (bs *benchServer) run(b *testing.B, fl *flow.Flow, c *benchConn, want string, msg func(i int) []byte) {
-	lim := newLimiter(1<<30, 1)
+	lim := newLimiter(1<<30, 1<<30, 1)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		bs.s.handleMessage(fl, lim, msg(i))
@@ -230,7 +230,7 @@ func BenchmarkPublish(b *testing.B) {
 			}
 			bs := newBenchServer(b, st)
 			fl, c := bs.flow(b, bs.token(b, "pbx", "*"))
-			lim := newLimiter(1<<30, 1)
+			lim := newLimiter(1<<30, 1<<30, 1)
 			etag := ""
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
@@ -254,7 +254,7 @@ func BenchmarkPublish(b *testing.B) {
 func BenchmarkNotifyAnswer(b *testing.B) {
 	bs := newBenchServer(b, nil)
 	fl, c := bs.flow(b, bs.token(b, "console"))
-	lim := newLimiter(1<<30, 1)
+	lim := newLimiter(1<<30, 1<<30, 1)
 	// Requests whose answers the benchmark sends: b.N NOTIFYs in flight.
 	answer := func(branch string) []byte {
 		return []byte("SIP/2.0 200 OK\r\n" +

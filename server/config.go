@@ -28,6 +28,11 @@ type Config struct {
 	UnauthTimeout time.Duration
 	// RequestsPerSecond limits requests per connection (burst 4×); default 200.
 	RequestsPerSecond int
+	// PublisherRequestsPerSecond is RequestsPerSecond for a connection
+	// whose token may publish for others (publish ["*"] or a list naming
+	// other users: a PBX or an integration publishing for many extensions
+	// over one connection); default 20000.
+	PublisherRequestsPerSecond int
 	// MaxConnsPerIP limits open WebSocket connections from one address
 	// (HTTP 503 above); default 256.
 	MaxConnsPerIP int
@@ -48,6 +53,9 @@ type Config struct {
 	// MaxPubsPerUser limits the live publications of one token sub (503
 	// above); default 20000 (a PBX publishes for every extension).
 	MaxPubsPerUser int
+	// MaxPubsPerResource and MaxDialogsPerResource bound the composed
+	// view of one resource (503 and 413 above); defaults 100 and 1000.
+	MaxPubsPerResource, MaxDialogsPerResource int
 	// PublishExpiry and SubscribeExpiry are the expiry policies per event
 	// package; missing packages and zero fields take DefaultPublishExpiry
 	// and notifier.DefaultExpiry.

@@ -61,8 +61,12 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 			s.respond(fl, m, 400, "Bad Request - CSeq method does not match")
 			return
 		}
-		if !lim.allow() {
-			s.metrics.limitHit("requests_per_second")
+		if id := fl.Identity(); !lim.allow(id != nil && id.PublishesForOthers()) {
+			if id != nil && id.PublishesForOthers() {
+				s.metrics.limitHit("publisher_requests_per_second")
+			} else {
+				s.metrics.limitHit("requests_per_second")
+			}
 			res := sip.NewResponseFromRequest(m, 503, "Service Unavailable - too many requests", nil)
 			res.AppendHeader(sip.NewHeader("Retry-After", "1"))
 			s.send(fl, m, res)

@@ -78,7 +78,7 @@ func FuzzHandleMessage(f *testing.F) {
 		rec := &recorder{}
 		fl := flow.New(rec, id)
 		defer fl.Close()
-		s.handleMessage(fl, newLimiter(1000, 1), data)
+		s.handleMessage(fl, newLimiter(1000, 1000, 1), data)
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		for _, out := range rec.sent {

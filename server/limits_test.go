@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server"
+	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/servertest"
 )
 
@@ -56,6 +57,58 @@ func TestLimits(t *testing.T) {
 			time.Sleep(400 * time.Millisecond) // the bucket refills: served again
 			if res := do(t, c, newReq(t, c, sip.OPTIONS, "1001", "1001")); res.StatusCode != 200 {
 				t.Fatalf("after the burst: %d", res.StatusCode)
+			}
+		}, false},
+		{"a token publishing for others is not throttled as a browser", func(c *server.Config) { c.RequestsPerSecond = 5 }, func(t *testing.T, hub *servertest.Hub) {
+			tok := hub.Token("pbx", func(cl *auth.Claims) { cl.Publish = []string{"*"} })
+			c := hub.Dial(testCtx(t), "", sipclient.Options{Token: tok})
+			for i := 0; i < 40; i++ {
+				if res := do(t, c, newReq(t, c, sip.OPTIONS, "pbx", "pbx")); res.StatusCode != 200 {
+					t.Fatalf("request %d of a publisher token: %d %s", i, res.StatusCode, res.Reason)
+				}
+			}
+		}, false},
+		{"publisher requests per second → 503 + Retry-After", func(c *server.Config) { c.RequestsPerSecond, c.PublisherRequestsPerSecond = 2, 5 }, func(t *testing.T, hub *servertest.Hub) {
+			tok := hub.Token("pbx", func(cl *auth.Claims) { cl.Publish = []string{"1001", "1002"} })
+			c := hub.Dial(testCtx(t), "", sipclient.Options{Token: tok})
+			refused := 0
+			for i := 0; i < 40; i++ {
+				res := do(t, c, newReq(t, c, sip.OPTIONS, "pbx", "pbx"))
+				if res.StatusCode == 503 && header(res, "Retry-After") != "" {
+					refused++
+				}
+			}
+			if refused == 0 || refused > 30 {
+				t.Fatalf("%d of 40 requests refused; want some, at the publisher rate (burst 20)", refused)
+			}
+		}, false},
+		{"publications per resource → 503", func(c *server.Config) { c.MaxPubsPerResource = 2 }, func(t *testing.T, hub *servertest.Hub) {
+			c := hub.Dial(testCtx(t), "1001", sipclient.Options{})
+			codes := []string{}
+			for i := 0; i < 3; i++ {
+				req := withBody(newReq(t, c, sip.PUBLISH, "1001", "1001", "Event", "dialog"), "application/dialog-info+xml",
+					dialogInfo(servertest.AOR("1001"), fmt.Sprint(i), "early"))
+				res := do(t, c, req)
+				codes = append(codes, fmt.Sprint(res.StatusCode, " ", res.Reason))
+			}
+			if want := "[200 OK 200 OK 503 Service Unavailable - too many publications for this resource]"; fmt.Sprint(codes) != want {
+				t.Fatalf("codes %v, want %s", codes, want)
+			}
+		}, false},
+		{"dialogs per resource → 413", func(c *server.Config) { c.MaxDialogsPerResource = 1 }, func(t *testing.T, hub *servertest.Hub) {
+			c := hub.Dial(testCtx(t), "1001", sipclient.Options{})
+			codes := []string{}
+			for i := 0; i < 2; i++ {
+				req := withBody(newReq(t, c, sip.PUBLISH, "1001", "1001", "Event", "dialog"), "application/dialog-info+xml",
+					dialogInfo(servertest.AOR("1001"), fmt.Sprint(i), "early"))
+				res := do(t, c, req)
+				codes = append(codes, fmt.Sprint(res.StatusCode, " ", res.Reason))
+			}
+			if want := "[200 OK 413 Request Entity Too Large - too many dialogs for this resource]"; fmt.Sprint(codes) != want {
+				t.Fatalf("codes %v, want %s", codes, want)
+			}
+			if res := do(t, c, newReq(t, c, sip.OPTIONS, "1001", "1001")); res.StatusCode != 200 {
+				t.Fatalf("a bound is no store fault: OPTIONS after it %d", res.StatusCode)
 			}
 		}, false},
 		{"subscriptions per connection → 503", func(c *server.Config) { c.MaxSubsPerConn = 2 }, func(t *testing.T, hub *servertest.Hub) {

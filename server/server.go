@@ -73,6 +73,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RequestsPerSecond == 0 {
 		cfg.RequestsPerSecond = 200
 	}
+	if cfg.PublisherRequestsPerSecond == 0 {
+		cfg.PublisherRequestsPerSecond = 20000
+	}
 	if cfg.PublishesInFlight == 0 {
 		cfg.PublishesInFlight = 8
 	}
@@ -90,7 +93,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxPubsPerUser = 20000
 	}
 	comp, err := compositor.New(ctx, compositor.Config{Store: cfg.Metrics.instrumentStore(cfg.Store),
-		Logger: cfg.Logger, MaxPerPublisher: cfg.MaxPubsPerUser})
+		Logger: cfg.Logger, MaxPerPublisher: cfg.MaxPubsPerUser,
+		MaxPublicationsPerResource: cfg.MaxPubsPerResource, MaxDialogsPerResource: cfg.MaxDialogsPerResource})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("server: open compositor: %w", err)

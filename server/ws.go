@@ -108,7 +108,7 @@ func (s *Server) serveConn(conn *wsproto.Conn, tc *tappedConn, fl *flow.Flow, id
 			}
 		})
 	}
-	lim := newLimiter(s.cfg.RequestsPerSecond, s.cfg.PublishesInFlight)
+	lim := newLimiter(s.cfg.RequestsPerSecond, s.cfg.PublisherRequestsPerSecond, s.cfg.PublishesInFlight)
 	err := conn.Serve(s.ctx, func(msg []byte) {
 		s.traceMessage("in", tc.flow, msg)
 		s.handleMessage(fl, lim, msg)
@@ -153,29 +153,39 @@ func (s *Server) releaseIPSlot(ip string) {
 	}
 }
 
-// limiter is a token bucket: RequestsPerSecond with a burst of four seconds' worth.
+// limiter is a token bucket: RequestsPerSecond with a burst of four
+// seconds' worth, or PublisherRequestsPerSecond while the connection's
+// identity publishes for others.
 type limiter struct {
-	rate, burst float64
-	tokens      float64
-	last        time.Time
+	rate, pubRate float64
+	tokens        float64
+	last          time.Time
 	// publishes bounds the PUBLISHes of this connection being processed at
 	// once: a PBX or load generator pipelines them, and concurrent ones
 	// share the store's group commits. A full semaphore stops reading.
 	publishes chan struct{}
 }
 
-func newLimiter(perSecond, publishesInFlight int) *limiter {
-	r := float64(perSecond)
-	return &limiter{rate: r, burst: 4 * r, tokens: 4 * r, last: time.Now(), publishes: make(chan struct{}, max(publishesInFlight, 1))}
+func newLimiter(perSecond, publisherPerSecond, publishesInFlight int) *limiter {
+	r, pr := float64(perSecond), float64(max(publisherPerSecond, perSecond))
+	// Full at the higher rate: allow lowers the balance to the burst of the
+	// rate that applies.
+	return &limiter{rate: r, pubRate: pr, tokens: 4 * pr, last: time.Now(),
+		publishes: make(chan struct{}, max(publishesInFlight, 1))}
 }
 
-// allow is called from the connection's read goroutine only.
-func (l *limiter) allow() bool {
+// allow takes a request's token, at the publisher rate when publisher is
+// set. It is called from the connection's read goroutine only.
+func (l *limiter) allow(publisher bool) bool {
+	rate := l.rate
+	if publisher {
+		rate = l.pubRate
+	}
 	now := time.Now()
-	l.tokens += now.Sub(l.last).Seconds() * l.rate
+	l.tokens += now.Sub(l.last).Seconds() * rate
 	l.last = now
-	if l.tokens > l.burst {
-		l.tokens = l.burst
+	if burst := 4 * rate; l.tokens > burst {
+		l.tokens = burst
 	}
 	if l.tokens < 1 {
 		return false

@@ -53,6 +53,9 @@ type config struct {
 	MaxMessageSize    int64
 	UnauthTimeout     time.Duration
 	RequestsPerSecond int
+	PubRequestsPerSec int
+	MaxPubsPerRes     int
+	MaxDialogsPerRes  int
 	MaxConnsPerIP     int
 	MaxHeaders        int
 	MaxSubsPerConn    int
@@ -114,11 +117,14 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxMessageSize, "max-message-size", 64<<10, "largest SIP message in bytes (close 1009 above)")
 	fs.DurationVar(&c.UnauthTimeout, "unauth-timeout", 30*time.Second, "close connections without a valid token after this")
 	fs.IntVar(&c.RequestsPerSecond, "requests-per-second", 200, "requests per second per connection (burst 4x); 503 above")
+	fs.IntVar(&c.PubRequestsPerSec, "publisher-requests-per-second", 20000, "requests per second per connection whose token may publish for others (publish [\"*\"] or a list: a PBX, an integration), burst 4x; 503 above")
 	fs.IntVar(&c.MaxConnsPerIP, "max-connections-per-ip", 256, "open WebSocket connections from one client address (HTTP 503 above)")
 	fs.IntVar(&c.MaxHeaders, "max-headers", 64, "header fields per SIP message (400 above)")
 	fs.IntVar(&c.MaxSubsPerConn, "max-subscriptions-per-connection", 1000, "subscriptions per connection (503 above)")
 	fs.IntVar(&c.MaxSubsPerUser, "max-subscriptions-per-user", 5000, "subscriptions per token sub (503 above)")
 	fs.IntVar(&c.MaxPubsPerUser, "max-publications-per-user", 20000, "live publications per token sub (503 above)")
+	fs.IntVar(&c.MaxPubsPerRes, "max-publications-per-resource", 100, "live publications of one AOR and event package (503 above)")
+	fs.IntVar(&c.MaxDialogsPerRes, "max-dialogs-per-resource", 1000, "dialogs over the dialog publications of one AOR (413 for a PUBLISH adding more)")
 	fs.DurationVar(&c.PublishMin, "publish-min-expires", 60*time.Second, "minimum PUBLISH expiry (423 below)")
 	fs.DurationVar(&c.PublishDefault, "publish-default-expires", time.Hour, "PUBLISH expiry when none is asked for")
 	fs.DurationVar(&c.SubscribeMin, "subscribe-min-expires", 60*time.Second, "minimum SUBSCRIBE expiry (423 below)")

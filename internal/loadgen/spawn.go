@@ -76,7 +76,6 @@ func Spawn(ctx context.Context, opts SpawnOptions) (*Hub, error) {
 		"-domain", opts.Domain,
 		"-log-format", "json",
 		"-log-level", "info",
-		"-requests-per-second", "10000000",
 	}, opts.Args...)
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(hubEnv(os.Environ()), "PRESENCEHUB_JWT_SECRET="+opts.Secret)

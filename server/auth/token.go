@@ -274,6 +274,18 @@ func validUser(s string) bool {
 // Domain is the SIP domain AORs belong to.
 func (v *Verifier) Domain() string { return v.cfg.Domain }
 
+// PublishesForOthers reports whether id may publish for AORs besides its
+// own (publish ["*"] or a list naming other users): a PBX or an
+// integration, which is rate-limited as such rather than as a browser.
+func (id *Identity) PublishesForOthers() bool {
+	for _, p := range id.publish {
+		if p != id.Sub {
+			return true
+		}
+	}
+	return false
+}
+
 // CanPublish reports whether id may publish (or register) the AOR user@domain.
 func (id *Identity) CanPublish(user, domain string) bool {
 	return domain == id.domain && (id.publishSelf && user == id.Sub || allowed(id.publish, user))

@@ -1,0 +1,5 @@
+//go:build race
+
+package notifier
+
+func init() { raceEnabled = true }
