@@ -116,6 +116,9 @@ func (m *Metrics) bind(ctx context.Context, reg *registrar.Registrar, comp *comp
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "presencehub_store_watch_resumes_total",
 				Help: "Times this hub's change stream from the shared store resumed at the next revision (reconnect, lost consumer)."},
 				func() float64 { return float64(rs.WatchResumes()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presencehub_store_writes_in_doubt",
+				Help: "Writes answered 503 whose fate the shared store is still settling (undone if they were stored)."},
+				func() float64 { return float64(rs.WritesInDoubt()) }),
 		)
 	}
 }
@@ -125,6 +128,7 @@ func (m *Metrics) bind(ctx context.Context, reg *registrar.Registrar, comp *comp
 type ReplicatedStore interface {
 	ReplicationLag() time.Duration
 	WatchResumes() uint64
+	WritesInDoubt() int64
 }
 
 var (

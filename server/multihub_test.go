@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -99,6 +100,17 @@ func TestMultiHub_PublishOnOneHub_NotifiesWatcherOnAnother(t *testing.T) {
 	// publication, not one per hub.
 	if pubs, err := b.Server.Compositor().List(testCtx(t), servertest.AOR("1001")); err != nil || len(pubs) != 1 {
 		t.Fatalf("publications of 1001 = %d, %v; want 1", len(pubs), err)
+	}
+	res, err := http.Get(b.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, name := range []string{"presencehub_store_replication_lag_seconds ", "presencehub_store_watch_resumes_total 0", "presencehub_store_writes_in_doubt 0"} {
+		if !strings.Contains(string(metrics), "\n"+name) {
+			t.Errorf("/metrics of a NATS hub lacks %q", name)
+		}
 	}
 }
 

@@ -15,6 +15,9 @@ import (
 // start (NATS may come up after the hub, as in docker compose).
 const natsStartTimeout = 60 * time.Second
 
+// natsAttemptTimeout bounds one attempt to open the bucket at start.
+const natsAttemptTimeout = 10 * time.Second
+
 // connStore is a natsstore.Store that owns its connection.
 type connStore struct {
 	*natsstore.Store
@@ -56,7 +59,11 @@ func openNATSStore(ctx context.Context, c *config, log *slog.Logger) (connStore,
 		}
 	}
 	for {
-		st, err := natsstore.Open(ctx, natsstore.Options{Conn: nc, Bucket: c.NATSBucket, Replicas: c.NATSReplicas, Logger: log})
+		// One attempt is bounded: a JetStream request sent before the
+		// cluster elected its meta leader gets no answer at all.
+		actx, cancel := context.WithTimeout(ctx, natsAttemptTimeout)
+		st, err := natsstore.Open(actx, natsstore.Options{Conn: nc, Bucket: c.NATSBucket, Replicas: c.NATSReplicas, Logger: log})
+		cancel()
 		if err == nil {
 			return connStore{Store: st, nc: nc}, nil
 		}

@@ -317,3 +317,56 @@ func TestCluster_ConsumerServerKilled_StreamResumesWithoutGapsOrDoubles(t *testi
 		t.Fatalf("B stats %+v: want at least one resume, rev >= %d", st, revs[n-1])
 	}
 }
+
+// A write whose acknowledgement does not come in time is answered
+// ErrBusy (SIP 503), and so it must end up not done even when JetStream
+// stored it: the store settles it and restores the version before. (A
+// write timeout of 1 ns loses every acknowledgement.)
+func TestCluster_WriteAnsweredBusy_EndsUpNotDone(t *testing.T) {
+	c := natstest.Start(t, 3)
+	ctx := context.Background()
+	a := node(t, c, 0, "doubt")
+	octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	hasty, err := natsstore.Open(octx, natsstore.Options{Conn: connect(t, c.URL()), Bucket: "doubt", Replicas: 3, WriteTimeout: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hasty.Close()
+	p, err := a.Create(ctx, newPub("kept", "sip:1005@example.com", time.Now().Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ach := tail(t, a)
+	q := p
+	q.ETag, q.Body = "etag-in-doubt", []byte("<presence>in doubt</presence>")
+	if _, err := hasty.Replace(ctx, q, p.Rev); !errors.Is(err, store.ErrBusy) {
+		t.Fatalf("Replace with a lost acknowledgement: %v, want ErrBusy", err)
+	}
+	if _, err := hasty.Create(ctx, newPub("never", "sip:1005@example.com", time.Now().Add(time.Hour))); !errors.Is(err, store.ErrBusy) {
+		t.Fatalf("Create with a lost acknowledgement: %v, want ErrBusy", err)
+	}
+	// Both were stored by the settling resend, then undone.
+	deadline := time.After(10 * time.Second)
+	restored, removed := false, false
+	for !restored || !removed {
+		select {
+		case ch := <-ach:
+			switch {
+			case ch.Pub.ID == p.ID && ch.Kind == store.ChangePut && ch.Pub.ETag == p.ETag && ch.Rev > p.Rev:
+				restored = true
+			case ch.Pub.ID == "never" && ch.Kind == store.ChangeDelete:
+				removed = true
+			}
+		case <-deadline:
+			t.Fatalf("not undone within 10s: restored %v, removed %v", restored, removed)
+		}
+	}
+	got, err := a.Get(ctx, p.ID)
+	if err != nil || got.ETag != p.ETag || string(got.Body) != string(p.Body) {
+		t.Fatalf("after settling: %+v, %v; want the version before the busy write", got, err)
+	}
+	if _, err := a.Get(ctx, "never"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the busy create: %v, want ErrNotFound", err)
+	}
+}

@@ -27,6 +27,8 @@
 //     misses first waits until the copy caught up with the stream's last
 //     sequence, so a publication written through another hub is found.
 //   - Writes that cannot be acknowledged in time (a NATS leader election,
-//     no connection) are store.ErrBusy (SIP 503 + Retry-After); such a
-//     write may still have happened.
+//     no connection) are store.ErrBusy (SIP 503 + Retry-After). Such a write
+//     may still be stored; the store resends it with the same Nats-Msg-Id
+//     until JetStream says, and if it was stored writes back the version
+//     before it (doubt.go): what callers were told is what stays.
 package natsstore

@@ -60,7 +60,7 @@ func (s *Store) followOnce(ctx context.Context, streamName, name string, resume 
 	s.mu.Lock()
 	start := s.rev + 1
 	s.mu.Unlock()
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	cons, err := s.js.CreateConsumer(cctx, streamName, jetstream.ConsumerConfig{
 		Name:              name,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,

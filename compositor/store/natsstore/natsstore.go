@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/presencehub/presencehub/compositor/store"
 	"github.com/presencehub/presencehub/compositor/store/internal/changefeed"
@@ -99,6 +101,11 @@ type Store struct {
 	emptyAtOpen  bool
 	closed       bool
 
+	settleCtx  context.Context // ends at Close: in-doubt writes stop being settled
+	stopSettle context.CancelFunc
+	settling   sync.WaitGroup
+	inDoubt    atomic.Int64
+
 	resumes atomic.Uint64
 	lagNS   atomic.Int64
 }
@@ -172,6 +179,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	// An empty bucket is read through once the consumer exists.
 	s.emptyAtOpen = info.State.Msgs == 0
+	s.settleCtx, s.stopSettle = context.WithCancel(context.Background())
 	fctx, stop := context.WithCancel(context.Background())
 	s.stopFollow, s.followDone = stop, make(chan struct{})
 	go s.follow(fctx, streamName, s.followDone)
@@ -399,34 +407,37 @@ func (s *Store) ttl(exp time.Time) time.Duration {
 // write publishes one message with a compare-and-swap on the key's last
 // revision, then waits (briefly) for the local copy to apply it so that
 // the caller reads its own write.
-func (s *Store) write(ctx context.Context, key string, hdr nats.Header, data []byte, ifRev uint64, ttl time.Duration) (uint64, error) {
+func (s *Store) write(ctx context.Context, key string, hdr nats.Header, data []byte, ifRev uint64, ttl time.Duration, u undo) (uint64, error) {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
 		return 0, store.ErrClosed
 	}
-	wctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
-	defer cancel()
 	m := &nats.Msg{Subject: s.prefix + key, Header: hdr, Data: data}
 	if m.Header == nil {
 		m.Header = nats.Header{}
 	}
-	opts := []jetstream.PublishOpt{
-		jetstream.WithExpectLastSequencePerSubject(ifRev),
-		jetstream.WithRetryAttempts(1000), // on "no responders" (no stream leader yet): until the deadline
-		jetstream.WithRetryWait(100 * time.Millisecond),
-	}
+	// The same message, sent again, is recognised by its id: that is how
+	// a write whose answer was lost is settled (settle).
+	m.Header.Set(jetstream.MsgIDHeader, nuid.Next())
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(ifRev, 10))
 	if ttl > 0 {
-		opts = append(opts, jetstream.WithMsgTTL(ttl))
+		m.Header.Set(jetstream.MsgTTLHeader, ttl.String())
 	}
-	ack, err := s.js.PublishMsg(wctx, m, opts...)
-	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			return 0, fmt.Errorf("%w: %w", store.ErrConflict, err)
-		}
+	wctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
+	ack, err := s.publish(wctx, m)
+	cancel()
+	switch outcomeOf(err) {
+	case landed:
+	case conflict:
+		return 0, fmt.Errorf("%w: %w", store.ErrConflict, err)
+	case refused:
+		return 0, fmt.Errorf("%w: %w", store.ErrBusy, err)
+	default:
+		// No answer in time (a leader election): the write may still be
+		// stored. The caller hears "busy"; settle makes that true.
+		s.settle(m, u)
 		return 0, fmt.Errorf("%w: %w", store.ErrBusy, err)
 	}
 	// Usually a millisecond; bounded so that a change stream being resumed
@@ -453,7 +464,7 @@ func (s *Store) Create(ctx context.Context, p store.Publication) (store.Publicat
 	if err != nil {
 		return store.Publication{}, fmt.Errorf("natsstore: create %q: %w", p.ID, err)
 	}
-	rev, err := s.write(ctx, pubKey(p.Resource, p.Event, p.ID), nil, data, 0, s.ttl(p.Expires))
+	rev, err := s.write(ctx, pubKey(p.Resource, p.Event, p.ID), nil, data, 0, s.ttl(p.Expires), undo{})
 	if err != nil {
 		return store.Publication{}, fmt.Errorf("natsstore: create %q: %w", p.ID, err)
 	}
@@ -485,7 +496,7 @@ func (s *Store) Replace(ctx context.Context, p store.Publication, ifRev uint64) 
 	if err != nil {
 		return store.Publication{}, fmt.Errorf("natsstore: replace %q: %w", p.ID, err)
 	}
-	rev, err := s.write(ctx, key, nil, data, ifRev, s.ttl(p.Expires))
+	rev, err := s.write(ctx, key, nil, data, ifRev, s.ttl(p.Expires), undoTo(old, ifRev))
 	if err != nil {
 		return store.Publication{}, fmt.Errorf("natsstore: replace %q: %w", p.ID, err)
 	}
@@ -494,24 +505,25 @@ func (s *Store) Replace(ctx context.Context, p store.Publication, ifRev uint64) 
 	return p, nil
 }
 
-// remove writes a purge marker for key if its revision is ifRev.
-func (s *Store) remove(ctx context.Context, key string, ifRev uint64, expire bool) (uint64, error) {
+// remove writes a purge marker for key if its revision is ifRev; u says
+// what to do if its answer is lost and it turns out stored.
+func (s *Store) remove(ctx context.Context, key string, ifRev uint64, expire bool, u undo) (uint64, error) {
 	hdr := nats.Header{}
 	hdr.Set("KV-Operation", "PURGE")
 	hdr.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 	if expire {
 		hdr.Set(reasonHeader, reasonExpire)
 	}
-	return s.write(ctx, key, hdr, nil, ifRev, s.markerTTL)
+	return s.write(ctx, key, hdr, nil, ifRev, s.markerTTL, u)
 }
 
 // Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, id string, ifRev uint64) (uint64, error) {
-	_, key, err := s.find(ctx, id)
+	old, key, err := s.find(ctx, id)
 	if err != nil {
 		return 0, fmt.Errorf("natsstore: delete %q: %w", id, err)
 	}
-	rev, err := s.remove(ctx, key, ifRev, false)
+	rev, err := s.remove(ctx, key, ifRev, false, undoTo(old, ifRev))
 	if err != nil {
 		return 0, fmt.Errorf("natsstore: delete %q: %w", id, err)
 	}
@@ -529,7 +541,7 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 			return nil
 		}
 		for _, p := range all {
-			_, err := s.remove(ctx, pubKey(p.Resource, p.Event, p.ID), p.Rev, false)
+			_, err := s.remove(ctx, pubKey(p.Resource, p.Event, p.ID), p.Rev, false, undo{keep: true})
 			if err != nil && !errors.Is(err, store.ErrConflict) {
 				return fmt.Errorf("natsstore: delete all: %q: %w", p.ID, err)
 			}
@@ -564,7 +576,7 @@ func (s *Store) Expire(ctx context.Context) (int, error) {
 	sort.Slice(gone, func(i, j int) bool { return gone[i].rev < gone[j].rev })
 	n := 0
 	for _, v := range gone {
-		_, err := s.remove(ctx, v.key, v.rev, true)
+		_, err := s.remove(ctx, v.key, v.rev, true, undo{keep: true})
 		switch {
 		case err == nil:
 			n++
@@ -623,6 +635,10 @@ func (s *Store) ReplicationLag() time.Duration { return time.Duration(s.lagNS.Lo
 // sequence after a lost consumer or a reconnect.
 func (s *Store) WatchResumes() uint64 { return s.resumes.Load() }
 
+// WritesInDoubt is how many writes answered busy are being settled now
+// (resent until JetStream says whether it stored them).
+func (s *Store) WritesInDoubt() int64 { return s.inDoubt.Load() }
+
 // Close implements store.Store. It does not close the connection.
 func (s *Store) Close() error {
 	s.mu.Lock()
@@ -634,6 +650,10 @@ func (s *Store) Close() error {
 	close(s.advanced)
 	s.advanced = make(chan struct{})
 	s.mu.Unlock()
+	if s.stopSettle != nil {
+		s.stopSettle()
+	}
+	s.settling.Wait()
 	if s.stopFollow != nil {
 		s.stopFollow()
 		<-s.followDone
