@@ -17,7 +17,10 @@ import (
 // bounded time; a healthy watcher keeps getting its NOTIFYs meanwhile.
 func TestSlowConsumer_ClosedOthersUnaffected(t *testing.T) {
 	hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
-		c.PingInterval = 300 * time.Millisecond
+		// A pong waits behind the messages read before it: 300 first
+		// subscriptions each read their resource from the store once, which
+		// under -race on a loaded machine takes longer than 300 ms.
+		c.PingInterval = time.Second
 		c.RequestsPerSecond = 1000
 	}})
 	ctx := testCtx(t)

@@ -32,11 +32,14 @@ type Conn struct {
 	remoteIP string
 	opts     Options
 	// The write queue: a slice that grows only as messages wait (an idle
-	// connection holds none), bounded by opts.WriteQueue; wake tells the
-	// writer there is work.
-	qmu   sync.Mutex
-	queue [][]byte
-	wake  chan struct{}
+	// connection holds none), bounded by opts.WriteQueue. A writer goroutine
+	// runs only while there is something to write (write.go): an idle
+	// connection parks no writer stack.
+	qmu     sync.Mutex
+	queue   [][]byte
+	writing bool // a writer goroutine is running
+	stopped bool // Serve has ended: no writer may start
+	writers sync.WaitGroup
 
 	mu      sync.Mutex
 	owned   bool // Serve, or Close before Serve, drives the shutdown
@@ -46,6 +49,8 @@ type Conn struct {
 	cause   error
 	hard    bool          // drop the socket without a close handshake (peer dead or stuck)
 	closing chan struct{} // closed when a close is requested
+	serving bool          // Serve is reading: a close request starts the closer (serve.go)
+	closer  sync.WaitGroup
 
 	done chan struct{} // closed when finished; err is set before
 	err  error
@@ -58,7 +63,6 @@ func newConn(ws *websocket.Conn, req *http.Request, ip string, opts Options) *Co
 		req:      req,
 		remoteIP: ip,
 		opts:     opts,
-		wake:     make(chan struct{}, 1),
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -74,6 +78,10 @@ func (c *Conn) Send(msg []byte) error {
 	default:
 	}
 	c.qmu.Lock()
+	if c.stopped {
+		c.qmu.Unlock()
+		return ErrClosed
+	}
 	if len(c.queue) >= c.opts.WriteQueue {
 		c.qmu.Unlock()
 		c.closeWith(websocket.StatusPolicyViolation, "slow consumer",
@@ -81,25 +89,32 @@ func (c *Conn) Send(msg []byte) error {
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, msg)
-	c.qmu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if !c.writing {
+		c.writing = true
+		c.writers.Add(1)
+		go c.writeLoop()
 	}
+	c.qmu.Unlock()
 	return nil
 }
 
 // take hands the writer everything queued and gives the queue the
 // writer's previous (drained) slice, so steady traffic allocates nothing.
+// With nothing queued it ends the writer's turn (writing = false) and
+// returns nil: the writer goroutine then exits.
 func (c *Conn) take(done [][]byte) [][]byte {
 	clear(done) // let the sent messages be collected
 	c.qmu.Lock()
+	defer c.qmu.Unlock()
 	batch := c.queue
+	if len(batch) == 0 {
+		c.writing = false
+		return nil
+	}
 	if cap(done) > 256 {
 		done = nil // a burst is over: do not keep its memory
 	}
 	c.queue = done[:0]
-	c.qmu.Unlock()
 	return batch
 }
 
@@ -135,6 +150,12 @@ func (c *Conn) closeWith(code websocket.StatusCode, reason string, cause error, 
 	}
 	c.closed, c.code, c.reason, c.cause, c.hard = true, code, reason, cause, hard
 	close(c.closing)
+	if c.serving {
+		// Serve's goroutine is blocked reading: the close handshake runs
+		// on a goroutine of its own, which exists only while closing.
+		c.closer.Add(1)
+		go c.runClose(code, reason, hard)
+	}
 	return true
 }
 

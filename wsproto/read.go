@@ -3,6 +3,7 @@ package wsproto
 import (
 	"bytes"
 	"context"
+	"sync"
 )
 
 // RFC 5626 §4.4.1: a double CRLF is a ping, answered with a single CRLF (the pong).
@@ -11,13 +12,16 @@ var (
 	crlfPong = []byte("\r\n")
 )
 
-// maxKeptReadBuf bounds the read buffer kept between messages, so an occasional big message
-// does not pin MaxMessageSize of memory on every idle connection.
+// maxKeptReadBuf bounds the read buffers pooled between messages, so an occasional big
+// message does not stay pinned.
 const maxKeptReadBuf = 16 << 10
+
+// readBufs are shared by every connection's read loop: a buffer is taken when a message
+// starts and given back once it is copied out, so an idle connection holds none.
+var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // readLoop delivers whole messages to onMessage until the connection fails.
 func (c *Conn) readLoop(onMessage func(msg []byte)) error {
-	var buf bytes.Buffer
 	for {
 		// Background: a context that ends during a read closes the socket; closing is
 		// Serve's job.
@@ -25,26 +29,32 @@ func (c *Conn) readLoop(onMessage func(msg []byte)) error {
 		if err != nil {
 			return err
 		}
+		buf := readBufs.Get().(*bytes.Buffer)
 		buf.Reset()
 		if _, err := buf.ReadFrom(r); err != nil {
 			return err
 		}
 		msg := buf.Bytes()
+		var out []byte
 		switch {
 		case bytes.Equal(msg, crlfPing):
 			_ = c.Send(crlfPong)
-			continue
 		case len(msg) == 0 || bytes.Equal(msg, crlfPong):
-			continue // a pong to our (never sent) CRLF ping, or an empty frame: no SIP message
+			// a pong to our (never sent) CRLF ping, or an empty frame: no SIP message
+		default:
+			out = bytes.Clone(msg)
+		}
+		if buf.Cap() <= maxKeptReadBuf {
+			readBufs.Put(buf)
+		}
+		if out == nil {
+			continue
 		}
 		select {
 		case <-c.closing:
 			continue // closing: keep reading only to finish the close handshake
 		default:
 		}
-		onMessage(bytes.Clone(msg))
-		if buf.Cap() > maxKeptReadBuf {
-			buf = bytes.Buffer{}
-		}
+		onMessage(out)
 	}
 }

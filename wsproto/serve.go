@@ -9,57 +9,79 @@ import (
 	"github.com/coder/websocket"
 )
 
-// Serve runs the read loop, the single writer and the pinger until the connection ends or
-// ctx ends (then it closes with 1001), and returns why it ended: errors.Is works with
-// ErrClosed (Close was called), ErrSlowConsumer, ErrPingTimeout, ErrWriteTimeout,
+// Serve reads messages on the calling goroutine until the connection ends or ctx ends
+// (then it closes with 1001), and returns why it ended: errors.Is works with ErrClosed
+// (Close was called), ErrSlowConsumer, ErrPingTimeout, ErrWriteTimeout,
 // websocket.ErrMessageTooBig and ctx's error, and websocket.CloseStatus gives the close code
-// sent or received when there was a close handshake. onMessage is called
-// sequentially from the read goroutine with one whole SIP message per call (text or binary
-// frame); the slice is owned by the callee. CRLF keepalives are handled here and not passed
-// on. When Serve returns, every goroutine it started has ended and Done is closed. A second
-// call waits for the first to finish and returns the same error.
+// sent or received when there was a close handshake. onMessage is called sequentially
+// from Serve's goroutine with one whole SIP message per call (text or binary frame); the
+// slice is owned by the callee. CRLF keepalives are handled here and not passed on. When
+// Serve returns, every goroutine it started has ended and Done is closed. A second call
+// waits for the first to finish and returns the same error.
+//
+// An idle connection costs one goroutine, Serve's own: the writer runs only while
+// messages wait (write.go), pings run on a timer (ping.go), the close handshake on a
+// goroutine started when a close is requested (runClose), and ctx is watched with
+// context.AfterFunc.
 func (c *Conn) Serve(ctx context.Context, onMessage func(msg []byte)) error {
 	c.mu.Lock()
 	owned := c.owned
 	c.owned = true
+	if !owned {
+		c.serving = true
+		if c.closed { // requested before Serve (a full queue): close now
+			c.closer.Add(1)
+			go c.runClose(c.code, c.reason, c.hard)
+		}
+	}
 	c.mu.Unlock()
 	if owned {
 		<-c.done
 		return c.err
 	}
 
-	var wg sync.WaitGroup
-	readErr := make(chan error, 1)
-	wg.Go(func() { readErr <- c.readLoop(onMessage) })
-	wg.Go(c.writeLoop)
-	stopPing := func() {}
-	if c.opts.PingInterval > 0 {
-		stopPing = c.startPinger(&wg)
-	}
-
-	select {
-	case <-ctx.Done():
+	stopCtx := context.AfterFunc(ctx, func() {
 		c.closeWith(websocket.StatusGoingAway, "going away", fmt.Errorf("wsproto: %w", context.Cause(ctx)), false)
-	case <-c.closing:
-	case err := <-readErr:
-		if errors.Is(err, websocket.ErrMessageTooBig) {
-			// coder/websocket has sent the 1009 close frame; the handshake drains the rest.
-			c.closeWith(websocket.StatusMessageTooBig, "message too big", fmt.Errorf("wsproto: read: %w", err), false)
-		} else {
-			c.closeWith(websocket.StatusAbnormalClosure, "", fmt.Errorf("wsproto: read: %w", err), true)
-		}
+	})
+	stopPing := func() {}
+	var pings sync.WaitGroup
+	if c.opts.PingInterval > 0 {
+		stopPing = c.startPinger(&pings)
 	}
 
-	c.mu.Lock()
-	code, reason, cause, hard := c.code, c.reason, c.cause, c.hard
-	c.mu.Unlock()
-	if !hard {
-		_ = c.ws.Close(code, reason) // bounded by coder/websocket's 5 s write and 5 s wait
+	err := c.readLoop(onMessage)
+	// The read loop ends when the socket fails, the peer closes, or a close requested
+	// meanwhile (runClose) has closed the socket under it.
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		// coder/websocket has sent the 1009 close frame; the handshake drains the rest.
+		c.closeWith(websocket.StatusMessageTooBig, "message too big", fmt.Errorf("wsproto: read: %w", err), false)
+	} else {
+		c.closeWith(websocket.StatusAbnormalClosure, "", fmt.Errorf("wsproto: read: %w", err), true)
 	}
+	stopCtx()
 	stopPing()
-	_ = c.ws.CloseNow() // unblocks the reader, a stuck writer and a ping
-	wg.Wait()
+	c.closer.Wait()
+	_ = c.ws.CloseNow() // unblocks a stuck writer and a ping
+	pings.Wait()
+	c.qmu.Lock()
+	c.stopped = true
+	c.qmu.Unlock()
+	c.writers.Wait()
+	c.mu.Lock()
+	cause := c.cause
+	c.mu.Unlock()
 	c.opts.Logger.Debug("wsproto: connection ended", "remote", c.remoteIP, "cause", cause)
 	c.finish(cause)
 	return cause
+}
+
+// runClose performs the close that was requested while Serve reads: the close handshake
+// (bounded by coder/websocket's 5 s write and 5 s wait; the reader sees the peer's close
+// frame), or, when hard, just dropping the socket. Either way the read loop then ends.
+func (c *Conn) runClose(code websocket.StatusCode, reason string, hard bool) {
+	defer c.closer.Done()
+	if !hard {
+		_ = c.ws.Close(code, reason)
+	}
+	_ = c.ws.CloseNow()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -358,5 +359,38 @@ func TestServe_Error_CarriesCloseStatus(t *testing.T) {
 			_ = ws.CloseNow()
 			<-readDone
 		})
+	}
+}
+
+// An idle connection costs one goroutine, Serve's own: no writer waits
+// between messages, pings run on a timer, nothing watches the context.
+func TestServe_IdleConnection_OneGoroutine(t *testing.T) {
+	const n = 16
+	s := startServer(t, Options{PingInterval: time.Hour}, nil)
+	time.Sleep(50 * time.Millisecond)
+	base := runtime.NumGoroutine()
+	clients := make([]*websocket.Conn, n)
+	for i := range clients {
+		clients[i] = dialRaw(t, s.url)
+		// One message each way: the writer ran once and ended.
+		if err := clients[i].Write(readCtx(t), websocket.MessageText, []byte(options)); err != nil {
+			t.Fatal(err)
+		}
+		if _, msg, err := clients[i].Read(readCtx(t)); err != nil || string(msg) != options {
+			t.Fatalf("echo: %q, %v", msg, err)
+		}
+		s.conn(t)
+	}
+	var per float64
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		per = float64(runtime.NumGoroutine()-base) / n
+		if per <= 1.0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if per > 1.0 {
+		t.Fatalf("%.2f goroutines per idle connection, want 1", per)
 	}
 }

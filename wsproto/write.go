@@ -8,11 +8,14 @@ import (
 	"github.com/coder/websocket"
 )
 
-// writeLoop is the connection's only writer of data frames. Each wake-up
-// takes everything queued and writes it; with the socket corked, a batch
-// leaves in as few write(2) calls as fit in the cork buffer.
+// writeLoop is the connection's only writer of data frames while it runs: Send starts it
+// when a message is queued and none runs, and it ends when the queue is empty (an idle
+// connection has no writer goroutine). Each turn takes everything queued and writes it;
+// with the socket corked, a batch leaves in as few write(2) calls as fit in the cork
+// buffer.
 func (c *Conn) writeLoop() {
-	// One watchdog per connection instead of a context per write: coder/websocket arms a
+	defer c.writers.Done()
+	// One watchdog per burst instead of a context per write: coder/websocket arms a
 	// context.AfterFunc for every write given a cancellable context (allocations).
 	stall := time.AfterFunc(time.Hour, func() {
 		c.closeWith(websocket.StatusPolicyViolation, "write timeout",
@@ -22,30 +25,33 @@ func (c *Conn) writeLoop() {
 	defer stall.Stop()
 	var batch [][]byte
 	for {
+		if batch = c.take(batch); batch == nil {
+			return // nothing queued: the next Send starts a writer again
+		}
 		select {
 		case <-c.closing:
+			c.abandon()
 			return
-		case <-c.wake:
+		default:
 		}
-		for {
-			batch = c.take(batch)
-			if len(batch) == 0 {
-				break
-			}
-			stall.Reset(c.opts.WriteTimeout)
-			err := c.writeBatch(batch)
-			stall.Stop()
-			if err != nil {
-				c.closeWith(websocket.StatusAbnormalClosure, "", fmt.Errorf("wsproto: write to %s: %w", c.remoteIP, err), true)
-				return
-			}
-			select {
-			case <-c.closing:
-				return
-			default:
-			}
+		stall.Reset(c.opts.WriteTimeout)
+		err := c.writeBatch(batch)
+		stall.Stop()
+		if err != nil {
+			c.closeWith(websocket.StatusAbnormalClosure, "", fmt.Errorf("wsproto: write to %s: %w", c.remoteIP, err), true)
+			c.abandon()
+			return
 		}
 	}
+}
+
+// abandon ends the writer's turn for good once the connection is closing: what is queued
+// is dropped and no writer starts again (Send refuses while closing).
+func (c *Conn) abandon() {
+	c.qmu.Lock()
+	clear(c.queue)
+	c.queue = nil
+	c.qmu.Unlock()
 }
 
 // writeBatch writes the messages of one batch, corked when there are several

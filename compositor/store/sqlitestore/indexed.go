@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/presencehub/presencehub/compositor/store"
 )
@@ -88,27 +89,48 @@ func (s *Store) Resources(ctx context.Context, after string, offset, limit int) 
 	return out, nil
 }
 
-// ListAt implements store.Indexed: the rows and store_rev read in one
-// read transaction (one snapshot of the WAL).
+// ListAt implements store.Indexed: one prepared statement (one snapshot
+// of the WAL) returns the revision with the rows, at least one row (the
+// revision) even when the resource has none.
 func (s *Store) ListAt(ctx context.Context, resource string) ([]store.Publication, uint64, error) {
 	if s.isClosed() {
 		return nil, 0, store.ErrClosed
 	}
-	tx, err := s.r.BeginTx(ctx, nil)
+	rows, err := s.stListAt.QueryContext(ctx, resource, s.now().UnixNano())
 	if err != nil {
 		return nil, 0, fmt.Errorf("list %q: %w", resource, mapErr(err))
 	}
-	defer tx.Rollback()
+	defer rows.Close()
+	var out []store.Publication
 	var rev int64
-	if err := tx.QueryRowContext(ctx, `SELECT rev FROM store_rev WHERE id = 1`).Scan(&rev); err != nil {
+	for rows.Next() {
+		var id, res, event, etag, ctype, publisher sql.NullString
+		var prev, expires, created, updated sql.NullInt64
+		var body, meta []byte
+		if err := rows.Scan(&rev, &id, &res, &event, &etag, &prev, &expires, &created, &updated,
+			&ctype, &body, &publisher, &meta); err != nil {
+			return nil, 0, fmt.Errorf("list %q: %w", resource, mapErr(err))
+		}
+		if !id.Valid {
+			continue // no publication: the row only carries the revision
+		}
+		out = append(out, store.Publication{ID: id.String, Resource: res.String, Event: event.String, ETag: etag.String,
+			Rev: uint64(prev.Int64), Expires: time.Unix(0, expires.Int64), Created: time.Unix(0, created.Int64),
+			Updated: time.Unix(0, updated.Int64), ContentType: ctype.String, Body: nonNil(body), Publisher: publisher.String,
+			Meta: nonNil(meta)})
+	}
+	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("list %q: %w", resource, mapErr(err))
 	}
-	ps, err := s.list(ctx, tx, resource)
-	if err != nil {
-		return nil, 0, err
-	}
-	return ps, uint64(rev), nil
+	return out, uint64(rev), nil
 }
+
+// listAtSQL is ListAt's statement: store_rev LEFT JOIN the resource's
+// live rows, in revision order.
+const listAtSQL = `SELECT r.rev, p.id, p.resource, p.event, p.etag, p.rev, p.expires, p.created, p.updated,
+	p.content_type, p.body, p.publisher, p.meta
+	FROM store_rev r LEFT JOIN publications p ON p.resource = ? AND p.expires > ?
+	WHERE r.id = 1 ORDER BY p.rev`
 
 // Watch implements store.Indexed.
 func (s *Store) Watch(ctx context.Context) (<-chan store.Change, error) {

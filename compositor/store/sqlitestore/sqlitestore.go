@@ -55,7 +55,7 @@ type Store struct {
 	stBegin, stCommit, stRollback                       *sql.Stmt
 	stInsert, stReplace, stDelete, stDeleteIf, stSetRev *sql.Stmt
 	stAlive, stExpired, stMinExpires                    *sql.Stmt
-	stGet, stFind                                       *sql.Stmt
+	stGet, stFind, stListAt                             *sql.Stmt
 
 	closed atomic.Bool // set by Close; reads check it without taking mu
 
@@ -230,6 +230,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stMinExpires, s.w, `SELECT MIN(expires) FROM publications`},
 		{&s.stGet, s.r, `SELECT ` + columns + ` FROM publications WHERE id = ? AND expires > ?`},
 		{&s.stFind, s.r, `SELECT ` + columns + ` FROM publications WHERE etag = ? AND resource = ? AND expires > ?`},
+		{&s.stListAt, s.r, listAtSQL},
 	} {
 		st, err := p.db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -558,7 +559,7 @@ func (s *Store) Close() error {
 func (s *Store) closeDBs() error {
 	var errs []error
 	for _, st := range []*sql.Stmt{s.stBegin, s.stCommit, s.stRollback, s.stInsert, s.stReplace, s.stDelete,
-		s.stDeleteIf, s.stSetRev, s.stAlive, s.stExpired, s.stMinExpires, s.stGet, s.stFind} {
+		s.stDeleteIf, s.stSetRev, s.stAlive, s.stExpired, s.stMinExpires, s.stGet, s.stFind, s.stListAt} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
