@@ -38,6 +38,9 @@ type Config struct {
 	MaxConnsPerIP int
 	// MaxHeaders limits header fields per SIP message (400 above); default 64.
 	MaxHeaders int
+	// MaxHeaderLength limits the bytes of one header field's value (400
+	// above); default 8192.
+	MaxHeaderLength int
 	// SIPTrusted are the source addresses whose plain-SIP PUBLISHes are
 	// accepted without a token (a PBX: publish ["*"]); see ServeSIP.
 	SIPTrusted []netip.Prefix

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 
@@ -57,6 +58,11 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 			s.respond(fl, m, 400, "Bad Request - too many header fields")
 			return
 		}
+		if name := longHeader(data, s.cfg.MaxHeaderLength); name != "" {
+			s.metrics.limitHit("header_length")
+			s.respond(fl, m, 400, "Bad Request - header field too long: "+name)
+			return
+		}
 		if m.CSeq().MethodName != m.Method {
 			s.respond(fl, m, 400, "Bad Request - CSeq method does not match")
 			return
@@ -74,6 +80,36 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 		}
 		s.handleRequest(fl, lim, m)
 	}
+}
+
+// longHeader returns the name of the first header field of msg whose value,
+// continuation lines included (RFC 3261 §7.3.1), is longer than limit
+// bytes, or "". What a request's headers hold may be kept for a dialog's
+// life (a subscription echoes its Event, From, To and route set in every
+// NOTIFY), so a value is bounded before anything keeps it.
+func longHeader(msg []byte, limit int) string {
+	_, rest, ok := bytes.Cut(msg, []byte("\r\n"))
+	var name []byte
+	n := 0
+	for ok && len(rest) > 0 {
+		var line []byte
+		line, rest, ok = bytes.Cut(rest, []byte("\r\n"))
+		if len(line) == 0 {
+			break // the end of the header
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			n += len(line) // a continuation of the current value
+		} else if c := bytes.IndexByte(line, ':'); c > 0 {
+			name, n = bytes.TrimSpace(line[:c]), len(line)-c-1
+		}
+		if n > limit {
+			if len(name) > 40 || !siprule.IsToken(string(name)) {
+				return "a header field" // not echoed: no valid name
+			}
+			return string(name)
+		}
+	}
+	return ""
 }
 
 // answerable reports whether a response can reach the client's transaction:

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -235,4 +236,173 @@ func TestAttack_DuplicateAndBrokenCopiedHeadersGet400NamingThem(t *testing.T) {
 	if data := wsExchange(t, conn, "OPTIONS sip:hub.test SIP/2.0\r\n"+fmt.Sprintf(via, "after")+from+to+fmt.Sprintf(cid, "after")+cseq+"\r\n"); !bytes.HasPrefix(data, []byte("SIP/2.0 200 ")) {
 		t.Fatalf("OPTIONS after the attacks: %q", data)
 	}
+}
+
+// heapAfterGC is the live heap once garbage is collected.
+func heapAfterGC() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// A header value above --max-header-length (a 60 KB "Event: dialog;id=…")
+// gets 400 naming the header and a limit hit, and a subscription keeps its
+// Event value once, not the request around it: the heap a subscription
+// holds grows by about the bytes of its Event value, nothing more.
+func TestAttack_LongEventHeaderRefusedAndNotKeptPerSubscription(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	c := hub.Dial(testCtx(t), "2001", sipclient.Options{})
+	subscribe := func(to, id string) *sip.Response {
+		req := newReq(t, c, sip.SUBSCRIBE, "2001", to, "Event", "dialog;id="+id, "Expires", "600", "Accept", "application/dialog-info+xml")
+		return do(t, c, req)
+	}
+	res := subscribe("1001", strings.Repeat("x", 60<<10))
+	if res.StatusCode != 400 || res.Reason != "Bad Request - header field too long: Event" {
+		t.Fatalf("60 KB Event: %d %q", res.StatusCode, res.Reason)
+	}
+	if n := limitHits(t, hub, "header_length"); n != 1 {
+		t.Errorf("limit hits header_length = %v, want 1", n)
+	}
+	// Folded over many short lines, the value is still one value.
+	folded := newReq(t, c, sip.SUBSCRIBE, "2001", "1001", "Expires", "600")
+	folded.AppendHeader(sip.NewHeader("Event", "dialog;id=a"+strings.Repeat("\r\n b", 5000)))
+	if res := do(t, c, folded); res.StatusCode != 400 {
+		t.Errorf("folded 10 KB Event: %d %q", res.StatusCode, res.Reason)
+	}
+
+	// Heap held per subscription: n subscriptions with short ids, then n
+	// with ids just under the limit; the difference per subscription is
+	// bounded by twice the extra bytes (the NOTIFY header template, and the
+	// id inside it, nothing of the SUBSCRIBE).
+	const n = 40
+	long := strings.Repeat("y", 8000)
+	measure := func(first int, id string) uint64 {
+		before := heapAfterGC()
+		for i := 0; i < n; i++ {
+			if res := subscribe(fmt.Sprint(first+i), fmt.Sprint(i)+id); res.StatusCode != 200 {
+				t.Fatalf("SUBSCRIBE: %d %s", res.StatusCode, res.Reason)
+			}
+		}
+		time.Sleep(200 * time.Millisecond) // the first NOTIFYs answered
+		after := heapAfterGC()
+		if after < before {
+			return 0
+		}
+		return (after - before) / n
+	}
+	short := measure(4000, "s")
+	withLong := measure(5000, long)
+	t.Logf("heap per subscription: %d B with a short id, %d B with an 8000 B id", short, withLong)
+	if extra := int64(withLong) - int64(short); extra > 2*8000 {
+		t.Errorf("an 8000 B Event id costs %d B of heap per subscription, want at most %d", extra, 2*8000)
+	}
+}
+
+// Expires values past 2^63 ns or 2^64 s are clamped, never wrapped: PUBLISH,
+// SUBSCRIBE and REGISTER are granted their package's maximum.
+func TestAttack_HugeExpiresGrantsTheMaximum(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	c := hub.Dial(testCtx(t), "1001", sipclient.Options{})
+	for _, huge := range []string{"9223372037", "18446744174", "99999999999999999999999999"} {
+		t.Run(huge, func(t *testing.T) {
+			pub := withBody(newReq(t, c, sip.PUBLISH, "1001", "1001", "Event", "dialog", "Expires", huge),
+				"application/dialog-info+xml", dialogInfo(servertest.AOR("1001"), "d1", "early"))
+			if res := do(t, c, pub); res.StatusCode != 200 || header(res, "Expires") != "86400" {
+				t.Errorf("PUBLISH Expires %s: %d %s Expires %q, want 200 with 86400", huge, res.StatusCode, res.Reason, header(res, "Expires"))
+			}
+			sub := newReq(t, c, sip.SUBSCRIBE, "1001", "1002", "Event", "dialog", "Expires", huge, "Accept", "application/dialog-info+xml")
+			if res := do(t, c, sub); res.StatusCode != 200 || header(res, "Expires") != "7200" {
+				t.Errorf("SUBSCRIBE Expires %s: %d %s Expires %q, want 200 with 7200", huge, res.StatusCode, res.Reason, header(res, "Expires"))
+			}
+			reg := newReq(t, c, sip.REGISTER, "1001", "1001", "Contact", "<sip:x@"+c.Host()+";transport=ws>", "Expires", huge)
+			if res := do(t, c, reg); res.StatusCode != 200 || header(res, "Expires") != "3600" {
+				t.Errorf("REGISTER Expires %s: %d %s Expires %q, want 200 with 3600", huge, res.StatusCode, res.Reason, header(res, "Expires"))
+			}
+		})
+	}
+}
+
+// REGISTER bindings of one AOR are bounded: above --max-bindings-per-aor a
+// REGISTER gets 503 + Retry-After (a limit hit) and changes nothing; the
+// 200 stays small; refreshing an existing binding still works.
+func TestAttack_BindingsPerAORBounded(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Register.MaxPerAOR = 5 }})
+	c := hub.Dial(testCtx(t), "1001", sipclient.Options{})
+	register := func(contacts ...string) *sip.Response {
+		req := newReq(t, c, sip.REGISTER, "1001", "1001", "Expires", "600")
+		req.RemoveHeader("Contact") // the client's own, random one
+		for _, ct := range contacts {
+			req.AppendHeader(sip.NewHeader("Contact", "<sip:"+ct+"@"+c.Host()+";transport=ws>"))
+		}
+		return do(t, c, req)
+	}
+	for i := 0; i < 5; i++ {
+		if res := register(fmt.Sprint("c", i)); res.StatusCode != 200 {
+			t.Fatalf("binding %d: %d %s", i, res.StatusCode, res.Reason)
+		}
+	}
+	res := register("c5")
+	if res.StatusCode != 503 || res.Reason != "Service Unavailable - too many bindings for this AOR" || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("sixth binding: %d %q Retry-After %v", res.StatusCode, res.Reason, res.GetHeader("Retry-After"))
+	}
+	// Twenty in one REGISTER: refused as a whole.
+	many := make([]string, 20)
+	for i := range many {
+		many[i] = fmt.Sprint("m", i)
+	}
+	if res := register(many...); res.StatusCode != 503 {
+		t.Fatalf("20 contacts at once: %d", res.StatusCode)
+	}
+	if n := len(hub.Server.Registrar().Bindings(servertest.AOR("1001"))); n != 5 {
+		t.Fatalf("bindings = %d, want 5", n)
+	}
+	if n := limitHits(t, hub, "bindings_per_aor"); n != 2 {
+		t.Errorf("limit hits bindings_per_aor = %v, want 2", n)
+	}
+	// A refresh of an existing binding is no new binding.
+	if res := register("c0"); res.StatusCode != 200 || len(res.GetHeaders("Contact")) != 5 {
+		t.Fatalf("refresh: %d with %d contacts", res.StatusCode, len(res.GetHeaders("Contact")))
+	}
+}
+
+// A subscription made with a broad token is refreshed, after a reconnect,
+// with a token that may no longer watch the AOR: 403, the subscription ends
+// (reason rejected) and no NOTIFY of that AOR reaches the new connection.
+func TestAttack_RefreshWithNarrowerTokenEndsSubscription(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.RebindGrace = 500 * time.Millisecond }})
+	w1, o1 := newWatcher()
+	c1 := hub.Dial(testCtx(t), "2001", o1) // default subscribe ["*"]
+	req := subscribeReq(t, c1, "2001", "1001", "dialog")
+	res := do(t, c1, req)
+	if res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	w1.next(t)
+	c1.Close()
+
+	w2, o2 := newWatcher()
+	o2.Token = hub.Token("2001", func(cl *auth.Claims) { cl.Subscribe = []string{"1002"} })
+	c2 := hub.Dial(testCtx(t), "", o2)
+	if r := do(t, c2, sipclient.InDialog(req, res)); r.StatusCode != 403 {
+		t.Fatalf("refresh with a token that may not watch 1001: %d %s, want 403", r.StatusCode, r.Reason)
+	}
+	newPublisher(t, hub, "1001").state("early")
+	w2.none(t, time.Second)
+	waitFor(t, "the subscription to end", func() bool { return hub.Server.Notifier().Count()["dialog"] == 0 })
+
+	// Same token, still allowed: the refresh rebinds as before.
+	w3, o3 := newWatcher()
+	c3 := hub.Dial(testCtx(t), "2001", o3)
+	req3 := subscribeReq(t, c3, "2001", "1001", "dialog")
+	res3 := do(t, c3, req3)
+	w3.next(t)
+	c3.Close()
+	w4, o4 := newWatcher()
+	c4 := hub.Dial(testCtx(t), "2001", o4)
+	if r := do(t, c4, sipclient.InDialog(req3, res3)); r.StatusCode != 200 {
+		t.Fatalf("refresh with the same rights: %d", r.StatusCode)
+	}
+	w4.next(t)
 }

@@ -85,6 +85,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxHeaders == 0 {
 		cfg.MaxHeaders = 64
 	}
+	if cfg.MaxHeaderLength == 0 {
+		cfg.MaxHeaderLength = 8192
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
@@ -107,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		comp:      comp,
-		registrar: registrar.New(cfg.Register),
+		registrar: registrar.New(regConfig(cfg)),
 		parser:    sip.NewParser(),
 		metrics:   cfg.Metrics,
 		ctx:       ctx,
@@ -163,6 +166,12 @@ func New(cfg Config) (*Server, error) {
 	go func() { defer s.wg.Done(); s.notifier.Run(ctx) }()
 	s.metrics.bind(ctx, s.registrar, comp, cfg.Store)
 	return s, nil
+}
+
+func regConfig(cfg Config) registrar.Config {
+	rc := cfg.Register
+	rc.LimitHit = cfg.Metrics.limitHit
+	return rc
 }
 
 // Compositor is the hub's Event State Compositor (embedding, admin).

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/server/auth"
+	"github.com/presencehub/presencehub/server/registrar"
 )
 
 // config is every setting of the binary: a flag each, and PRESENCEHUB_<FLAG>
@@ -58,6 +59,8 @@ type config struct {
 	MaxDialogsPerRes  int
 	MaxConnsPerIP     int
 	MaxHeaders        int
+	MaxHeaderLength   int
+	MaxBindingsPerAOR int
 	MaxSubsPerConn    int
 	MaxSubsPerUser    int
 	MaxPubsPerUser    int
@@ -120,6 +123,8 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.PubRequestsPerSec, "publisher-requests-per-second", 20000, "requests per second per connection whose token may publish for others (publish [\"*\"] or a list: a PBX, an integration), burst 4x; 503 above")
 	fs.IntVar(&c.MaxConnsPerIP, "max-connections-per-ip", 256, "open WebSocket connections from one client address (HTTP 503 above)")
 	fs.IntVar(&c.MaxHeaders, "max-headers", 64, "header fields per SIP message (400 above)")
+	fs.IntVar(&c.MaxHeaderLength, "max-header-length", 8192, "bytes of one SIP header field's value (400 above)")
+	fs.IntVar(&c.MaxBindingsPerAOR, "max-bindings-per-aor", registrar.DefaultMaxPerAOR, "REGISTER bindings of one AOR (503 above)")
 	fs.IntVar(&c.MaxSubsPerConn, "max-subscriptions-per-connection", 1000, "subscriptions per connection (503 above)")
 	fs.IntVar(&c.MaxSubsPerUser, "max-subscriptions-per-user", 5000, "subscriptions per token sub (503 above)")
 	fs.IntVar(&c.MaxPubsPerUser, "max-publications-per-user", 20000, "live publications per token sub (503 above)")

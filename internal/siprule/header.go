@@ -26,5 +26,13 @@ func Event(req *sip.Request) (pkg, value string, ok bool) {
 	}
 	value = strings.TrimSpace(h.Value())
 	pkg, _, _ = strings.Cut(value, ";")
-	return strings.ToLower(strings.TrimSpace(pkg)), value, true
+	// Not a substring: the package name is kept (by a subscription, for its
+	// life) without the rest of the header value it was cut from.
+	switch pkg = strings.ToLower(strings.TrimSpace(pkg)); pkg {
+	case "dialog":
+		return "dialog", value, true
+	case "presence":
+		return "presence", value, true
+	}
+	return strings.Clone(pkg), value, true
 }

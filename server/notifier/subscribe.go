@@ -181,6 +181,12 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 	if final || done {
 		return noop, reply(req, 481, "Subscription Does Not Exist")
 	}
+	// Authorization is the refreshing identity's, not the one that made the
+	// subscription: a token that may no longer watch the resource ends it
+	// (RFC 6665 §4.2.2 "rejected"), and it is not rebound to this flow.
+	if user, host := aorParts(s.info.Resource); !id.CanSubscribe(user, host) {
+		return func() { s.terminate(ReasonRejected) }, reply(req, 403, "Forbidden - token may not watch this AOR")
+	}
 	// A client that reconnected keeps using its dialogs on the new flow.
 	resend := n.rebind(s, fl)
 	res := reply(req, 200, "OK")
@@ -221,6 +227,15 @@ func (n *Notifier) replaceZombies(info SubscriptionInfo) {
 			n.remove(s)
 		}
 	}
+}
+
+// aorParts splits a canonical AOR "sip:user@host" (siprule.AOR).
+func aorParts(aor string) (user, host string) {
+	i := strings.LastIndexByte(aor, '@')
+	if i < 0 || !strings.HasPrefix(aor, "sip:") {
+		return "", ""
+	}
+	return aor[len("sip:"):i], aor[i+1:]
 }
 
 func acceptList(req *sip.Request) []string {

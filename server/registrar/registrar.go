@@ -20,7 +20,18 @@ type Config struct {
 	Expiry siprule.ExpiryPolicy // of bindings; zero fields from DefaultExpiry
 	Grace  time.Duration        // kept past expiry; default 30s
 	Now    func() time.Time
+	// MaxPerAOR bounds the bindings of one AOR; a REGISTER that would go
+	// beyond it gets 503 + Retry-After and changes nothing. Default
+	// DefaultMaxPerAOR.
+	MaxPerAOR int
+	// LimitHit is told when MaxPerAOR refuses a REGISTER (metrics); may be nil.
+	LimitHit func(limit string)
 }
+
+// DefaultMaxPerAOR is Config.MaxPerAOR's default: far above the devices of
+// one user (RFC 5626 gives each its own binding), far below what makes the
+// 200, which lists every binding, costly.
+const DefaultMaxPerAOR = 100
 
 // Binding is one registered contact.
 type Binding struct {
@@ -57,6 +68,12 @@ func New(cfg Config) *Registrar {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxPerAOR <= 0 {
+		cfg.MaxPerAOR = DefaultMaxPerAOR
+	}
+	if cfg.LimitHit == nil {
+		cfg.LimitHit = func(string) {}
 	}
 	return &Registrar{cfg: cfg, byAOR: make(map[string][]*Binding), byFlow: make(map[uint64]map[string]struct{})}
 }
@@ -116,6 +133,12 @@ func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.R
 		b.Contact.Params.Remove("expires")
 		adds = append(adds, b)
 	}
+	if r.countAfter(aor, adds, dels) > r.cfg.MaxPerAOR {
+		r.cfg.LimitHit("bindings_per_aor")
+		res := sip.NewResponseFromRequest(req, 503, "Service Unavailable - too many bindings for this AOR", nil)
+		res.AppendHeader(sip.NewHeader("Retry-After", "60"))
+		return res
+	}
 	for _, k := range dels {
 		r.remove(aor, k)
 	}
@@ -130,6 +153,22 @@ func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.R
 		m[aor] = struct{}{}
 	}
 	return r.answer(req, aor, now)
+}
+
+// countAfter is how many bindings aor would have after removing dels and
+// adding or replacing adds.
+func (r *Registrar) countAfter(aor string, adds []*Binding, dels []string) int {
+	keys := make(map[string]struct{}, len(r.byAOR[aor])+len(adds))
+	for _, b := range r.byAOR[aor] {
+		keys[b.key()] = struct{}{}
+	}
+	for _, k := range dels {
+		delete(keys, k)
+	}
+	for _, b := range adds {
+		keys[b.key()] = struct{}{}
+	}
+	return len(keys)
 }
 
 // answer lists the current bindings, each Contact with its remaining expires.
