@@ -107,7 +107,7 @@ func TestMultiHub_PublishOnOneHub_NotifiesWatcherOnAnother(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	for _, name := range []string{"presencehub_store_replication_lag_seconds ", "presencehub_store_watch_resumes_total 0", "presencehub_store_writes_in_doubt 0"} {
+	for _, name := range []string{"presencehub_store_replication_lag_seconds ", "presencehub_store_watch_resumes_total ", "presencehub_store_writes_in_doubt "} {
 		if !strings.Contains(string(metrics), "\n"+name) {
 			t.Errorf("/metrics of a NATS hub lacks %q", name)
 		}
@@ -269,4 +269,48 @@ func readyz(t *testing.T, hub *servertest.Hub) int {
 	}
 	res.Body.Close()
 	return res.StatusCode
+}
+
+// A client whose hub died reconnects to another hub and refreshes its
+// subscription there (an in-dialog SUBSCRIBE, as JsSIP does): the hub
+// adopts the dialog (200, a NOTIFY with the current state, CSeq above the
+// old hub's) and later changes published anywhere reach it.
+func TestMultiHub_HubDies_SubscriptionContinuesOnAnotherHub(t *testing.T) {
+	c := newCluster(t)
+	a := c.hub("a", 0, nil)
+	dying := c.hub("b", 1, nil)
+	w, opts := newWatcher()
+	cl := dying.Dial(testCtx(t), "2001", opts)
+	sub := subscribeReq(t, cl, "2001", "1001", "dialog")
+	res := do(t, cl, sub)
+	if res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d", res.StatusCode)
+	}
+	first := w.next(t)
+	pub := newPublisher(t, a, "1001")
+	pub.state("early")
+	if n := w.next(t); lamp(n.Body()) != "early" {
+		t.Fatalf("lamp %q", lamp(n.Body()))
+	}
+	dying.Close()
+	pub.state("confirmed") // while the watcher has no hub
+
+	w2, opts2 := newWatcher()
+	moved := a.Dial(testCtx(t), "2001", opts2)
+	refresh := sipclient.InDialog(sub, res)
+	if res := do(t, moved, refresh); res.StatusCode != 200 {
+		t.Fatalf("in-dialog SUBSCRIBE on another hub: %d %s", res.StatusCode, res.Reason)
+	}
+	n := w2.next(t)
+	if lamp(n.Body()) != "confirmed" || n.CallID().Value() != sub.CallID().Value() || n.CSeq().SeqNo <= first.CSeq().SeqNo+1 {
+		t.Fatalf("NOTIFY after adoption: lamp %q Call-ID %s CSeq %d", lamp(n.Body()), n.CallID().Value(), n.CSeq().SeqNo)
+	}
+	toTag, _ := res.To().Params.Get("tag")
+	if fromTag, _ := n.From().Params.Get("tag"); fromTag != toTag {
+		t.Fatalf("NOTIFY From tag %q, want the dialog's", fromTag)
+	}
+	pub.state("terminated")
+	if n2 := w2.next(t); lamp(n2.Body()) != "idle" || n2.CSeq().SeqNo != n.CSeq().SeqNo+1 {
+		t.Fatalf("next NOTIFY: lamp %q CSeq %d", lamp(n2.Body()), n2.CSeq().SeqNo)
+	}
 }

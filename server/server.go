@@ -151,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		MaxPerFlow:    cfg.MaxSubsPerConn,
 		MaxPerWatcher: cfg.MaxSubsPerUser,
 		Observer:      s.metrics,
+		AdoptDialogs:  cfg.NodeID != "", // hubs sharing a store take over each other's dialogs
 		Logger:        cfg.Logger,
 	})
 	if err := s.clearRegPresence(ctx); err != nil {

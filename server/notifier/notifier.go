@@ -56,6 +56,13 @@ type Config struct {
 	// RebindGrace is how long a subscription whose flow closed waits for its
 	// client to come back on another flow. Default 32 s.
 	RebindGrace time.Duration
+	// AdoptDialogs takes over a subscription dialog this hub does not know
+	// when its subscriber refreshes it (an in-dialog SUBSCRIBE), instead of
+	// answering 481: with several hubs sharing one store, a client whose
+	// hub died reconnects to another one and its subscriptions continue.
+	// CSeq and version of an adopted dialog start above anything the old
+	// hub can have sent (see adoptBase).
+	AdoptDialogs bool
 	// MaxPerFlow and MaxPerWatcher limit subscriptions (0: 1000 and 5000).
 	MaxPerFlow, MaxPerWatcher int
 	Observer                  Observer

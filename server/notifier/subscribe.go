@@ -53,11 +53,40 @@ func (n *Notifier) subscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity)
 	}
 	expires := siprule.Seconds(grant)
 	if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
+		if n.cfg.AdoptDialogs && !n.knows(req, tag) {
+			return n.adopt(req, fl, id, pkg, eventValue, expires)
+		}
 		return n.inDialog(req, fl, id, tag, expires)
 	}
+	return n.initial(req, req.Recipient, fl, id, pkg, eventValue, expires, false)
+}
 
+// knows reports whether the dialog of an in-dialog SUBSCRIBE is here
+// (live or ended).
+func (n *Notifier) knows(req *sip.Request, localTag string) bool {
+	key := dialogKey{req.CallID().Value(), localTag, req.From().Params.GetOr("tag", "")}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.dialogs[key] != nil
+}
+
+// adoptBase is where CSeq and version of an adopted dialog start: seconds
+// since 2023-11-14, so above the count of NOTIFYs any earlier hub can have
+// sent in that dialog, and below 2^31 (RFC 3261 §8.1.1.5) until 2091.
+func adoptBase() uint32 { return uint32(time.Now().Unix() - 1_700_000_000) }
+
+// adopt takes over a subscription dialog created by another hub: the
+// resource is the To URI (the watched AOR; the Request-URI of an in-dialog
+// request is the hub's Contact), the dialog keeps its tags and Call-ID.
+func (n *Notifier) adopt(req *sip.Request, fl *flow.Flow, id *auth.Identity, pkg, eventValue string, expires int) (func(), *sip.Response) {
+	to := req.To().Address
+	return n.initial(req, sip.Uri{Scheme: to.Scheme, User: to.User, Host: to.Host}, fl, id, pkg, eventValue, expires, true)
+}
+
+// initial creates a subscription for the watched resource uri: an initial
+// SUBSCRIBE, or an adopted dialog.
+func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *auth.Identity, pkg, eventValue string, expires int, adopted bool) (func(), *sip.Response) {
 	// Initial SUBSCRIBE: the Request-URI names the watched resource.
-	uri := req.Recipient
 	if (uri.Scheme != "sip" && uri.Scheme != "sips") || uri.User == "" {
 		return noop, reply(req, 404, "Not Found - not a user of this domain")
 	}
@@ -107,6 +136,11 @@ func (n *Notifier) subscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity)
 		provider: p,
 		expires:  time.Now().Add(time.Duration(expires) * time.Second),
 		flow:     fl,
+	}
+	if adopted {
+		base := adoptBase()
+		s.cseq, s.version = base, uint64(base)
+		n.log.Info("subscription dialog adopted from another hub", "resource", info.Resource, "event", pkg)
 	}
 	if p.Variant != nil {
 		s.variant = p.Variant(info)
