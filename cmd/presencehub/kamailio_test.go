@@ -183,3 +183,19 @@ func writePublishFixtures(t *testing.T, pubs []tappedPublish) {
 	}
 	t.Logf("wrote %d PUBLISHes to %s", len(pubs), dir)
 }
+
+// The README's Kamailio configuration is the tested one, byte for byte: a
+// change to one without the other fails here.
+func TestREADME_KamailioConfig_IsTheTestedFile(t *testing.T) {
+	cfg, err := os.ReadFile(repoFile("testdata", "pbx", "kamailio.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(repoFile("README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, append(append([]byte("```cfg\n"), cfg...), "```\n"...)) {
+		t.Fatal("README.md does not hold testdata/pbx/kamailio.cfg verbatim in a ```cfg block")
+	}
+}
