@@ -1,7 +1,8 @@
 // Package loadgen is presencehub's load generator: the engine of
 // `presencehub bench`. It speaks SIP over WebSocket (RFC 7118) to a hub,
 // with tokens, like the browser and PBX clients do. It imports nothing of
-// the hub: it is a client, reaching the hub only through its socket.
+// the hub but the shared header-line scanner (internal/siprule): it is a
+// client, reaching the hub only through its socket.
 //
 // Two runs:
 //   - Load (Run): S subscriber sockets hold K dialog-event subscriptions each
@@ -24,7 +25,7 @@
 // hand-rolled: its own RFC 6455 client (wsclient.go; not wsproto, which
 // writes each message with its own write(2)) batches the answers to a read
 // burst into one write, and SIP messages are built with append and parsed
-// by scanning header lines (sipmsg.go), without sipgo. Each socket's state
+// by scanning header lines (sipmsg.go, siprule.HeaderLines), without sipgo. Each socket's state
 // is touched only by its own read goroutine.
 //
 // Hub resource use (RSS, CPU) comes from /proc/<pid>; Spawn starts a hub as

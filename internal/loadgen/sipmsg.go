@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"hash/maphash"
 	"strconv"
+
+	"github.com/presencehub/presencehub/internal/siprule"
 )
 
 // The generator's SIP is hand-rolled: it only ever builds SUBSCRIBE,
@@ -57,25 +59,15 @@ func parseMessage(msg []byte, m *message) bool {
 		m.request = true
 		m.method = line[:sp]
 	}
-	i := end + 2
 	clen := -1
-	for {
-		if i+1 < len(msg) && msg[i] == '\r' && msg[i+1] == '\n' {
-			i += 2
-			break
+	h := siprule.ScanHeaders(msg)
+	for h.Next() {
+		if h.Folded() {
+			return false // the hub never folds; an answer could not copy it
 		}
-		e := bytes.Index(msg[i:], crlf)
-		if e < 0 {
-			return false
-		}
-		hl := msg[i : i+e+2] // with CRLF
-		colon := bytes.IndexByte(hl, ':')
-		if colon <= 0 {
-			return false
-		}
-		name := bytes.TrimSpace(hl[:colon])
-		val := bytes.TrimSpace(hl[colon+1 : len(hl)-2])
-		switch headerID(name) {
+		hl := h.Raw() // with CRLF
+		val := h.Value()
+		switch headerID(h.Name()) {
 		case hVia, hFrom, hTo:
 			m.addAnswer(hl)
 		case hCallID:
@@ -96,9 +88,11 @@ func parseMessage(msg []byte, m *message) bool {
 		case hContentLength:
 			clen, _ = atoi(val)
 		}
-		i += e + 2
 	}
-	m.body = msg[i:]
+	if !h.Ended() || h.Malformed() {
+		return false
+	}
+	m.body = h.Body()
 	if clen >= 0 && clen < len(m.body) {
 		m.body = m.body[:clen]
 	}

@@ -10,10 +10,11 @@ import "bytes"
 // folding) is not a header of its own, and Folded tells that the current
 // line has one.
 type HeaderLines struct {
-	rest  []byte
-	line  []byte // current line without CRLF
-	colon int
-	ended bool
+	rest      []byte
+	line      []byte // current line without CRLF
+	colon     int
+	ended     bool
+	malformed bool
 }
 
 var crlf = []byte("\r\n")
@@ -49,12 +50,17 @@ func (h *HeaderLines) Next() bool {
 			h.line, h.colon = line, c
 			return true
 		}
+		h.malformed = true
 	}
 	return false
 }
 
 // Line is the current header line without its CRLF.
 func (h *HeaderLines) Line() []byte { return h.line }
+
+// Raw is the current header line with its CRLF, as it is in the message
+// (to copy it into an answer, RFC 3261 §8.2.6.2).
+func (h *HeaderLines) Raw() []byte { return h.line[:len(h.line)+2] }
 
 // Name is the current header name, white space trimmed.
 func (h *HeaderLines) Name() []byte { return bytes.TrimSpace(h.line[:h.colon]) }
@@ -89,6 +95,9 @@ func (h *HeaderLines) Is(name string, compact byte) bool {
 func (h *HeaderLines) Folded() bool {
 	return len(h.rest) > 0 && (h.rest[0] == ' ' || h.rest[0] == '\t')
 }
+
+// Malformed reports whether a line without a name and colon was skipped.
+func (h *HeaderLines) Malformed() bool { return h.malformed }
 
 // Ended reports, once Next returned false, whether the header ended with
 // an empty line (false: the message was cut short).

@@ -10,12 +10,13 @@ import (
 func TestHeaderLines(t *testing.T) {
 	type field struct{ name, value string }
 	tests := []struct {
-		name   string
-		msg    string
-		want   []field
-		folded string // name of the header that Folded reports
-		ended  bool
-		body   string
+		name      string
+		msg       string
+		want      []field
+		folded    string // name of the header that Folded reports
+		ended     bool
+		malformed bool
+		body      string
 	}{
 		{name: "request with body",
 			msg:   "NOTIFY sip:a@b SIP/2.0\r\nVia: SIP/2.0/WS h;branch=z9hG4bKx\r\nCSeq: 2 NOTIFY\r\nContent-Length: 3\r\n\r\nabc",
@@ -32,7 +33,7 @@ func TestHeaderLines(t *testing.T) {
 		{name: "a line without a colon is skipped",
 			msg:   "SIP/2.0 200 OK\r\ngarbage\r\nCSeq: 1 NOTIFY\r\n\r\n",
 			want:  []field{{"CSeq", "1 NOTIFY"}},
-			ended: true},
+			ended: true, malformed: true},
 		{name: "a message cut short has not ended",
 			msg:  "SIP/2.0 200 OK\r\nCSeq: 1 NOTIFY\r\nVia: SIP/2.0/WS h",
 			want: []field{{"CSeq", "1 NOTIFY"}}},
@@ -49,6 +50,9 @@ func TestHeaderLines(t *testing.T) {
 			folded := ""
 			for h.Next() {
 				got = append(got, field{string(h.Name()), string(h.Value())})
+				if raw := string(h.Raw()); raw != string(h.Line())+"\r\n" {
+					t.Errorf("Raw %q is not Line %q with its CRLF", raw, h.Line())
+				}
 				if h.Folded() {
 					folded = string(h.Name())
 				}
@@ -61,8 +65,9 @@ func TestHeaderLines(t *testing.T) {
 					t.Errorf("field %d = %q, want %q", i, got[i], tt.want[i])
 				}
 			}
-			if folded != tt.folded || h.Ended() != tt.ended || (tt.ended && string(h.Body()) != tt.body) {
-				t.Errorf("folded %q ended %v body %q; want %q %v %q", folded, h.Ended(), h.Body(), tt.folded, tt.ended, tt.body)
+			if folded != tt.folded || h.Ended() != tt.ended || h.Malformed() != tt.malformed || (tt.ended && string(h.Body()) != tt.body) {
+				t.Errorf("folded %q ended %v malformed %v body %q; want %q %v %v %q",
+					folded, h.Ended(), h.Malformed(), h.Body(), tt.folded, tt.ended, tt.malformed, tt.body)
 			}
 		})
 	}
