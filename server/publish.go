@@ -24,8 +24,9 @@ func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identit
 }
 
 // publish maps a PUBLISH to the compositor and its answer back to SIP
-// (RFC 3903 §6; the rules themselves live in package compositor). Both the
-// WebSocket front end and the plain-SIP listener for PBXs use it.
+// (RFC 3903 §6: the expiry grant is the shared siprule.ExpiryPolicy's, every
+// other step the compositor's). Both the WebSocket front end and the
+// plain-SIP listener for PBXs use it.
 func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 	uri := req.Recipient
 	if !strings.EqualFold(uri.Host, s.cfg.Domain) {
