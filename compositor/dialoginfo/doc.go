@@ -1,7 +1,10 @@
 // Package dialoginfo is the dialog state model (RFC 4235,
 // application/dialog-info+xml) used by the Event State Compositor: Parse
-// validates a published body, and Document.AppendXML renders the full
-// state of a resource's dialogs with a hand-written, escaping appender.
+// validates a published body (read by a scanner straight into the
+// Document, no tree), and Document.AppendXML renders the full state of a
+// resource's dialogs with a hand-written, escaping appender;
+// Document.AppendTemplate renders it with a slot for the per-subscription
+// version number.
 //
 // Kept per dialog: id, call-id, local-tag, remote-tag, direction, state
 // with its event and code attributes, and the local and remote
