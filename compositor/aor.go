@@ -8,12 +8,14 @@ import "strings"
 // compare case-insensitively, the user part exactly; URI parameters and
 // headers are ignored; "user@host" without a scheme is read as sip:.
 func sameAOR(entity, resource string) bool {
-	a, ok1 := splitAOR(entity)
-	b, ok2 := splitAOR(resource)
-	return ok1 && ok2 && a == b
+	ua, ha, ok1 := splitAOR(entity)
+	ub, hb, ok2 := splitAOR(resource)
+	return ok1 && ok2 && ua == ub && strings.EqualFold(ha, hb)
 }
 
-func splitAOR(u string) (string, bool) {
+// splitAOR returns the user and host of a sip:, sips: or pres: URI (or of
+// a scheme-less user@host).
+func splitAOR(u string) (user, host string, ok bool) {
 	u = strings.TrimSpace(u)
 	u = strings.TrimSuffix(strings.TrimPrefix(u, "<"), ">")
 	scheme, rest, ok := strings.Cut(u, ":")
@@ -25,17 +27,17 @@ func splitAOR(u string) (string, bool) {
 	switch strings.ToLower(scheme) {
 	case "sip", "sips", "pres":
 	default:
-		return "", false
+		return "", "", false
 	}
 	if i := strings.IndexAny(rest, ";?"); i >= 0 {
 		rest = rest[:i]
 	}
-	user, host, ok := strings.Cut(rest, "@")
+	user, host, ok = strings.Cut(rest, "@")
 	if !ok {
 		user, host = "", rest
 	}
 	if host == "" {
-		return "", false
+		return "", "", false
 	}
-	return user + "@" + strings.ToLower(host), true
+	return user, host, true
 }

@@ -165,11 +165,11 @@ func (ix *dialogIndex) winner(rs *resState, id string, now time.Time) (dialoginf
 // update applies prev -> next to the index and returns the new view's
 // dialogs: the current ones with the affected ids recomputed.
 func (ix *dialogIndex) update(rs *resState, prev, next *entry, tombed []string, now time.Time) []dialoginfo.Dialog {
+	if next != nil {
+		ix.add(next) // first: a dialog kept from prev to next keeps its slice
+	}
 	if prev != nil {
 		ix.remove(prev)
-	}
-	if next != nil {
-		ix.add(next)
 	}
 	for _, id := range tombed {
 		ix.due = min(ix.due, rs.tombs[id]*int64(time.Millisecond))
