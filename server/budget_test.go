@@ -14,10 +14,12 @@ var raceEnabled bool
 // that needs more raises the budget here, on purpose, with its reason.
 const (
 	// A dialog PUBLISH modifying its publication (SIP-If-Match), memory
-	// store, including this test's building of the message (~4): 140 now.
+	// store, including this test's building of the message (~4): 178 now,
+	// of which 26 are the copied-header checks (GetHeaders slices, From/To
+	// rendered back to text to be validated; 140 before them).
 	// (BenchmarkPublish/store=memory: 237 allocs/op before the dialog-info
 	// scanner and one rendering per change, 152 after.)
-	budgetPublish = 150
+	budgetPublish = 185
 )
 
 func TestAllocationBudget_PublishModify(t *testing.T) {
