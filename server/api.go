@@ -25,6 +25,7 @@ import (
 //	GET    /api/subscriptions[?watcher=sub]         subscriptions (paged)
 //	DELETE /api/subscriptions/{id}                  end a subscription (final NOTIFY, reason deactivated)
 //	GET    /api/registrations[?aor=sip:..|?user=..] registrar bindings (paged)
+//	GET, PUT, DELETE /api/lists[/{name}]            stored resource lists (lists.go)
 //
 // Paged lists take ?offset= and ?limit= (default 100, at most 1000) and answer
 // {"items": [...], "total": N, "next": offset-or-null}. Errors, including
@@ -126,6 +127,7 @@ func (s *Server) apiHandler() http.Handler {
 			return binding{b.AOR, b.Contact.Value(), b.Expires.UTC().Truncate(time.Second)}
 		})
 	})
+	s.listAPI(mux) // lists.go
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "no such endpoint")
 	})
@@ -137,7 +139,7 @@ func (s *Server) apiHandler() http.Handler {
 func jsonMethodErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "/api/" {
-			for _, m := range []string{http.MethodGet, http.MethodDelete} {
+			for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 				if m == r.Method {
 					continue
 				}

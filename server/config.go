@@ -66,6 +66,14 @@ type Config struct {
 	SubscribeExpiry map[string]siprule.ExpiryPolicy
 	Register        registrar.Config
 	RebindGrace     time.Duration // default 32 s
+	// ListBatch is the batching window of resource-list subscriptions
+	// (default 100 ms; negative: none); MaxListMembers limits a list's
+	// members (default 1000).
+	ListBatch      time.Duration
+	MaxListMembers int
+	// Compression offers permessage-deflate (RFC 7692) on /ws: "" or
+	// "no-context-takeover" (default), "context-takeover", "off".
+	Compression string
 	// NodeID names this hub among several sharing one store (NATS): the
 	// presence it derives from REGISTER is published as this node's, and
 	// only this node's is cleared at start. "" for a hub on its own store.

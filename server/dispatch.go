@@ -273,7 +273,7 @@ func (s *Server) capabilities(res *sip.Response) {
 	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
 	res.AppendHeader(sip.NewHeader("Accept", acceptTypes))
 	res.AppendHeader(sip.NewHeader("Allow-Events", strings.Join(s.notifier.Providers().Events(), ", ")))
-	res.AppendHeader(sip.NewHeader("Supported", "outbound, path"))
+	res.AppendHeader(sip.NewHeader("Supported", "outbound, path, eventlist, recipient-list-subscribe"))
 }
 
 // authenticate returns who sent req (docs/protocol.md, "Identity"): a Bearer on the request

@@ -132,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 		MaxMessageSize: cfg.MaxMessageSize,
 		PingInterval:   cfg.PingInterval,
 		WriteQueue:     cfg.WriteQueue,
+		Compression:    compressionMode(cfg.Compression),
 		Logger:         cfg.Logger,
 	}
 	reg := &notifier.Registry{}
@@ -141,19 +142,27 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.notifier = notifier.New(notifier.Config{
-		Views:         comp,
-		Providers:     reg,
-		Expiry:        cfg.SubscribeExpiry,
-		Contact:       s.contact,
-		ViaHost:       cfg.Domain,
-		ViaTransport:  transport,
-		RebindGrace:   cfg.RebindGrace,
-		MaxPerFlow:    cfg.MaxSubsPerConn,
-		MaxPerWatcher: cfg.MaxSubsPerUser,
-		Observer:      s.metrics,
-		AdoptDialogs:  cfg.NodeID != "", // hubs sharing a store take over each other's dialogs
-		Logger:        cfg.Logger,
+		Views:          comp,
+		Providers:      reg,
+		Expiry:         cfg.SubscribeExpiry,
+		Contact:        s.contact,
+		ViaHost:        cfg.Domain,
+		ViaTransport:   transport,
+		RebindGrace:    cfg.RebindGrace,
+		MaxPerFlow:     cfg.MaxSubsPerConn,
+		MaxPerWatcher:  cfg.MaxSubsPerUser,
+		Domain:         cfg.Domain,
+		ListBatch:      cfg.ListBatch,
+		MaxListMembers: cfg.MaxListMembers,
+		Observer:       s.metrics,
+		AdoptDialogs:   cfg.NodeID != "", // hubs sharing a store take over each other's dialogs
+		Logger:         cfg.Logger,
 	})
+	if err := s.loadLists(ctx); err != nil {
+		cancel()
+		comp.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if err := s.clearRegPresence(ctx); err != nil {
 		cancel()
 		comp.Close()
@@ -256,4 +265,15 @@ func (s *Server) Close() error {
 		s.closeErr = errors.Join(s.comp.Close(), s.cfg.Store.Close())
 	})
 	return s.closeErr
+}
+
+// compressionMode maps Config.Compression to coder/websocket's modes.
+func compressionMode(s string) websocket.CompressionMode {
+	switch s {
+	case "off":
+		return websocket.CompressionDisabled
+	case "context-takeover":
+		return websocket.CompressionContextTakeover
+	}
+	return websocket.CompressionNoContextTakeover
 }

@@ -29,8 +29,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error)
 	opts = opts.withDefaults()
 	cw := &corkingWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
-		Subprotocols:   []string{Subprotocol},
-		OriginPatterns: opts.OriginPatterns,
+		Subprotocols:    []string{Subprotocol},
+		OriginPatterns:  opts.OriginPatterns,
+		CompressionMode: opts.Compression,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wsproto: accept from %s: %w", r.RemoteAddr, err)

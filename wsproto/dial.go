@@ -15,8 +15,9 @@ import (
 func Dial(ctx context.Context, rawURL string, header http.Header, opts Options) (*Conn, error) {
 	opts = opts.withDefaults()
 	ws, _, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{
-		HTTPHeader:   header,
-		Subprotocols: []string{Subprotocol},
+		HTTPHeader:      header,
+		Subprotocols:    []string{Subprotocol},
+		CompressionMode: opts.Compression,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wsproto: dial %s: %w", rawURL, err)

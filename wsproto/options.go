@@ -3,6 +3,8 @@ package wsproto
 import (
 	"log/slog"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Defaults used for zero Options fields.
@@ -31,6 +33,10 @@ type Options struct {
 	// WriteTimeout bounds one write to the socket (default 10s); a write stuck longer closes
 	// the connection.
 	WriteTimeout time.Duration
+	// Compression offers (Accept) or asks for (Dial) permessage-deflate
+	// (RFC 7692); the zero value is off. Messages below 512 bytes are sent
+	// uncompressed (coder/websocket's threshold for no context takeover).
+	Compression websocket.CompressionMode
 	// Logger receives debug logs about connection ends; nil discards them.
 	Logger *slog.Logger
 }

@@ -70,6 +70,9 @@ type config struct {
 	RegisterMin       time.Duration
 	RebindGrace       time.Duration
 	ShutdownTimeout   time.Duration
+	ListBatch         time.Duration
+	MaxListMembers    int
+	WSCompression     string
 
 	fromEnv map[string]bool // flag names set by a PRESENCEHUB_* variable
 	fromCLI map[string]bool // flag names set on the command line
@@ -135,6 +138,9 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SubscribeMin, "subscribe-min-expires", 60*time.Second, "minimum SUBSCRIBE expiry (423 below)")
 	fs.DurationVar(&c.RegisterMin, "register-min-expires", 60*time.Second, "minimum REGISTER expiry (423 below)")
 	fs.DurationVar(&c.RebindGrace, "rebind-grace", 32*time.Second, "how long a subscription waits for its client to reconnect")
+	fs.DurationVar(&c.ListBatch, "list-batch", 100*time.Millisecond, "resource-list NOTIFY batching window (0: none)")
+	fs.IntVar(&c.MaxListMembers, "max-list-members", 1000, "most members of one resource list")
+	fs.StringVar(&c.WSCompression, "ws-compression", "no-context-takeover", "permessage-deflate on /ws: no-context-takeover, context-takeover or off")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on graceful shutdown")
 }
 
@@ -280,6 +286,11 @@ func (c *config) validate(fs *flag.FlagSet) error {
 	if defined("tls-key") && (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, fmt.Errorf("%s and %s: give both or neither", c.name("tls-cert"), c.name("tls-key")))
 	}
+	switch c.WSCompression {
+	case "no-context-takeover", "context-takeover", "off":
+	default:
+		bad("ws-compression", "want no-context-takeover, context-takeover or off")
+	}
 	hub := hubFlags()
 	fs.VisitAll(func(f *flag.Flag) {
 		g, ok := f.Value.(flag.Getter)
@@ -288,7 +299,7 @@ func (c *config) validate(fs *flag.FlagSet) error {
 		}
 		switch v := g.Get().(type) {
 		case time.Duration:
-			if v < 0 || v == 0 && !strings.HasSuffix(f.Name, "-min-expires") { // 0: no minimum
+			if v < 0 || v == 0 && !strings.HasSuffix(f.Name, "-min-expires") && f.Name != "list-batch" { // 0: no minimum, no batching
 				bad(f.Name, "want a positive duration like 20s, 1m30s or 1h")
 			}
 		case int:

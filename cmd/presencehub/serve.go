@@ -184,6 +184,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		SubscribeExpiry:            map[string]siprule.ExpiryPolicy{compositor.EventPresence: subExp, compositor.EventDialog: subExp},
 		Register:                   registrar.Config{Expiry: siprule.ExpiryPolicy{Min: max(c.RegisterMin, time.Second)}, MaxPerAOR: c.MaxBindingsPerAOR},
 		RebindGrace:                c.RebindGrace,
+		ListBatch:                  listBatch(c.ListBatch),
+		MaxListMembers:             c.MaxListMembers,
+		Compression:                c.WSCompression,
 		TLS:                        c.TLSCert != "",
 		SIPTrusted:                 trusted,
 		Logger:                     log,
@@ -429,4 +432,12 @@ func publishesInFlight(db string) int {
 		return 1
 	}
 	return 8
+}
+
+// listBatch maps the flag (0: no batching) to server.Config (negative: none).
+func listBatch(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

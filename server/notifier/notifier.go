@@ -65,8 +65,16 @@ type Config struct {
 	AdoptDialogs bool
 	// MaxPerFlow and MaxPerWatcher limit subscriptions (0: 1000 and 5000).
 	MaxPerFlow, MaxPerWatcher int
-	Observer                  Observer
-	Logger                    *slog.Logger
+	// Domain is the hub's SIP domain: stored lists are sip:<name>@Domain,
+	// request-contained lists go to sip:rls@Domain. Default ViaHost.
+	Domain string
+	// ListBatch is the batching window of list subscriptions: changes within
+	// it leave in one NOTIFY. 0: DefaultListBatch; negative: no batching.
+	ListBatch time.Duration
+	// MaxListMembers limits the members of one list (0: DefaultMaxListMembers).
+	MaxListMembers int
+	Observer       Observer
+	Logger         *slog.Logger
 }
 
 // Notifier holds every subscription of this hub.
@@ -84,6 +92,11 @@ type Notifier struct {
 	// finds its predecessors without scanning every watcher of the resource.
 	mine     map[watcherKey]map[*subscription]struct{}
 	draining bool
+	// Resource lists (list.go): stored lists by name, list subscriptions
+	// by member resource and by stored list name.
+	lists    map[string]List
+	byMember map[resourceKey]map[*subscription]struct{}
+	byList   map[string]map[*subscription]struct{}
 
 	chMu    sync.Mutex
 	changed map[resourceKey]compositor.View // newest view per resource, not yet fanned out
@@ -111,6 +124,15 @@ func New(cfg Config) *Notifier {
 	if cfg.MaxPerWatcher == 0 {
 		cfg.MaxPerWatcher = 5000
 	}
+	if cfg.Domain == "" {
+		cfg.Domain = cfg.ViaHost
+	}
+	if cfg.ListBatch == 0 {
+		cfg.ListBatch = DefaultListBatch
+	}
+	if cfg.MaxListMembers == 0 {
+		cfg.MaxListMembers = DefaultMaxListMembers
+	}
 	n := &Notifier{
 		cfg:        cfg,
 		obs:        cfg.Observer,
@@ -120,6 +142,9 @@ func New(cfg Config) *Notifier {
 		byFlow:     make(map[uint64]map[*subscription]struct{}),
 		byWatcher:  make(map[string]int),
 		mine:       make(map[watcherKey]map[*subscription]struct{}),
+		lists:      make(map[string]List),
+		byMember:   make(map[resourceKey]map[*subscription]struct{}),
+		byList:     make(map[string]map[*subscription]struct{}),
 		changed:    make(map[resourceKey]compositor.View),
 		wake:       make(chan struct{}, 1),
 	}
@@ -217,22 +242,28 @@ func (n *Notifier) fanOut(v compositor.View) {
 		}
 		s.offer(v.Rev, body, false)
 	}
+	n.fanOutLists(v)
 }
 
 // add indexes a new subscription; false when a limit refuses it.
-func (n *Notifier) add(s *subscription, fl *flow.Flow) bool {
+func (n *Notifier) add(s *subscription, fl *flow.Flow, members []memberSpec) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.draining || len(n.byFlow[fl.ID()]) >= n.cfg.MaxPerFlow || n.byWatcher[s.info.Watcher] >= n.cfg.MaxPerWatcher {
 		return false
 	}
 	n.dialogs[s.key] = s
-	set := n.byResource[s.res]
-	if set == nil {
-		set = make(map[*subscription]struct{})
-		n.byResource[s.res] = set
+	if s.list != nil {
+		// A list is indexed by its members, never by its own URI.
+		n.indexListLocked(s, members)
+	} else {
+		set := n.byResource[s.res]
+		if set == nil {
+			set = make(map[*subscription]struct{})
+			n.byResource[s.res] = set
+		}
+		set[s] = struct{}{}
 	}
-	set[s] = struct{}{}
 	n.attachLocked(s, fl)
 	wk := watcherKey{s.info.Watcher, s.res}
 	if n.mine[wk] == nil {
@@ -272,6 +303,9 @@ func (n *Notifier) remove(s *subscription) {
 	defer n.mu.Unlock()
 	if n.dialogs[s.key] == s {
 		delete(n.dialogs, s.key)
+	}
+	if s.list != nil {
+		n.unindexListLocked(s)
 	}
 	if set := n.byResource[s.res]; set != nil {
 		delete(set, s)

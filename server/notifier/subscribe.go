@@ -90,6 +90,11 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 	if (uri.Scheme != "sip" && uri.Scheme != "sips") || uri.User == "" {
 		return noop, reply(req, 404, "Not Found - not a user of this domain")
 	}
+	if lt, res := n.listTarget(req, pkg, uri); res != nil {
+		return noop, res
+	} else if lt != nil {
+		return n.subscribeList(req, fl, id, pkg, eventValue, expires, lt)
+	}
 	if !id.CanSubscribe(uri.User, uri.Host) {
 		// Same answer whether or not the resource has state: a watcher
 		// learns nothing about AORs it may not watch.
@@ -145,30 +150,10 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 	if p.Variant != nil {
 		s.variant = p.Variant(info)
 	}
-	s.reqLine = []byte("NOTIFY " + contact.Address.String() + " SIP/2.0\r\n")
-	var st strings.Builder
-	st.WriteString("Max-Forwards: 70\r\nFrom: ")
-	st.WriteString(res.To().Value())
-	st.WriteString("\r\nTo: ")
-	st.WriteString(req.From().Value())
-	st.WriteString("\r\nCall-ID: ")
-	st.WriteString(s.key.callID)
-	st.WriteString("\r\n")
-	// The route set is the Record-Route list in order (RFC 3261 §12.1.1).
-	for _, h := range req.GetHeaders("Record-Route") {
-		st.WriteString("Route: ")
-		st.WriteString(h.Value())
-		st.WriteString("\r\n")
-	}
-	st.WriteString("Contact: ")
-	st.WriteString(n.cfg.Contact)
-	st.WriteString("\r\nEvent: ")
-	st.WriteString(eventValue)
-	st.WriteString("\r\n")
-	s.static = []byte(st.String())
+	s.reqLine, s.static = n.dialogHeaders(req, res, contact, s.key.callID, eventValue, "")
 
 	n.replaceZombies(info)
-	if !n.add(s, fl) {
+	if !n.add(s, fl, nil) {
 		res := reply(req, 503, "Service Unavailable - subscription limit reached")
 		res.AppendHeader(sip.NewHeader("Retry-After", "60"))
 		return noop, res
@@ -238,6 +223,10 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 		s.timer.Reset(time.Until(s.expires))
 	}
 	s.mu.Unlock()
+	if s.list != nil {
+		s.refreshList()
+		return noop, nil
+	}
 	v := n.cfg.Views.View(s.res.resource, s.res.event)
 	body, err := s.provider.Render(v, s.variant)
 	if err != nil {
@@ -304,4 +293,32 @@ func validTarget(u sip.Uri) bool {
 	// Nothing in it may break the request line (spaces, controls, brackets).
 	t := u.String()
 	return !strings.ContainsAny(t, " \t\r\n<>\"") && siprule.ValidText(t)
+}
+
+// dialogHeaders serializes the NOTIFY request line and every header that
+// never changes in the dialog (RFC 6665 §4.2.2, §8.2.3): From = the 200's
+// To, To = the SUBSCRIBE's From, the route set from Record-Route in order
+// (RFC 3261 §12.1.1), Contact, Event with the SUBSCRIBE's id; extra is
+// written after them as is.
+func (n *Notifier) dialogHeaders(req *sip.Request, res *sip.Response, contact *sip.ContactHeader, callID, eventValue, extra string) (reqLine, static []byte) {
+	var st strings.Builder
+	st.WriteString("Max-Forwards: 70\r\nFrom: ")
+	st.WriteString(res.To().Value())
+	st.WriteString("\r\nTo: ")
+	st.WriteString(req.From().Value())
+	st.WriteString("\r\nCall-ID: ")
+	st.WriteString(callID)
+	st.WriteString("\r\n")
+	for _, h := range req.GetHeaders("Record-Route") {
+		st.WriteString("Route: ")
+		st.WriteString(h.Value())
+		st.WriteString("\r\n")
+	}
+	st.WriteString("Contact: ")
+	st.WriteString(n.cfg.Contact)
+	st.WriteString("\r\nEvent: ")
+	st.WriteString(eventValue)
+	st.WriteString("\r\n")
+	st.WriteString(extra)
+	return []byte("NOTIFY " + contact.Address.String() + " SIP/2.0\r\n"), []byte(st.String())
 }

@@ -39,6 +39,7 @@ type subscription struct {
 	info     SubscriptionInfo
 	provider *Provider
 	variant  string
+	list     *listState // a resource list subscription (list.go); nil otherwise
 	// static is every NOTIFY header that never changes in this dialog,
 	// already serialized; reqLine is the NOTIFY request line.
 	reqLine []byte
@@ -118,6 +119,15 @@ func (s *subscription) queueLocked(o outgoing) func() {
 }
 
 func (s *subscription) transmitLocked(o outgoing) func() {
+	if s.list != nil {
+		// A list's body is made now from what is pending (rlmi.go).
+		body, ok := s.list.renderLocked(o.reason)
+		if !ok {
+			s.next = nil
+			return noop
+		}
+		o.body = body
+	}
 	s.inFlight = true
 	s.next = nil
 	s.cseq++
@@ -159,6 +169,9 @@ func (s *subscription) answered(o outgoing, fl *flow.Flow, sent time.Time, res *
 		return
 	case errors.Is(err, flow.ErrClosed):
 		// The socket went away: keep the NOTIFY for a rebind within grace.
+		if s.list != nil {
+			s.list.full = true // what it carried is lost: resend everything
+		}
 		if s.next == nil || s.next.reason == "" && o.reason != "" {
 			s.next = &o
 		}
@@ -177,7 +190,11 @@ func (s *subscription) answered(o outgoing, fl *flow.Flow, sent time.Time, res *
 		s.n.remove(s)
 		return
 	}
-	s.n.obs.NotifySent(s.res.event, time.Since(sent))
+	rtt := time.Since(sent)
+	s.n.obs.NotifySent(s.res.event, rtt)
+	if s.list != nil && rtt > slowAnswer {
+		s.list.full = true // a slow subscriber gets one resync, not a backlog
+	}
 	if o.reason != "" {
 		s.mu.Unlock()
 		s.n.remove(s)
@@ -227,7 +244,11 @@ func (s *subscription) build(o outgoing, branch string) []byte {
 	b = append(b, "\r\n"...)
 	if data != nil {
 		b = append(b, "Content-Type: "...)
-		b = append(b, s.provider.ContentType...)
+		if s.list != nil {
+			b = append(b, s.list.ctype...)
+		} else {
+			b = append(b, s.provider.ContentType...)
+		}
 		b = append(b, "\r\n"...)
 	}
 	b = append(b, "Content-Length: "...)

@@ -26,6 +26,7 @@ type Store struct {
 	pubs   map[string]store.Publication // by ID
 	etags  map[string]string            // ETag -> ID
 	closed bool
+	lists  map[string]store.ResourceList // lists.go
 
 	timer   *time.Timer
 	timerAt time.Time // when the timer fires; zero = not armed

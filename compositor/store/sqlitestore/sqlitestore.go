@@ -27,8 +27,11 @@ var schemaV2 string
 //go:embed migrate_003_counts.sql
 var schemaV3 string
 
+//go:embed migrate_004_lists.sql
+var schemaV4 string
+
 // migrations are applied in order; index i is version i+1. Append, never edit.
-var migrations = []string{schemaV1, schemaV2, schemaV3}
+var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4}
 
 // Options configure Open.
 type Options struct {
