@@ -286,9 +286,7 @@ func (c *config) validate(fs *flag.FlagSet) error {
 	if defined("tls-key") && (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, fmt.Errorf("%s and %s: give both or neither", c.name("tls-cert"), c.name("tls-key")))
 	}
-	switch c.WSCompression {
-	case "no-context-takeover", "context-takeover", "off":
-	default:
+	if defined("ws-compression") && !oneOf(c.WSCompression, "no-context-takeover", "context-takeover", "off") {
 		bad("ws-compression", "want no-context-takeover, context-takeover or off")
 	}
 	hub := hubFlags()

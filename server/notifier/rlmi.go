@@ -3,6 +3,8 @@ package notifier
 import (
 	"strconv"
 	"strings"
+
+	"github.com/presencehub/presencehub/server/flow"
 )
 
 // RLMI and multipart/related (RFC 4662 §5, RFC 2387) as the hub writes them,
@@ -15,7 +17,7 @@ import (
 const RLMIType = "application/rlmi+xml"
 
 func (l *listState) init(n *Notifier) {
-	l.boundary = "rlmi-" + newBranch()[7:]
+	l.boundary = "rlmi-" + flow.NewBranch()[7:]
 	l.cidHost = n.cfg.Domain
 	l.ctype = `multipart/related;type="` + RLMIType + `";start="<` + l.boundary + "@" + l.cidHost + `>";boundary="` + l.boundary + `"`
 	l.window = n.cfg.ListBatch
