@@ -378,3 +378,27 @@ func TestListAPI_ValidatesAndLists(t *testing.T) {
 	_ = json.Valid
 	_ = wsproto.Options{}
 }
+
+func TestList_RefreshWithNarrowerTokenRejectsMembersItMayNoLongerWatch(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	newPublisher(t, hub, "1001").state("confirmed")
+	newPublisher(t, hub, "1002").state("early")
+	putList(t, hub, "team", `{"event": "dialog", "members": ["1001", "1002"]}`)
+	w, opts := newWatcher()
+	c := hub.Dial(testCtx(t), "2000", opts)
+	sub := listSubscribe(t, c, "2000", "team", "dialog", "Supported", "eventlist")
+	res := do(t, c, sub)
+	if n := parseRLMI(t, w.next(t)); countActive(n) != 2 {
+		t.Fatalf("first NOTIFY: %v", n.resources)
+	}
+	refresh := sipclient.InDialog(sub, res)
+	narrower := hub.Token("2000", func(c *auth.Claims) { c.Subscribe = []string{"1001"} })
+	refresh.AppendHeader(sip.NewHeader("Authorization", "Bearer "+narrower))
+	if res := do(t, c, refresh); res.StatusCode != 200 {
+		t.Fatalf("refresh: %d %s", res.StatusCode, res.Reason)
+	}
+	n := parseRLMI(t, w.next(t))
+	if r := n.resources[servertest.AOR("1002")]; !n.fullState || r.state != "terminated" || r.reason != "rejected" || countActive(n) != 1 {
+		t.Fatalf("after a narrower refresh: %v", n.resources)
+	}
+}

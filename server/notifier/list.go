@@ -59,7 +59,9 @@ type listState struct {
 	uri      string // list URI (RLMI uri attribute)
 	name     string // stored list name; "" for a request-contained list
 	id       *auth.Identity
-	mprov    *Provider // renders the members' documents
+	entries  []string          // the list as given (stored or in the SUBSCRIBE)
+	names    map[string]string // display names by entry
+	mprov    *Provider         // renders the members' documents
 	mvariant string
 	boundary string
 	cidHost  string
@@ -352,29 +354,42 @@ func (n *Notifier) SetList(l List) {
 			s.terminate(ReasonDeactivated)
 			continue
 		}
-		specs := n.resolve(l.Members, l.Names, s.list.id)
-		s.mu.Lock()
-		if s.final || s.done {
-			s.mu.Unlock()
+		if !n.applyMembers(s, l.Members, l.Names, nil) {
 			continue
 		}
-		s.list.setMembersLocked(specs)
-		s.mu.Unlock()
-		n.mu.Lock()
-		if !s.isDone() {
-			n.indexListLocked(s, specs)
-		}
-		n.mu.Unlock()
-		s.loadMembers(specs)
 		s.mu.Lock()
-		if s.final || s.done {
-			s.mu.Unlock()
-			continue
+		send := noop
+		if !s.final && !s.done {
+			send = s.queueLocked(outgoing{}) // at once, not after a window
 		}
-		send := s.queueLocked(outgoing{}) // at once, not after a window
 		s.mu.Unlock()
 		send()
 	}
+}
+
+// applyMembers gives a list subscription a new member set (and, when id is
+// set, a new identity deciding what it may watch), indexed and loaded; the
+// next NOTIFY has full state. false: the subscription has ended.
+func (n *Notifier) applyMembers(s *subscription, entries []string, names map[string]string, id *auth.Identity) bool {
+	s.mu.Lock()
+	if s.final || s.done {
+		s.mu.Unlock()
+		return false
+	}
+	if id != nil {
+		s.list.id = id
+	}
+	s.list.entries, s.list.names = entries, names
+	specs := n.resolve(entries, names, s.list.id)
+	s.list.setMembersLocked(specs)
+	s.mu.Unlock()
+	n.mu.Lock()
+	if !s.isDone() {
+		n.indexListLocked(s, specs)
+	}
+	n.mu.Unlock()
+	s.loadMembers(specs)
+	return true
 }
 
 // DeleteList removes a stored list; its subscriptions end with reason

@@ -223,7 +223,7 @@ func (n *Notifier) subscribeList(req *sip.Request, fl *flow.Flow, id *auth.Ident
 	res.AppendHeader(sip.NewHeader("Contact", n.cfg.Contact))
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
 	res.AppendHeader(sip.NewHeader("Require", "eventlist"))
-	l := &listState{uri: t.uri, name: t.name, id: id, mprov: p}
+	l := &listState{uri: t.uri, name: t.name, id: id, mprov: p, entries: t.entries, names: t.names}
 	if p.Variant != nil {
 		l.mvariant = p.Variant(info)
 	}

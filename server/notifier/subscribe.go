@@ -92,6 +92,10 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 	}
 	if lt, res := n.listTarget(req, pkg, uri); res != nil {
 		return noop, res
+	} else if lt != nil && adopted {
+		// A list dialog is not taken over (a request-contained list is
+		// gone with its hub): the client subscribes afresh.
+		return noop, reply(req, 481, "Subscription Does Not Exist")
 	} else if lt != nil {
 		return n.subscribeList(req, fl, id, pkg, eventValue, expires, lt)
 	}
@@ -203,7 +207,7 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 	// Authorization is the refreshing identity's, not the one that made the
 	// subscription: a token that may no longer watch the resource ends it
 	// (RFC 6665 §4.2.2 "rejected"), and it is not rebound to this flow.
-	if user, host := aorParts(s.info.Resource); !id.CanSubscribe(user, host) {
+	if user, host := aorParts(s.info.Resource); s.list == nil && !id.CanSubscribe(user, host) {
 		return func() { s.terminate(ReasonRejected) }, reply(req, 403, "Forbidden - token may not watch this AOR")
 	}
 	// A client that reconnected keeps using its dialogs on the new flow.
@@ -224,6 +228,11 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 	}
 	s.mu.Unlock()
 	if s.list != nil {
+		// Each member is authorized anew by the refreshing identity.
+		s.mu.Lock()
+		entries, names := s.list.entries, s.list.names
+		s.mu.Unlock()
+		n.applyMembers(s, entries, names, id)
 		s.refreshList()
 		return noop, nil
 	}
