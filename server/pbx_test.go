@@ -190,7 +190,7 @@ func TestPBX_Refusals_ReasonNamesTheCause(t *testing.T) {
 		{"short Expires for state that goes on", withHeader(early(t), "Expires", "30"),
 			423, "Interval Too Brief - at least 60 s for state that goes on", "Min-Expires: 60"},
 		{"dialog state outside RFC 4235", replace(early(t), "<state>early</state>", "<state>ringing</state>"),
-			400, `state "ringing", want trying, proceeding, early, confirmed`, ""},
+			400, `Bad Request: dialog-info: state "ringing" is none of trying, proceeding, early, confirmed, terminated`, ""},
 		{"dialog-info under another media type", withHeader(early(t), "Content-Type", "application/pidf+xml"),
 			415, "Unsupported Media Type - Event dialog takes application/dialog-info+xml", "Accept: application/dialog-info+xml"},
 		{"an event package the hub does not take", withHeader(early(t), "Event", "message-summary"),

@@ -123,6 +123,17 @@ func TestKamailio_CallsThroughARealPBX_DriveTheLampsAndEndIdle(t *testing.T) {
 		})
 	}
 
+	// Every PUBLISH Kamailio sent was taken (Kamailio retries none): the
+	// hub logs each refusal at info.
+	for _, line := range strings.Split(h.stderr.String(), "\n") {
+		if strings.Contains(line, `"msg":"plain sip refused"`) {
+			t.Errorf("the hub refused a PUBLISH of Kamailio's: %s", line)
+		}
+	}
+	if n := len(tap.publishes()); n < 30 {
+		t.Errorf("only %d PUBLISHes passed the tap", n)
+	}
+
 	// PUBLISH → NOTIFY: from the moment Kamailio's PUBLISH passed the tap to
 	// the watcher's NOTIFY for that extension and event.
 	var lat []time.Duration

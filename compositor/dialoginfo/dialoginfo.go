@@ -151,7 +151,7 @@ func parseDialog(e *xmltree.Element) (Dialog, error) {
 			hasState = true
 			d.State = enum(c.Text)
 			if !validStates[d.State] {
-				return d, fmt.Errorf("dialog-info: dialog %q: state %q, want trying, proceeding, early, confirmed or terminated", d.ID, strings.TrimSpace(c.Text))
+				return d, fmt.Errorf("dialog-info: state %q is none of trying, proceeding, early, confirmed, terminated (dialog %q)", strings.TrimSpace(c.Text), d.ID)
 			}
 			event, _ := c.Attr("event")
 			d.Event = enum(event)
