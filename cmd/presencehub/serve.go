@@ -357,7 +357,7 @@ func openStore(ctx context.Context, c *config, log *slog.Logger) (store.Store, e
 	if path == ":memory:" {
 		return memstore.New(memstore.Options{}), nil
 	}
-	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	st, err := sqlitestore.Open(ctx, path, sqlitestore.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

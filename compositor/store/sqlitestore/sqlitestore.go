@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -43,6 +44,9 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Now is the clock for expiry; default time.Now.
 	Now func() time.Time
+	// Logger receives what the background integrity check finds (a damaged
+	// file); default: discarded.
+	Logger *slog.Logger
 }
 
 // Store is a store.Store on one SQLite file.
@@ -61,6 +65,8 @@ type Store struct {
 	stGet, stFind, stListAt                             *sql.Stmt
 
 	closed atomic.Bool // set by Close; reads check it without taking mu
+	lock   *fileLock   // one process per database file (lock.go)
+	check  integrity   // the background quick_check (integrity.go)
 
 	mu      sync.Mutex // serialises use of w; guards rev, timer
 	rev     uint64
@@ -111,7 +117,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 	s := &Store{now: opts.Now, feed: changefeed.New()}
 	var err error
+	if path != ":memory:" {
+		if s.lock, err = lock(path); err != nil {
+			return nil, err
+		}
+	}
 	if s.db, err = sql.Open("sqlite3", dsn); err != nil {
+		s.lock.release()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	// Two connections, each held for the store's life: the writer and the
@@ -126,6 +138,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s.wq.init()
 	s.cp.start(s, s.ckpt)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.check.start(s, path, opts.Logger)
 	return s, nil
 }
 
@@ -253,6 +269,8 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w: %w", store.ErrBusy, err)
 		case sqlite3.ErrConstraint:
 			return fmt.Errorf("%w: %w", store.ErrConflict, err)
+		case sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
+			return fmt.Errorf("%w: %w", ErrDamaged, err)
 		}
 	}
 	return err
@@ -535,6 +553,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.isClosed() {
 		return store.ErrClosed
 	}
+	if err := s.check.fault(); err != nil {
+		return err
+	}
 	var one int
 	if err := s.r.QueryRowContext(ctx, `SELECT 1 FROM store_rev WHERE id = 1`).Scan(&one); err != nil {
 		return fmt.Errorf("ping: %w", mapErr(err))
@@ -549,6 +570,7 @@ func (s *Store) Close() error {
 		return nil // already closed
 	}
 	s.cp.stop()
+	s.check.stop()
 	s.mu.Lock()
 	s.closed.Store(true)
 	if s.timer != nil {
@@ -578,5 +600,6 @@ func (s *Store) closeDBs() error {
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
 	}
+	errs = append(errs, s.lock.release()) // last: the file is closed
 	return errors.Join(errs...)
 }

@@ -3,7 +3,10 @@ package sqlitestore_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +84,27 @@ func TestOpen_BadSynchronous_Fails(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open with synchronous=OFF succeeded")
 	}
+}
+
+// One store per database file: a second Open fails with ErrLocked naming
+// the holder until the first is closed.
+func TestOpen_SecondOpenOfOneFileIsRefusedUntilClose(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "esc.db")
+	first, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if !errors.Is(err, sqlitestore.ErrLocked) || !strings.Contains(err.Error(), fmt.Sprint("process ", os.Getpid())) {
+		t.Fatalf("second Open: %v, want ErrLocked naming process %d", err, os.Getpid())
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	again.Close()
 }
