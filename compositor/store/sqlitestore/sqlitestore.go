@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,6 +117,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	readDSN := "file:" + path + "?" + q.Encode()
 
 	s := &Store{now: opts.Now, feed: changefeed.New()}
+	// A file made by this Open holds nothing to check (integrity.go).
+	fi, statErr := os.Stat(path)
+	existed := statErr == nil && fi.Size() > 0
 	var err error
 	if path != ":memory:" {
 		if s.lock, err = lock(path); err != nil {
@@ -141,7 +145,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s.check.start(s, path, opts.Logger)
+	if existed {
+		s.check.start(s, path, opts.Logger)
+	}
 	return s, nil
 }
 
