@@ -163,3 +163,51 @@ func TestPublish_ResourceBounds_RefusedWithTheirLimit(t *testing.T) {
 		t.Fatalf("view has %d dialogs, want 3", n)
 	}
 }
+
+// A tombstone written by another node (in the meta of a publication that
+// reaches this one through the store's feed) removes the dialog from the
+// incrementally composed view, as a whole composition does.
+func TestCompose_TombstoneFromAnotherNode_RemovesTheDialog(t *testing.T) {
+	clk := storetest.NewClock(time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC))
+	st := memstore.New(memstore.Options{Now: clk.Now})
+	c, err := New(context.Background(), Config{Store: st, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	body := func(id string) []byte {
+		return []byte(`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" state="full" entity="` + res +
+			`"><dialog id="` + id + `"><state>confirmed</state></dialog></dialog-info>`)
+	}
+	if _, err := c.Publish(ctx, PublishRequest{Resource: res, Event: EventDialog, Expires: 600,
+		ContentType: ContentTypeDialogInfo, Body: body("x"), Publisher: "desk"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := c.View(res, EventDialog); len(v.Dialogs) != 1 || v.Dialogs[0].ID != "x" {
+		t.Fatalf("view %+v", v.Dialogs)
+	}
+	// Another node stores a publication of the same resource whose meta
+	// says x ended there.
+	now := clk.Now()
+	m := meta{Tombs: tombs{"x": now.Add(time.Minute).UnixMilli()}}
+	if _, err := st.Create(ctx, Publication{ID: newID(), Resource: res, Event: EventDialog, ETag: newETag(),
+		Expires: now.Add(10 * time.Minute), Created: now, Updated: now.Add(time.Millisecond),
+		ContentType: ContentTypeDialogInfo, Body: body("y"), Publisher: "mobile", Meta: m.encode()}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v := c.View(res, EventDialog)
+		if len(v.Dialogs) == 1 && v.Dialogs[0].ID == "y" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("view after the other node's tombstone: %+v, want only y", v.Dialogs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got, want := wholeView(c, key{res, EventDialog}, clk.Now()); !reflect.DeepEqual(got, want) {
+		t.Fatalf("incremental %+v, whole %+v", got, want)
+	}
+}
