@@ -402,3 +402,67 @@ func TestList_RefreshWithNarrowerTokenRejectsMembersItMayNoLongerWatch(t *testin
 		t.Fatalf("after a narrower refresh: %v", n.resources)
 	}
 }
+
+func resourceLists(entries ...string) []byte {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists"><list>`)
+	for _, e := range entries {
+		user, name, _ := strings.Cut(e, "=")
+		b.WriteString(`<entry uri="` + servertest.AOR(user) + `">`)
+		if name != "" {
+			b.WriteString(`<display-name>` + name + `</display-name>`)
+		}
+		b.WriteString(`</entry>`)
+	}
+	b.WriteString(`</list></resource-lists>`)
+	return []byte(b.String())
+}
+
+func rlsSubscribe(t *testing.T, c *sipclient.Client, as, event string, ct string, body []byte, hdrs ...string) *sip.Request {
+	req := listSubscribe(t, c, as, "rls", event, append([]string{"Require", "recipient-list-subscribe", "Content-Disposition", "recipient-list"}, hdrs...)...)
+	if body != nil {
+		req = withBody(req, ct, body)
+	}
+	return req
+}
+
+func TestList_RequestContained_RFC5367(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.MaxListMembers = 3 }})
+	newPublisher(t, hub, "1001").state("confirmed")
+	p2 := newPublisher(t, hub, "1002")
+	w, opts := newWatcher()
+	c := hub.Dial(testCtx(t), "2000", opts)
+	for _, tc := range []struct {
+		name   string
+		req    *sip.Request
+		code   int
+		header string
+	}{
+		{"no Supported: eventlist", rlsSubscribe(t, c, "2000", "dialog", "application/resource-lists+xml", resourceLists("1001")), 421, "Require"},
+		{"no body", rlsSubscribe(t, c, "2000", "dialog", "", nil, "Supported", "eventlist"), 400, ""},
+		{"another media type", rlsSubscribe(t, c, "2000", "dialog", "text/plain", []byte("1001"), "Supported", "eventlist"), 415, "Accept"},
+		{"malformed XML", rlsSubscribe(t, c, "2000", "dialog", "application/resource-lists+xml", []byte("<resource-lists><list>"), "Supported", "eventlist"), 400, ""},
+		{"no entries", rlsSubscribe(t, c, "2000", "dialog", "application/resource-lists+xml", resourceLists(), "Supported", "eventlist"), 400, ""},
+		{"too many entries", rlsSubscribe(t, c, "2000", "dialog", "application/resource-lists+xml", resourceLists("1", "2", "3", "4"), "Supported", "eventlist"), 413, ""},
+	} {
+		res := do(t, c, tc.req)
+		if res.StatusCode != tc.code || (tc.header != "" && header(res, tc.header) == "") {
+			t.Errorf("%s: %d %s, want %d with %s", tc.name, res.StatusCode, res.Reason, tc.code, tc.header)
+		}
+	}
+	w.none(t, 200*time.Millisecond)
+
+	res := do(t, c, rlsSubscribe(t, c, "2000", "dialog", "application/resource-lists+xml", resourceLists("1001=Reception", "1002"), "Supported", "eventlist"))
+	if res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE: %d %s", res.StatusCode, res.Reason)
+	}
+	n := parseRLMI(t, w.next(t))
+	if n.uri != servertest.AOR("rls") || !n.fullState || n.resources[servertest.AOR("1001")].name != "Reception" || lamp(n.part(t, "1001")) != "confirmed" || n.resources[servertest.AOR("1002")].state != "pending" {
+		t.Fatalf("first NOTIFY: uri %s %v", n.uri, n.resources)
+	}
+	p2.state("early") // pending → active
+	n = parseRLMI(t, w.next(t))
+	if n.fullState || n.version != 1 || len(n.resources) != 1 || lamp(n.part(t, "1002")) != "early" {
+		t.Fatalf("after 1002 rings: %v", n.resources)
+	}
+}

@@ -18,6 +18,7 @@ func Dial(ctx context.Context, rawURL string, header http.Header, opts Options) 
 		HTTPHeader:      header,
 		Subprotocols:    []string{Subprotocol},
 		CompressionMode: opts.Compression,
+		HTTPClient:      opts.HTTPClient,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wsproto: dial %s: %w", rawURL, err)

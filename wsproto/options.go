@@ -2,6 +2,7 @@ package wsproto
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/coder/websocket"
@@ -37,6 +38,9 @@ type Options struct {
 	// (RFC 7692); the zero value is off. Messages below 512 bytes are sent
 	// uncompressed (coder/websocket's threshold for no context takeover).
 	Compression websocket.CompressionMode
+	// HTTPClient makes Dial's upgrade request (tests count bytes on the
+	// wire with their own transport); nil: http.DefaultClient.
+	HTTPClient *http.Client
 	// Logger receives debug logs about connection ends; nil discards them.
 	Logger *slog.Logger
 }

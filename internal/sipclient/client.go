@@ -72,7 +72,7 @@ func Dial(ctx context.Context, wsURL string, opts Options) (*Client, error) {
 	c := &Client{
 		conn:    conn,
 		opts:    opts,
-		parser:  sip.NewParser(),
+		parser:  newParser(opts.WS.MaxMessageSize),
 		host:    randToken(12) + ".invalid",
 		pending: make(map[string]chan *sip.Response),
 		done:    make(chan struct{}),
@@ -252,4 +252,14 @@ func randToken(n int) string {
 		b[i] = tokenChars[rand.IntN(len(tokenChars))]
 	}
 	return string(b)
+}
+
+// newParser parses messages up to the connection's limit (sipgo's own
+// default is 64 KiB; a resource-list NOTIFY with full state is bigger).
+func newParser(limit int64) *sip.Parser {
+	p := sip.NewParser()
+	if limit > int64(p.MaxMessageLength) {
+		p.MaxMessageLength = int(limit)
+	}
+	return p
 }

@@ -104,6 +104,9 @@ func (n *Notifier) requestList(req *sip.Request) ([]string, map[string]string, *
 		return nil, nil, res
 	}
 	entries, names, err := parseResourceLists(body, n.cfg.MaxListMembers)
+	if errors.Is(err, errTooManyEntries) {
+		return nil, nil, reply(req, 413, fmt.Sprintf("Request Entity Too Large - list above %d members", n.cfg.MaxListMembers))
+	}
 	if err != nil {
 		return nil, nil, reply(req, 400, "Bad Request - resource list: "+err.Error())
 	}
