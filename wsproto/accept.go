@@ -36,7 +36,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error)
 	if err != nil {
 		return nil, fmt.Errorf("wsproto: accept from %s: %w", r.RemoteAddr, err)
 	}
-	c := newConn(ws, r, remoteIP(r.RemoteAddr), opts)
+	c := newConn(ws, remoteIP(r.RemoteAddr), opts)
 	c.cork = cw.cork
 	return c, nil
 }

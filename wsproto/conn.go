@@ -3,7 +3,6 @@ package wsproto
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -23,12 +22,11 @@ var (
 	ErrNoSubprotocol = errors.New(`wsproto: subprotocol "sip" not negotiated`)
 )
 
-// Conn is one SIP-over-WebSocket connection. Send, Close, Done, RemoteIP, Request and
-// QueueLen are safe for concurrent use; Serve is called once.
+// Conn is one SIP-over-WebSocket connection. Send, Close, Done, RemoteIP and QueueLen are
+// safe for concurrent use; Serve is called once.
 type Conn struct {
 	ws       *websocket.Conn
 	cork     *corkConn // server side only: batches the writer's flushes
-	req      *http.Request
 	remoteIP string
 	opts     Options
 	// The write queue: a slice that grows only as messages wait (an idle
@@ -56,11 +54,12 @@ type Conn struct {
 	err  error
 }
 
-func newConn(ws *websocket.Conn, req *http.Request, ip string, opts Options) *Conn {
+// newConn wraps ws. The upgrade request is not kept: the caller reads what it needs (the
+// token) before Serve, and an idle connection should not pin its headers.
+func newConn(ws *websocket.Conn, ip string, opts Options) *Conn {
 	ws.SetReadLimit(opts.MaxMessageSize)
 	return &Conn{
 		ws:       ws,
-		req:      req,
 		remoteIP: ip,
 		opts:     opts,
 		closing:  make(chan struct{}),
@@ -171,10 +170,6 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // RemoteIP is the peer's IP address without port, taken from the TCP connection
 // (X-Forwarded-For is not trusted). On a dialed Conn it is the URL's host.
 func (c *Conn) RemoteIP() string { return c.remoteIP }
-
-// Request is the upgrade request on the server side (for its query and headers), nil on a
-// dialed Conn. Do not use its context.
-func (c *Conn) Request() *http.Request { return c.req }
 
 // QueueLen is the current write-queue depth (for metrics).
 func (c *Conn) QueueLen() int {

@@ -31,5 +31,5 @@ func Dial(ctx context.Context, rawURL string, header http.Header, opts Options) 
 	if u, err := url.Parse(rawURL); err == nil {
 		host = u.Hostname()
 	}
-	return newConn(ws, nil, host, opts), nil
+	return newConn(ws, host, opts), nil
 }

@@ -54,10 +54,11 @@ func (c *Conn) abandon() {
 	c.qmu.Unlock()
 }
 
-// writeBatch writes the messages of one batch, corked when there are several
-// (one message alone is not worth a copy).
+// writeBatch writes the messages of one batch corked (server side): coder/websocket's
+// per-connection write buffer is then only a few bytes (cork.go), the frames of a batch
+// collect in a pooled cork buffer and leave in as few write(2) calls as fit in it.
 func (c *Conn) writeBatch(batch [][]byte) (err error) {
-	if corked := c.cork != nil && len(batch) > 1; corked {
+	if c.cork != nil {
 		c.cork.cork()
 		defer func() {
 			if uerr := c.cork.uncork(); err == nil {

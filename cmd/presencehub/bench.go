@@ -40,7 +40,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	rate := fs.Float64("rate", 0, "PUBLISH/s over all publishers; 0: as fast as the hub answers")
 	window := fs.Int("window", 16, "PUBLISHes in flight per publisher socket when not paced")
 	drain := fs.Duration("drain", 15*time.Second, "bound on waiting for every subscription to show the final state")
-	idle := fs.Int("idle", 0, "idle mode: N sockets with one subscription each, holding; reports hub memory per socket")
+	idle := fs.Int("idle", 0, "idle mode: N sockets with -idle-subs subscriptions each, holding; reports hub memory per socket and per subscription")
+	idleSubs := fs.Int("idle-subs", 1, "idle mode: dialog subscriptions per socket")
 	fill := fs.Int("fill", 0, "start-up mode: store N publications (N/2 AORs × dialog + presence, ~450 B bodies) through the store, start a hub on them, report time to /readyz, memory, /metrics time and first NOTIFYs")
 	fillDBPath := fs.String("fill-db", "", "fill mode: keep the filled database at this path and reuse it on the next run (default: a temporary file, removed)")
 	probes := fs.Int("probes", 20, "fill mode: new subscriptions to stored resources whose first NOTIFY is timed")
@@ -77,7 +78,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("bench: idle worker needs the hub's secret: %v", err)
 		}
 		return loadgen.IdleWorker(ctx, loadgen.IdleConfig{Hub: *hub, Domain: c.Domain, Token: minter(secret, c),
-			Resources: *resources}, getenv(loadgen.IdleRunEnv), *workerOffset, *idle, os.Stdin, stdout)
+			Resources: *resources, SubsPerSocket: *idleSubs}, getenv(loadgen.IdleRunEnv), *workerOffset, *idle, os.Stdin, stdout)
 	}
 
 	stopProfile, err := startCPUProfile(*genProfile)
@@ -159,7 +160,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	if *idle > 0 || *smoke {
-		icfg := loadgen.IdleConfig{Hub: *hub, Domain: c.Domain, Token: token, HubPID: *hubPID, Sockets: *idle,
+		icfg := loadgen.IdleConfig{Hub: *hub, Domain: c.Domain, Token: token, HubPID: *hubPID, Sockets: *idle, SubsPerSocket: *idleSubs,
 			Resources: *resources, PerProcess: int(limit) - 200, Settle: *settle, Progress: progress}
 		if h != nil {
 			icfg.HubHTTP = h.URL
@@ -173,7 +174,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		icfg.Worker = func(offset, count int) *exec.Cmd {
 			cmd := exec.CommandContext(ctx, exe, "bench", "-idle-worker", "-hub", *hub, "-domain", c.Domain,
-				"-resources", strconv.Itoa(*resources), "-idle", strconv.Itoa(count), "-idle-offset", strconv.Itoa(offset))
+				"-resources", strconv.Itoa(*resources), "-idle", strconv.Itoa(count), "-idle-offset", strconv.Itoa(offset),
+				"-idle-subs", strconv.Itoa(*idleSubs))
 			cmd.Env = append(os.Environ(), "PRESENCEHUB_JWT_SECRET="+string(secret))
 			cmd.Stderr = stderr
 			return cmd

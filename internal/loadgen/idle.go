@@ -26,8 +26,11 @@ type IdleConfig struct {
 	Token   TokenFunc // required
 	HubPID  int       // hub process whose RSS is measured; required by RunIdle
 
-	Sockets   int // N
-	Resources int // watched AORs; default 1000
+	Sockets int // N
+	// SubsPerSocket is how many dialog subscriptions each socket holds
+	// (default 1); socket n's k-th watches resource (n·K+k) mod Resources.
+	SubsPerSocket int
+	Resources     int // watched AORs; default 1000
 	// PerProcess is the most sockets one process holds (its descriptor
 	// limit minus a margin); sockets beyond it go to worker processes.
 	PerProcess int
@@ -56,6 +59,12 @@ func (c *IdleConfig) defaults() error {
 	if c.Resources <= 0 {
 		c.Resources = 1000
 	}
+	if c.SubsPerSocket <= 0 {
+		c.SubsPerSocket = 1
+	}
+	if c.SubsPerSocket > 10000 {
+		return errors.New("loadgen: at most 10000 subscriptions per idle socket")
+	}
 	if c.PerProcess <= 0 {
 		c.PerProcess = c.Sockets
 	}
@@ -73,21 +82,24 @@ func (c *IdleConfig) defaults() error {
 
 // IdleResult is what an idle run measured.
 type IdleResult struct {
-	Mode        string  `json:"mode"` // "idle"
-	Hub         string  `json:"hub"`
-	Sockets     int     `json:"sockets"`
-	Established int     `json:"established"` // sockets with their 200 and first NOTIFY
-	Processes   int     `json:"generator_processes"`
-	SetupS      float64 `json:"setup_s"`
-	SetupPerS   float64 `json:"sockets_per_s"` // connect + SUBSCRIBE + first NOTIFY
+	Mode          string  `json:"mode"` // "idle"
+	Hub           string  `json:"hub"`
+	Sockets       int     `json:"sockets"`
+	SubsPerSocket int     `json:"subscriptions_per_socket"`
+	Established   int     `json:"established"` // sockets with their 200s and first NOTIFYs
+	Processes     int     `json:"generator_processes"`
+	SetupS        float64 `json:"setup_s"`
+	SetupPerS     float64 `json:"sockets_per_s"` // connect + SUBSCRIBE + first NOTIFY
 
 	HubPID          int     `json:"hub_pid"`
 	HubRSSBeforeMiB float64 `json:"hub_rss_before_mib"`
 	HubRSSAfterMiB  float64 `json:"hub_rss_after_mib"`
 	BytesPerSocket  float64 `json:"hub_bytes_per_socket"` // (RSS after − RSS before) / established
 	KiBPerSocket    float64 `json:"hub_kib_per_socket"`
-	HubFDs          int     `json:"hub_fds"`
-	HubThreads      int     `json:"hub_threads"`
+	// BytesPerSub is (RSS after − RSS before) / (established × subscriptions per socket).
+	BytesPerSub float64 `json:"hub_bytes_per_subscription"`
+	HubFDs      int     `json:"hub_fds"`
+	HubThreads  int     `json:"hub_threads"`
 	// From the hub's /metrics (Go runtime), per established socket.
 	HeapInusePerSocket  float64 `json:"hub_heap_inuse_bytes_per_socket,omitempty"`
 	StackInusePerSocket float64 `json:"hub_stack_inuse_bytes_per_socket,omitempty"`
@@ -100,10 +112,10 @@ type IdleResult struct {
 
 // WriteHuman writes the result as readable lines.
 func (r *IdleResult) WriteHuman(w io.Writer) {
-	fmt.Fprintf(w, "idle        %d of %d sockets connected, subscribed and holding (%d generator processes); set up in %.1fs (%.0f sockets/s)\n",
-		r.Established, r.Sockets, r.Processes, r.SetupS, r.SetupPerS)
-	fmt.Fprintf(w, "hub         pid %d: RSS %.1f MiB before, %.1f MiB after: %.0f bytes = %.1f KiB per socket; %d fds, %d threads\n",
-		r.HubPID, r.HubRSSBeforeMiB, r.HubRSSAfterMiB, r.BytesPerSocket, r.KiBPerSocket, r.HubFDs, r.HubThreads)
+	fmt.Fprintf(w, "idle        %d of %d sockets connected, %d subscriptions each, holding (%d generator processes); set up in %.1fs (%.0f sockets/s)\n",
+		r.Established, r.Sockets, r.SubsPerSocket, r.Processes, r.SetupS, r.SetupPerS)
+	fmt.Fprintf(w, "hub         pid %d: RSS %.1f MiB before, %.1f MiB after: %.0f bytes = %.1f KiB per socket, %.0f bytes per subscription; %d fds, %d threads\n",
+		r.HubPID, r.HubRSSBeforeMiB, r.HubRSSAfterMiB, r.BytesPerSocket, r.KiBPerSocket, r.BytesPerSub, r.HubFDs, r.HubThreads)
 	if r.HeapInusePerSocket > 0 {
 		fmt.Fprintf(w, "hub Go      per socket: heap in use %.0f bytes, goroutine stacks %.0f bytes, %.1f goroutines\n",
 			r.HeapInusePerSocket, r.StackInusePerSocket, r.GoroutinesPerSocket)
@@ -126,7 +138,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 	if cfg.HubPID <= 0 {
 		return nil, errors.New("loadgen: idle run needs the hub's pid (spawn the hub, or give its pid)")
 	}
-	res := &IdleResult{Mode: "idle", Hub: cfg.Hub, Sockets: cfg.Sockets, HubPID: cfg.HubPID}
+	res := &IdleResult{Mode: "idle", Hub: cfg.Hub, Sockets: cfg.Sockets, SubsPerSocket: cfg.SubsPerSocket, HubPID: cfg.HubPID}
 	before, err := readProc(cfg.HubPID)
 	if err != nil {
 		return nil, err
@@ -206,6 +218,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 		n := float64(res.Established)
 		res.BytesPerSocket = float64(after.rssBytes-before.rssBytes) / n
 		res.KiBPerSocket = res.BytesPerSocket / 1024
+		res.BytesPerSub = res.BytesPerSocket / float64(cfg.SubsPerSocket)
 		if memBefore != nil && memAfter != nil {
 			res.HeapInusePerSocket = (memAfter["go_memstats_heap_inuse_bytes"] - memBefore["go_memstats_heap_inuse_bytes"]) / n
 			res.StackInusePerSocket = (memAfter["go_memstats_stack_inuse_bytes"] - memBefore["go_memstats_stack_inuse_bytes"]) / n
@@ -238,9 +251,10 @@ type idleGroup struct {
 type idleSocket struct {
 	g        *idleGroup
 	sock     *wsConn
+	want     int // subscriptions
 	mu       sync.Mutex
-	accepted bool
-	notified bool
+	accepted int // 2xx to its SUBSCRIBEs
+	notified int // NOTIFYs (each subscription's first: nothing changes while idle)
 }
 
 func (s *idleSocket) handle(msg []byte) {
@@ -261,13 +275,13 @@ func (s *idleSocket) handle(msg []byte) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	was := s.accepted && s.notified
+	was := s.accepted >= s.want && s.notified >= s.want
 	if m.request {
-		s.notified = true
+		s.notified++
 	} else {
-		s.accepted = true
+		s.accepted++
 	}
-	if !was && s.accepted && s.notified {
+	if !was && s.accepted >= s.want && s.notified >= s.want {
 		s.g.ready.Add(1)
 	}
 }
@@ -293,13 +307,16 @@ func holdSockets(ctx context.Context, cfg IdleConfig, run string, offset, count 
 				dialErr.CompareAndSwap(nil, err)
 				return nil
 			}
-			is := &idleSocket{g: g, sock: sock}
+			is := &idleSocket{g: g, sock: sock, want: cfg.SubsPerSocket}
 			sock.serve(is.handle)
 			g.socks[i] = sock
 			u := newUA(cfg.Domain, user)
-			resource := cfg.Prefix + run + "-" + strconv.Itoa(n%cfg.Resources)
-			if err := sock.send(u.appendSubscribe(nil, resource, run+"-i-"+strconv.Itoa(n), 3600)); err != nil {
-				g.failed.Add(1)
+			for k := range cfg.SubsPerSocket {
+				resource := cfg.Prefix + run + "-" + strconv.Itoa((n*cfg.SubsPerSocket+k)%cfg.Resources)
+				if err := sock.send(u.appendSubscribe(nil, resource, run+"-i-"+strconv.Itoa(n)+"-"+strconv.Itoa(k), 3600)); err != nil {
+					g.failed.Add(1)
+					break
+				}
 			}
 			return nil
 		})
@@ -308,7 +325,7 @@ func holdSockets(ctx context.Context, cfg IdleConfig, run string, offset, count 
 		g.close()
 		return nil, err
 	}
-	waitFor(ctx, 30*time.Second+time.Duration(count)*time.Millisecond, func() bool {
+	waitFor(ctx, 30*time.Second+time.Duration(count*cfg.SubsPerSocket)*time.Millisecond, func() bool {
 		return g.ready.Load()+g.failed.Load() >= int64(count)
 	})
 	if err, _ := dialErr.Load().(error); err != nil {

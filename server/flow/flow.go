@@ -37,7 +37,7 @@ type Flow struct {
 // New returns the flow of conn, authenticated as id (nil when the upgrade
 // carried no token; a later request may bring one).
 func New(conn Conn, id *auth.Identity) *Flow {
-	f := &Flow{id: nextID.Add(1), conn: conn, pending: make(map[string]*clientTx), timerF: TimerF}
+	f := &Flow{id: nextID.Add(1), conn: conn, timerF: TimerF}
 	if id != nil {
 		f.SetIdentity(id)
 	}

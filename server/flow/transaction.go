@@ -40,6 +40,9 @@ func (f *Flow) Request(msg []byte, branch string, fn func(*sip.Response, error))
 			fn(nil, ErrTimeout)
 		}
 	})
+	if f.pending == nil {
+		f.pending = make(map[string]*clientTx, 1)
+	}
 	f.pending[branch] = tx
 	f.mu.Unlock()
 	if err := f.conn.Send(msg); err != nil {
@@ -58,6 +61,9 @@ func (f *Flow) take(branch string) *clientTx {
 	tx := f.pending[branch]
 	if tx != nil {
 		delete(f.pending, branch)
+		if len(f.pending) == 0 {
+			f.pending = nil // an idle flow keeps no map (maps never shrink)
+		}
 	}
 	return tx
 }
