@@ -92,7 +92,7 @@ func TestKamailio_CallsThroughARealPBX_DriveTheLampsAndEndIdle(t *testing.T) {
 
 		{"call still ringing when the callee unregisters", func(t *testing.T) {
 			uas := callee(t, "uas-ring.xml", 1, 0)
-			c := caller(t, "1002", "uac-cancel.xml", 3*ring)
+			c := caller(t, "1002", "uac-cancel.xml", 8*ring) // time enough to unregister while it rings, under load too
 			w.waitLamp(t, "1001", "ringing", 10*time.Second)
 			phones["1001"].register(0) // the phone leaves while its call rings: the call still shows
 			c.wait(t)
