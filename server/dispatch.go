@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"strings"
 
@@ -88,25 +87,12 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 // life (a subscription echoes its Event, From, To and route set in every
 // NOTIFY), so a value is bounded before anything keeps it.
 func longHeader(msg []byte, limit int) string {
-	_, rest, ok := bytes.Cut(msg, []byte("\r\n"))
-	var name []byte
-	n := 0
-	for ok && len(rest) > 0 {
-		var line []byte
-		line, rest, ok = bytes.Cut(rest, []byte("\r\n"))
-		if len(line) == 0 {
-			break // the end of the header
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			n += len(line) // a continuation of the current value
-		} else if c := bytes.IndexByte(line, ':'); c > 0 {
-			name, n = bytes.TrimSpace(line[:c]), len(line)-c-1
-		}
-		if n > limit {
-			if len(name) > 40 || !siprule.IsToken(string(name)) {
-				return "a header field" // not echoed: no valid name
+	for h := siprule.ScanHeaders(msg); h.Next(); {
+		if h.ValueLen() > limit {
+			if name := h.Name(); len(name) <= 40 && siprule.IsToken(string(name)) {
+				return string(name)
 			}
-			return string(name)
+			return "a header field" // not echoed: no valid name
 		}
 	}
 	return ""

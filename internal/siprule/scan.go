@@ -5,14 +5,15 @@ import "bytes"
 // HeaderLines scans the header lines of a SIP message (RFC 3261 §7.3)
 // without parsing or allocating, for the paths that need a few header
 // values and not the message: the start line is skipped, each Next stops on
-// one header line, and scanning ends at the empty line before the body. A
-// line without a colon is skipped; a continuation line (RFC 3261 §7.3.1
-// folding) is not a header of its own, and Folded tells that the current
-// line has one.
+// one header field, and scanning ends at the empty line before the body. A
+// line without a colon is skipped; continuation lines (RFC 3261 §7.3.1
+// folding) belong to the field before them: Folded tells that the current
+// field has some, ValueLen counts them.
 type HeaderLines struct {
 	rest      []byte
-	line      []byte // current line without CRLF
+	line      []byte // current field's first line, without CRLF
 	colon     int
+	cont      int // bytes of the current field's continuation lines
 	ended     bool
 	malformed bool
 }
@@ -47,7 +48,15 @@ func (h *HeaderLines) Next() bool {
 			continue // the continuation of the previous line
 		}
 		if c := bytes.IndexByte(line, ':'); c > 0 {
-			h.line, h.colon = line, c
+			h.line, h.colon, h.cont = line, c, 0
+			for len(h.rest) > 0 && (h.rest[0] == ' ' || h.rest[0] == '\t') {
+				more, rest, found := bytes.Cut(h.rest, crlf)
+				if !found {
+					break // cut short: the next Next ends the scan
+				}
+				h.cont += len(more)
+				h.rest = rest
+			}
 			return true
 		}
 		h.malformed = true
@@ -55,10 +64,10 @@ func (h *HeaderLines) Next() bool {
 	return false
 }
 
-// Line is the current header line without its CRLF.
+// Line is the current field's first line without its CRLF.
 func (h *HeaderLines) Line() []byte { return h.line }
 
-// Raw is the current header line with its CRLF, as it is in the message
+// Raw is the current field's first line with its CRLF, as it is in the message
 // (to copy it into an answer, RFC 3261 §8.2.6.2).
 func (h *HeaderLines) Raw() []byte { return h.line[:len(h.line)+2] }
 
@@ -68,6 +77,10 @@ func (h *HeaderLines) Name() []byte { return bytes.TrimSpace(h.line[:h.colon]) }
 // Value is the current header value, white space trimmed (without any
 // continuation lines).
 func (h *HeaderLines) Value() []byte { return bytes.TrimSpace(h.line[h.colon+1:]) }
+
+// ValueLen is the length of the current value as written after the colon,
+// continuation lines included: what a size limit counts.
+func (h *HeaderLines) ValueLen() int { return len(h.line) - h.colon - 1 + h.cont }
 
 // Is reports whether the current header is name (given in lower case) or
 // its compact form (0: none), ignoring case (RFC 3261 §7.3.3).
@@ -91,9 +104,9 @@ func (h *HeaderLines) Is(name string, compact byte) bool {
 	return true
 }
 
-// Folded reports whether the current line continues on the next one.
+// Folded reports whether the current field continues on further lines.
 func (h *HeaderLines) Folded() bool {
-	return len(h.rest) > 0 && (h.rest[0] == ' ' || h.rest[0] == '\t')
+	return h.cont > 0 || len(h.rest) > 0 && (h.rest[0] == ' ' || h.rest[0] == '\t')
 }
 
 // Malformed reports whether a line without a name and colon was skipped.

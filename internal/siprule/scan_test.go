@@ -27,7 +27,7 @@ func TestHeaderLines(t *testing.T) {
 			want:  []field{{"Call-ID", "c1"}, {"i", "c2"}},
 			ended: true},
 		{name: "a folded line is one header, Folded says so",
-			msg:    "SIP/2.0 200 OK\r\nSubject: a\r\n  b\r\nCSeq: 1 NOTIFY\r\n\r\n",
+			msg:    "SIP/2.0 200 OK\r\nSubject: a\r\n  b\r\n\tc\r\nCSeq: 1 NOTIFY\r\n\r\n",
 			want:   []field{{"Subject", "a"}, {"CSeq", "1 NOTIFY"}},
 			folded: "Subject", ended: true},
 		{name: "a line without a colon is skipped",
@@ -70,6 +70,24 @@ func TestHeaderLines(t *testing.T) {
 					folded, h.Ended(), h.Malformed(), h.Body(), tt.folded, tt.ended, tt.malformed, tt.body)
 			}
 		})
+	}
+}
+
+func TestHeaderLines_ValueLenCountsContinuationLines(t *testing.T) {
+	tests := []struct {
+		field string
+		want  int
+	}{
+		{"Event: dialog", 7},
+		{"Event:dialog", 6},
+		{"Event: dialog;id=a\r\n b\r\n\tc", 12 + 2 + 2},
+		{"Event:", 0},
+	}
+	for _, tt := range tests {
+		h := siprule.ScanHeaders([]byte("SUBSCRIBE sip:a@b SIP/2.0\r\n" + tt.field + "\r\nCSeq: 1 SUBSCRIBE\r\n\r\n"))
+		if !h.Next() || h.ValueLen() != tt.want || !h.Next() || !h.Is("cseq", 0) {
+			t.Errorf("%q: ValueLen %d, want %d, then CSeq", tt.field, h.ValueLen(), tt.want)
+		}
 	}
 }
 
