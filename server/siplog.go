@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/internal/siprule"
 )
 
 // Refusals logged at info per refusalWindow; the rest are counted and the
@@ -52,7 +53,7 @@ func (s *Server) logPlainSIP(req *sip.Request, res *sip.Response) {
 		"method", string(req.Method),
 		"source", req.Source(),
 		"transport", req.Transport(),
-		"aor", "sip:" + req.Recipient.User + "@" + req.Recipient.Host,
+		"aor", siprule.AOR(req.Recipient.User, req.Recipient.Host),
 		"status", res.StatusCode,
 	}
 	if callID := req.CallID(); callID != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/compositor/store"
 	"github.com/presencehub/presencehub/compositor/store/sqlitestore"
+	"github.com/presencehub/presencehub/internal/siprule"
 )
 
 // Fill: `presencehub bench -fill N` stores N publications (N/2 AORs, each
@@ -31,8 +32,8 @@ var fillStates = [...]string{"confirmed", "early", "proceeding", "confirmed"}
 // fillPublications returns the two publications of fill resource i.
 func fillPublications(i int, domain string, now time.Time) [2]store.Publication {
 	user := fillUser(i)
-	aor := "sip:" + user + "@" + domain
-	remote := "sip:" + strconv.Itoa(200000+i%100000) + "@" + domain
+	aor := siprule.AOR(user, domain)
+	remote := siprule.AOR(strconv.Itoa(200000+i%100000), domain)
 	dialog := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
 		`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" state="full" entity="` + aor + `">` + "\n" +
 		`<dialog id="` + fillDialogID(i) + `" call-id="` + randomHex(8) + `@pbx.` + domain + `" local-tag="` + randomHex(4) + `" remote-tag="` + randomHex(4) + `" direction="recipient">` +
@@ -70,7 +71,7 @@ func fillDB(ctx context.Context, path, domain string, n int, progress io.Writer)
 	// stored again when that fill was interrupted).
 	have := 0
 	for step := 1 << 20; step > 0; step >>= 1 {
-		if ps, err := st.List(ctx, "sip:"+fillUser(have+step-1)+"@"+domain); err == nil && len(ps) == 2 {
+		if ps, err := st.List(ctx, siprule.AOR(fillUser(have+step-1), domain)); err == nil && len(ps) == 2 {
 			have += step
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
 	"github.com/presencehub/presencehub/compositor/pidf"
 	"github.com/presencehub/presencehub/internal/sipclient"
@@ -181,10 +182,10 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return nil
 	}
-	if err := publishDoc("dialog", "application/dialog-info+xml", body, &ps.ETag); err != nil {
+	if err := publishDoc(compositor.EventDialog, compositor.ContentTypeDialogInfo, body, &ps.ETag); err != nil {
 		return err
 	}
-	if err := publishDoc("presence", "application/pidf+xml", pres.AppendXML(nil), &ps.Presence); err != nil {
+	if err := publishDoc(compositor.EventPresence, compositor.ContentTypePIDF, pres.AppendXML(nil), &ps.Presence); err != nil {
 		return err
 	}
 	ps.Last = st

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/presencehub/presencehub/internal/siprule"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -66,7 +67,7 @@ type run struct {
 }
 
 func (r *run) user(resource int) string { return r.cfg.Prefix + r.id + "-" + strconv.Itoa(resource) }
-func (r *run) aor(resource int) string  { return "sip:" + r.user(resource) + "@" + r.cfg.Domain }
+func (r *run) aor(resource int) string  { return siprule.AOR(r.user(resource), r.cfg.Domain) }
 
 func (r *run) noteFailure(method string, code int) {
 	r.failMu.Lock()
