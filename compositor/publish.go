@@ -259,7 +259,8 @@ func badEventReason(event string) string {
 }
 
 // endsState reports whether a PUBLISH only ends state: a dialog-info body
-// (or, for a refresh, the stored one) in which every dialog is terminated.
+// (or, for a refresh, the stored one) in which every dialog is terminated
+// (or that lists none: no call left to show).
 // Such a PUBLISH is never refused as too brief (RFC 3903 §6 step 3 makes
 // 423 a MAY): Kamailio's pua_dialoginfo sends the hang-up with
 // "Expires: 11" and does not retry a 423, which would leave the lamp busy

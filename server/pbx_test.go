@@ -139,7 +139,11 @@ func TestPBX_PublisherQuirks_Accepted(t *testing.T) {
 		{"callee early", func(t *testing.T) []byte { return kamailioPublish(t) }, "43201", "dialog-1001"},
 		{"hang-up: terminated with Expires: 11 (below the 60 s minimum), SIP-If-Match", func(t *testing.T) []byte {
 			return withHeader(captured(t, "10-dialog-1001-terminated.sip"), "SIP-If-Match", etag["dialog-1001"])
-		}, "11", ""},
+		}, "11", "terminated-1001"},
+		{"refresh of a terminated state with Expires: 5", func(t *testing.T) []byte {
+			m := withHeader(captured(t, "38-presence-1001-refresh-expires0.sip"), "SIP-If-Match", etag["terminated-1001"])
+			return withHeader(withHeader(m, "Event", "dialog"), "Expires", "5")
+		}, "5", ""},
 		{"terminated with Expires: 11 as a first PUBLISH (no SIP-If-Match)", func(t *testing.T) []byte {
 			return withHeader(captured(t, "09-dialog-1002-terminated.sip"), "SIP-If-Match", "")
 		}, "11", ""},
@@ -188,6 +192,8 @@ func TestPBX_Refusals_ReasonNamesTheCause(t *testing.T) {
 		{"Request-URI in another domain", replace(early(t), "PUBLISH sip:1001@hub.test", "PUBLISH sip:1001@pbx.example.org"),
 			403, "Forbidden - Request-URI domain pbx.example.org is not this hub's domain hub.test", ""},
 		{"short Expires for state that goes on", withHeader(early(t), "Expires", "30"),
+			423, "Interval Too Brief - at least 60 s for state that goes on", "Min-Expires: 60"},
+		{"presence with a short Expires (open or closed goes on)", withHeader(captured(t, "01-presence-1001-open.sip"), "Expires", "30"),
 			423, "Interval Too Brief - at least 60 s for state that goes on", "Min-Expires: 60"},
 		{"dialog state outside RFC 4235", replace(early(t), "<state>early</state>", "<state>ringing</state>"),
 			400, `Bad Request: dialog-info: state "ringing" is none of trying, proceeding, early, confirmed, terminated`, ""},

@@ -113,3 +113,25 @@ func TestExpiryPolicy_TooBriefCarriesMinExpires(t *testing.T) {
 		}
 	}
 }
+
+// A request that only ends state gets what it asks for below the minimum
+// (Kamailio's hang-up asks for 11 s), never more than the maximum.
+func TestExpiryPolicy_GrantEnding(t *testing.T) {
+	p := siprule.ExpiryPolicy{Default: time.Hour, Min: time.Minute, Max: 24 * time.Hour}
+	for _, tt := range []struct {
+		requested int
+		want      time.Duration
+	}{
+		{11, 11 * time.Second},
+		{1, time.Second},
+		{59, 59 * time.Second},
+		{siprule.MaxDeltaSeconds, 24 * time.Hour},
+	} {
+		if _, ok := p.Grant(tt.requested); ok && tt.requested < 60 {
+			t.Errorf("Grant(%d) ok below the minimum", tt.requested)
+		}
+		if got := p.GrantEnding(tt.requested); got != tt.want {
+			t.Errorf("GrantEnding(%d) = %v, want %v", tt.requested, got, tt.want)
+		}
+	}
+}
