@@ -7,11 +7,15 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -405,4 +409,119 @@ func TestAttack_RefreshWithNarrowerTokenEndsSubscription(t *testing.T) {
 		t.Fatalf("refresh with the same rights: %d", r.StatusCode)
 	}
 	w4.next(t)
+}
+
+// syncBuffer is a log destination safe for the hub's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// closedByHub reports whether the hub closes conn (a read ends) within d,
+// reading and discarding whatever it answers first.
+func closedByHub(conn net.Conn, d time.Duration) bool {
+	_ = conn.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, conn)
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// HTTP connections cannot be held for ever: idle keep-alive connections and
+// trickled request bodies are closed by the idle and read timeouts, and open
+// HTTP connections from one address are bounded (closed at once above it,
+// counted and logged), WebSockets apart.
+func TestAttack_HTTPConnectionsHeldIdleOrTrickledAreClosed(t *testing.T) {
+	logs := &syncBuffer{}
+	hub := servertest.Start(t, servertest.Options{
+		HTTPReadTimeout: 300 * time.Millisecond, HTTPIdleTimeout: 300 * time.Millisecond,
+		Configure: func(c *server.Config) {
+			c.MaxConnsPerIP = 5
+			c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+		}})
+	dial := func() net.Conn {
+		conn, err := net.Dial("tcp", hub.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+
+	t.Run("idle keep-alive connection", func(t *testing.T) {
+		conn := dial()
+		if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if !closedByHub(conn, 10*time.Second) {
+			t.Fatal("an idle keep-alive connection stays open")
+		}
+	})
+	t.Run("request body trickled", func(t *testing.T) {
+		conn := dial()
+		if _, err := conn.Write([]byte("PUT /api/lists/x HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer " +
+			hub.Token("ops", func(c *auth.Claims) { c.Admin = true }) + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() { // a byte every 100 ms, until the hub gives up
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+					if _, err := conn.Write([]byte(" ")); err != nil {
+						return
+					}
+				}
+			}
+		}()
+		if !closedByHub(conn, 10*time.Second) {
+			t.Fatal("a trickled body holds its connection")
+		}
+	})
+	t.Run("connections per address", func(t *testing.T) {
+		// Two WebSockets do not count against the HTTP bound.
+		hub.Dial(testCtx(t), "1001", sipclient.Options{})
+		hub.Dial(testCtx(t), "1002", sipclient.Options{})
+		var held []net.Conn
+		for i := 0; i < 5; i++ {
+			held = append(held, dial())
+		}
+		time.Sleep(100 * time.Millisecond) // accepted
+		for i := 0; i < 3; i++ {
+			if !closedByHub(dial(), 10*time.Second) {
+				t.Fatalf("connection %d above the bound stays open", 6+i)
+			}
+		}
+		for _, c := range held {
+			c.Close()
+		}
+		if !strings.Contains(logs.String(), "HTTP connections shed") {
+			t.Errorf("shedding is not logged:\n%s", logs.String())
+		}
+		waitFor(t, "the held connections to be released", func() bool {
+			res, err := http.Get(hub.URL + "/healthz")
+			if err != nil {
+				return false
+			}
+			res.Body.Close()
+			return res.StatusCode == 200
+		})
+		if n := limitHits(t, hub, "http_connections_per_ip"); n != 3 {
+			t.Errorf("limit hits http_connections_per_ip = %v, want 3", n)
+		}
+	})
 }

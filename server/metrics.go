@@ -266,6 +266,10 @@ func (m *Metrics) authFailure(err error) {
 func (m *Metrics) malformed()            { m.malformedMsgs.Inc() }
 func (m *Metrics) limitHit(limit string) { m.limited.WithLabelValues(limit).Inc() }
 
+// LimitHit counts a request or connection refused by the limit named (for
+// limits enforced outside the Server, such as HTTPGuard's).
+func (m *Metrics) LimitHit(limit string) { m.limitHit(limit) }
+
 func (m *Metrics) stateChanged(c compositor.Change) {
 	m.stateChanges.WithLabelValues(c.View.Event).Inc()
 	m.lat.changedState(c.View.Resource, c.View.Event)

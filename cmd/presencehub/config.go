@@ -60,6 +60,8 @@ type config struct {
 	MaxConnsPerIP     int
 	MaxHeaders        int
 	MaxHeaderLength   int
+	HTTPReadTimeout   time.Duration
+	HTTPIdleTimeout   time.Duration
 	MaxBindingsPerAOR int
 	MaxSubsPerConn    int
 	MaxSubsPerUser    int
@@ -124,7 +126,9 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UnauthTimeout, "unauth-timeout", 30*time.Second, "close connections without a valid token after this")
 	fs.IntVar(&c.RequestsPerSecond, "requests-per-second", 200, "requests per second per connection (burst 4x); 503 above")
 	fs.IntVar(&c.PubRequestsPerSec, "publisher-requests-per-second", 20000, "requests per second per connection whose token may publish for others (publish [\"*\"] or a list: a PBX, an integration), burst 4x; 503 above")
-	fs.IntVar(&c.MaxConnsPerIP, "max-connections-per-ip", 256, "open WebSocket connections from one client address (HTTP 503 above)")
+	fs.IntVar(&c.MaxConnsPerIP, "max-connections-per-ip", 256, "open WebSocket connections from one client address (HTTP 503 above), and apart from them open HTTP connections (closed above)")
+	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", 30*time.Second, "bound on reading an HTTP request's body and writing its response (not WebSocket)")
+	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 60*time.Second, "an HTTP keep-alive connection without a next request is closed after this")
 	fs.IntVar(&c.MaxHeaders, "max-headers", 64, "header fields per SIP message (400 above)")
 	fs.IntVar(&c.MaxHeaderLength, "max-header-length", 8192, "bytes of one SIP header field's value (400 above)")
 	fs.IntVar(&c.MaxBindingsPerAOR, "max-bindings-per-aor", registrar.DefaultMaxPerAOR, "REGISTER bindings of one AOR (503 above)")

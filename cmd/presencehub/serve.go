@@ -133,6 +133,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	metrics := server.NewMetrics(nil) // the hub's, shared with the HTTP guard
+	guardCfg := server.HTTPGuardConfig{MaxConnsPerIP: c.MaxConnsPerIP, ReadTimeout: c.HTTPReadTimeout, IdleTimeout: c.HTTPIdleTimeout,
+		Exempt: proxies.Trusted, LimitHit: metrics.LimitHit, Logger: log}
+	server.NewHTTPGuard(guardCfg).Apply(hs)
 	if certs != nil {
 		hs.TLSConfig = &tls.Config{GetCertificate: certs.get, MinVersion: tls.VersionTLS12}
 	}
@@ -190,6 +194,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		TLS:                        c.TLSCert != "",
 		SIPTrusted:                 trusted,
 		Logger:                     log,
+		Metrics:                    metrics,
 	})
 	if err != nil {
 		st.Close()
@@ -209,6 +214,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 			return fmt.Errorf("%s: listen: %w", c.name("metrics-addr"), err)
 		}
 		ms := &http.Server{Handler: metricsOnly(mux, c.MetricsToken), ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
+		server.NewHTTPGuard(guardCfg).Apply(ms)
 		metricsDone := make(chan struct{})
 		go func() { defer close(metricsDone); _ = ms.Serve(mln) }()
 		defer func() { _ = ms.Close(); <-metricsDone }()

@@ -34,6 +34,9 @@ type Options struct {
 	Store store.Store
 	// Configure changes the server config before the hub starts.
 	Configure func(*server.Config)
+	// HTTPReadTimeout and HTTPIdleTimeout set the HTTP limits
+	// (server.HTTPGuardConfig); zero takes their defaults.
+	HTTPReadTimeout, HTTPIdleTimeout time.Duration
 }
 
 // Hub is a running test hub.
@@ -78,6 +81,9 @@ func Start(tb testing.TB, opts Options) *Hub {
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = server.NewMetrics(nil) // shared with the HTTP guard below
+	}
 	s, err := server.New(cfg)
 	if err != nil {
 		st.Close()
@@ -107,6 +113,10 @@ func Start(tb testing.TB, opts Options) *Hub {
 		done:   make(chan struct{}),
 		tb:     tb,
 	}
+	// The HTTP limits of the binary (idle and body timeouts, connections per
+	// address), with the Config's values.
+	server.NewHTTPGuard(server.HTTPGuardConfig{MaxConnsPerIP: cfg.MaxConnsPerIP, ReadTimeout: opts.HTTPReadTimeout,
+		IdleTimeout: opts.HTTPIdleTimeout, LimitHit: cfg.Metrics.LimitHit, Logger: cfg.Logger}).Apply(h.http)
 	h.URL = "http://" + h.Addr
 	h.WS = "ws://" + h.Addr + "/ws"
 	go func() { defer close(h.done); _ = h.http.Serve(ln) }()
