@@ -525,3 +525,40 @@ func TestAttack_HTTPConnectionsHeldIdleOrTrickledAreClosed(t *testing.T) {
 		}
 	})
 }
+
+// A 60 KB PIDF made of thousands of namespace declarations, each element
+// with one of its own, costs what its bytes cost: the memory allocated to
+// receive, parse and answer it (client included, in-process) is bounded by
+// a small multiple of its size (a scope map copied per element cost
+// ~1 s and hundreds of MB per PUBLISH).
+func TestAttack_NamespaceDeclarationBombCostsLinear(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	c := hub.Dial(testCtx(t), "1001", sipclient.Options{})
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:1001@hub.test"`)
+	for i := 0; b.Len() < 34<<10; i++ {
+		fmt.Fprintf(&b, ` xmlns:p%d="urn:%d"`, i, i)
+	}
+	b.WriteString(`><tuple id="t"><status><basic>open</basic></status>`)
+	for i := 0; b.Len() < 60<<10; i++ {
+		fmt.Fprintf(&b, `<p0:e xmlns:q%d="urn:q"/>`, i)
+	}
+	b.WriteString(`</tuple></presence>`)
+	body := []byte(b.String())
+	publish := func() *sip.Response {
+		return do(t, c, withBody(newReq(t, c, sip.PUBLISH, "1001", "1001", "Event", "presence", "Expires", "600"), "application/pidf+xml", body))
+	}
+	publish() // warm up
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res := publish()
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d B body: %d %s, %d B allocated", len(body), res.StatusCode, res.Reason, alloc)
+	if res.StatusCode != 200 && res.StatusCode != 400 {
+		t.Errorf("answer %d %s, want 200 or 400", res.StatusCode, res.Reason)
+	}
+	if limit := uint64(128 * len(body)); alloc > limit {
+		t.Errorf("one PUBLISH of %d B allocated %d B, want at most %d", len(body), alloc, limit)
+	}
+}
