@@ -1,13 +1,16 @@
 package natsstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/presencehub/presencehub/compositor/store"
@@ -369,4 +372,101 @@ func TestCluster_WriteAnsweredBusy_EndsUpNotDone(t *testing.T) {
 	if _, err := a.Get(ctx, "never"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the busy create: %v, want ErrNotFound", err)
 	}
+}
+
+// A hub cut off from NATS for longer than the markers live cannot learn of
+// a removal by resuming (its marker is gone): it reads the bucket again
+// and reports what vanished as removed.
+func TestCluster_OutageLongerThanMarkers_RemovalsStillSeen(t *testing.T) {
+	c := natstest.Start(t, 3)
+	ctx := context.Background()
+	octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	opts := func(nc *nats.Conn) natsstore.Options {
+		return natsstore.Options{Conn: nc, Bucket: "outage", Replicas: 3, MarkerTTL: time.Second}
+	}
+	a, err := natsstore.Open(octx, opts(connect(t, c.ServerURL(0)+","+c.URL())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	p, err := a.Create(ctx, newPub("gone", "sip:1006@example.com", time.Now().Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B knows one server only: it cannot fail over while that one is down.
+	bc, err := nats.Connect(c.ServerURL(2), nats.IgnoreDiscoveredServers(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	var logs lockedBuffer
+	bo := opts(bc)
+	bo.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("B's log:\n%s", logs.String())
+		}
+	})
+	b, err := natsstore.Open(octx, bo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	bch := tail(t, b)
+	c.Stop(2)
+	var q store.Publication
+	for try := 0; ; try++ {
+		_, err = a.Delete(ctx, p.ID, p.Rev)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrBusy) || try > 50 {
+			t.Fatalf("Delete: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if q, err = a.Create(ctx, newPub("new", "sip:1006@example.com", time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond) // the delete's marker (TTL 1 s) is gone
+	c.Restart(2)
+	deadline := time.After(15 * time.Second)
+	removed, added := false, false
+	for !removed || !added {
+		select {
+		case ch := <-bch:
+			switch {
+			case ch.Pub.ID == p.ID && ch.Kind == store.ChangeDelete:
+				removed = true
+			case ch.Pub.ID == q.ID && ch.Kind == store.ChangePut:
+				added = true
+			}
+		case <-deadline:
+			t.Fatalf("after the outage: removed %v, added %v", removed, added)
+		}
+	}
+	if _, err := b.Get(ctx, p.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("B still holds the removed publication: %v", err)
+	}
+	if st := b.Stats(); st.Resyncs < 1 {
+		t.Fatalf("B stats %+v: want a resync", st)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

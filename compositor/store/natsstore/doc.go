@@ -22,7 +22,9 @@
 //   - Each Store follows the bucket with one ephemeral consumer from its last
 //     sequence: after a reconnect or a lost consumer (missing heartbeats, a
 //     gap in the delivery sequence) it resumes at the next sequence, never
-//     skipping or repeating one. That consumer keeps an
+//     skipping or repeating one. After an outage longer than half of
+//     MarkerTTL (markers of removals may be gone) it reads the bucket again
+//     and reports what vanished as removed (resync.go). That consumer keeps an
 //     in-memory copy that answers reads and feeds Changes. A read that
 //     misses first waits until the copy caught up with the stream's last
 //     sequence, so a publication written through another hub is found.

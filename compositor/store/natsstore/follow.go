@@ -30,10 +30,32 @@ const (
 func (s *Store) follow(ctx context.Context, streamName string, done chan<- struct{}) {
 	defer close(done)
 	base := nuid.Next()
-	failing := false // the last attempt could not even create a consumer
+	failing := false     // the last attempt could not even create a consumer
+	var lostAt time.Time // when the last working consumer failed
 	for serial := 1; ctx.Err() == nil; serial++ {
+		if !lostAt.IsZero() && time.Since(lostAt) > s.markerTTL/2 {
+			// Markers of what was removed meanwhile may be gone.
+			if err := s.resync(ctx, streamName); err != nil {
+				s.log.Debug("natsstore: reading the bucket again failed", "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(followRetry):
+				}
+				continue
+			}
+			lostAt = time.Time{}
+		}
 		name := fmt.Sprintf("%s_%d", base, serial)
-		created, err := s.followOnce(ctx, streamName, name, serial > 1)
+		var outage time.Time
+		created, err := s.followOnce(ctx, streamName, name, serial > 1, lostAt, &outage)
+		switch {
+		case !created: // still lost since lostAt
+		case !outage.IsZero():
+			lostAt = outage
+		default:
+			lostAt = time.Now()
+		}
 		dctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = s.js.DeleteConsumer(dctx, streamName, name) // best effort; the server drops it when idle
 		cancel()
@@ -56,7 +78,12 @@ func (s *Store) follow(ctx context.Context, streamName string, done chan<- struc
 
 // followOnce creates one consumer from the next needed sequence and
 // applies what it delivers until it fails or ctx ends.
-func (s *Store) followOnce(ctx context.Context, streamName, name string, resume bool) (created bool, err error) {
+//
+// A consumer on a surviving server outlives this connection's outage and
+// goes on delivering after it, but it cannot deliver markers that expired
+// meanwhile; so an outage of the connection longer than half of MarkerTTL
+// also ends it, with *lostAt set to when the connection went down.
+func (s *Store) followOnce(ctx context.Context, streamName, name string, resume bool, lostSince time.Time, lostAt *time.Time) (created bool, err error) {
 	s.mu.Lock()
 	start := s.rev + 1
 	s.mu.Unlock()
@@ -74,6 +101,10 @@ func (s *Store) followOnce(ctx context.Context, streamName, name string, resume 
 	cancel()
 	if err != nil {
 		return false, fmt.Errorf("create consumer: %w", err)
+	}
+	if !lostSince.IsZero() && time.Since(lostSince) > s.markerTTL/2 {
+		// The request waited out a long outage (it is sent on reconnect).
+		return false, errors.New("outage longer than half the marker TTL: the bucket is read again first")
 	}
 	if resume {
 		s.resumes.Add(1)
@@ -124,10 +155,31 @@ func (s *Store) followOnce(ctx context.Context, streamName, name string, resume 
 		cc.Stop()
 		<-cc.Closed()
 	}()
-	select {
-	case <-ctx.Done():
-		return true, ctx.Err()
-	case err := <-failed:
-		return true, err
+	tick := time.NewTicker(followRetry)
+	defer tick.Stop()
+	var down time.Time // when the connection was first seen down
+	for {
+		select {
+		case <-ctx.Done():
+			return true, ctx.Err()
+		case err := <-failed:
+			if !down.IsZero() && time.Since(down) > s.markerTTL/2 {
+				*lostAt = down
+			}
+			return true, err
+		case <-tick.C:
+		}
+		switch {
+		case s.nc.Status() != nats.CONNECTED:
+			if down.IsZero() {
+				down = time.Now()
+			}
+		case !down.IsZero():
+			if time.Since(down) > s.markerTTL/2 {
+				*lostAt = down
+				return true, fmt.Errorf("connection down for %v", time.Since(down).Round(time.Millisecond))
+			}
+			down = time.Time{}
+		}
 	}
 }

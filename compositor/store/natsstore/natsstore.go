@@ -73,6 +73,9 @@ type Stats struct {
 	// Resumes counts how often the change stream was resumed from the next
 	// sequence after a lost consumer or a reconnect.
 	Resumes uint64
+	// Resyncs counts how often the bucket was read again after an outage
+	// longer than half of MarkerTTL (resync.go).
+	Resyncs uint64
 }
 
 // Store is a store.Store on a JetStream Key-Value bucket.
@@ -107,6 +110,7 @@ type Store struct {
 	inDoubt    atomic.Int64
 
 	resumes atomic.Uint64
+	resyncs atomic.Uint64
 	lagNS   atomic.Int64
 }
 
@@ -624,7 +628,7 @@ func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	rev := s.rev
 	s.mu.Unlock()
-	return Stats{Rev: rev, Lag: time.Duration(s.lagNS.Load()), Resumes: s.resumes.Load()}
+	return Stats{Rev: rev, Lag: time.Duration(s.lagNS.Load()), Resumes: s.resumes.Load(), Resyncs: s.resyncs.Load()}
 }
 
 // ReplicationLag is how long the last applied change took from its commit
@@ -632,8 +636,9 @@ func (s *Store) Stats() Stats {
 func (s *Store) ReplicationLag() time.Duration { return time.Duration(s.lagNS.Load()) }
 
 // WatchResumes counts how often the change stream resumed from the next
-// sequence after a lost consumer or a reconnect.
-func (s *Store) WatchResumes() uint64 { return s.resumes.Load() }
+// sequence after a lost consumer or a reconnect (or was read again after
+// a long outage).
+func (s *Store) WatchResumes() uint64 { return s.resumes.Load() + s.resyncs.Load() }
 
 // WritesInDoubt is how many writes answered busy are being settled now
 // (resent until JetStream says whether it stored them).
