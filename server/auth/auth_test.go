@@ -184,6 +184,9 @@ func FuzzVerify(f *testing.F) {
 	f.Add(good[:len(good)-3])
 	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxMDAxIn0.")
 	f.Add("a.b.c")
+	// Time claims spelt as JSON strings (refused as malformed).
+	f.Add(sign(f, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "1001", "exp": fmt.Sprint(time.Now().Add(time.Hour).Unix())}))
+	f.Add(sign(f, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "*", "exp": time.Now().Add(time.Hour).Unix(), "iat": "1"}))
 	f.Fuzz(func(t *testing.T, tok string) {
 		id, err := v.Verify(tok)
 		if err == nil && (tok != good || id.Sub != "1001") {
