@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/compositor/msgsummary"
 	"github.com/presencehub/presencehub/compositor/pidf"
 	"github.com/presencehub/presencehub/compositor/store"
 )
@@ -20,6 +21,7 @@ type entry struct {
 	meta     meta
 	presence *pidf.Document
 	dialogs  *dialoginfo.Document
+	summary  *msgsummary.Summary
 }
 
 // resState is one (resource, event): its publications and composed view.
@@ -80,6 +82,7 @@ func newCache(cfg Config) *cache {
 type parsed struct {
 	presence *pidf.Document
 	dialogs  *dialoginfo.Document
+	summary  *msgsummary.Summary
 }
 
 func (c *cache) parse(p store.Publication) parsed {
@@ -90,6 +93,8 @@ func (c *cache) parse(p store.Publication) parsed {
 		out.presence, err = pidf.Parse(p.Body, c.lim)
 	case EventDialog:
 		out.dialogs, err = dialoginfo.Parse(p.Body, c.lim)
+	case EventMessageSummary:
+		out.summary, err = msgsummary.Parse(p.Body)
 	}
 	if err != nil {
 		// Only validated bodies are stored; this is another writer's bug.
@@ -153,7 +158,7 @@ func (c *cache) applyChange(ch store.Change, body *parsed, fromFeed bool) (key, 
 		if (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev {
 			return k, true
 		}
-		e := &entry{pub: ch.Pub, meta: decodeMeta(ch.Pub.Meta), presence: body.presence, dialogs: body.dialogs}
+		e := &entry{pub: ch.Pub, meta: decodeMeta(ch.Pub.Meta), presence: body.presence, dialogs: body.dialogs, summary: body.summary}
 		if cur != nil {
 			delete(c.byETag, cur.pub.ETag)
 		} else {
@@ -221,8 +226,11 @@ var closedTuple = []pidf.Tuple{{ID: "none", Basic: pidf.Closed}}
 
 func emptyView(k key, rev uint64) View {
 	v := View{Resource: k.resource, Event: k.event, Rev: rev}
-	if k.event == EventPresence {
+	switch k.event {
+	case EventPresence:
 		v.Presence = &pidf.Document{Entity: k.resource, Tuples: closedTuple}
+	case EventMessageSummary:
+		v.Summary = &noMessages
 	}
 	return v
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/compositor/msgsummary"
 	"github.com/presencehub/presencehub/compositor/pidf"
 )
 
@@ -22,6 +23,9 @@ import (
 // the index keeps the earliest such instant and the next change at or after
 // it composes the whole resource again (which is what every change did
 // before, and what the incremental path is tested against).
+
+// noMessages is the message summary of an account nobody publishes for.
+var noMessages = msgsummary.Summary{}
 
 // owner is one publication's dialog of a given id.
 type owner struct {
@@ -63,11 +67,22 @@ func (c *cache) composeLocked(k key, rs *resState, prev, next *entry, tombed []s
 		rs.view, c.scratch = emptyView(k, rs.rev).rendered(rs.view, c.scratch)
 		return
 	}
+	v := View{Resource: k.resource, Event: k.event, Rev: rs.rev}
+	if k.event == EventMessageSummary {
+		// One summary per account: the newest body wins (a voicemail
+		// server republishing without SIP-If-Match must not add up).
+		v.Summary = es[len(es)-1].summary
+		if v.Summary == nil {
+			v.Summary = &noMessages
+		}
+		rs.view, c.scratch = v.rendered(rs.view, c.scratch)
+		return
+	}
 	docs := make([]*pidf.Document, 0, len(es))
 	for _, e := range es {
 		docs = append(docs, e.presence)
 	}
-	v := View{Resource: k.resource, Event: k.event, Rev: rs.rev, Presence: pidf.Compose(k.resource, docs)}
+	v.Presence = pidf.Compose(k.resource, docs)
 	rs.view, c.scratch = v.rendered(rs.view, c.scratch)
 }
 

@@ -8,13 +8,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/presencehub/presencehub/compositor/msgsummary"
 	"github.com/presencehub/presencehub/compositor/store"
 )
 
 // Event packages the compositor accepts.
 const (
-	EventPresence = "presence"
-	EventDialog   = "dialog"
+	EventPresence       = "presence"
+	EventDialog         = "dialog"
+	EventMessageSummary = "message-summary" // RFC 3842
 )
 
 // Content types per event package: the one definition the SIP side (the
@@ -22,6 +24,8 @@ const (
 const (
 	ContentTypePIDF       = "application/pidf+xml"
 	ContentTypeDialogInfo = "application/dialog-info+xml"
+	// ContentTypeMessageSummary is RFC 3842's simple-message-summary.
+	ContentTypeMessageSummary = msgsummary.ContentType
 )
 
 // Defaults for Config fields left zero.
@@ -164,10 +168,12 @@ func (c *Compositor) Close() error {
 }
 
 // Events returns the event packages accepted, sorted.
-func (c *Compositor) Events() []string { return []string{EventDialog, EventPresence} }
+func (c *Compositor) Events() []string {
+	return []string{EventDialog, EventMessageSummary, EventPresence}
+}
 
 // AllowEvents is the Allow-Events value for 489 answers.
-const allowEvents = EventPresence + ", " + EventDialog
+const allowEvents = EventPresence + ", " + EventDialog + ", " + EventMessageSummary
 
 // ContentType returns the media type of event's state ("" if unknown).
 func (c *Compositor) ContentType(event string) string {
@@ -176,6 +182,8 @@ func (c *Compositor) ContentType(event string) string {
 		return ContentTypePIDF
 	case EventDialog:
 		return ContentTypeDialogInfo
+	case EventMessageSummary:
+		return ContentTypeMessageSummary
 	}
 	return ""
 }

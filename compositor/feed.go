@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/compositor/msgsummary"
 	"github.com/presencehub/presencehub/compositor/pidf"
 	"github.com/presencehub/presencehub/compositor/store"
 )
@@ -17,6 +18,7 @@ type View struct {
 	Rev             uint64              // store revision that produced it (0 = nothing ever published)
 	Presence        *pidf.Document      // event presence: never nil (basic closed when nothing is published)
 	Dialogs         []dialoginfo.Dialog // event dialog: live (non-terminated) dialogs, sorted by id
+	Summary         *msgsummary.Summary // event message-summary: never nil ("Messages-Waiting: no" when nothing is published)
 	// body is the view rendered once when it was composed, shared by the
 	// change feed (which compares it with what it emitted last) and every
 	// NOTIFY; see Template. nil for a View built by hand.
@@ -48,6 +50,10 @@ func (v View) render(dst []byte) ([]byte, int) {
 	case EventDialog:
 		d := dialoginfo.Document{State: dialoginfo.Full, Entity: v.Resource, Dialogs: v.Dialogs}
 		return d.AppendTemplate(dst)
+	case EventMessageSummary:
+		if v.Summary != nil {
+			return v.Summary.AppendText(dst), -1
+		}
 	}
 	return dst, -1
 }

@@ -94,7 +94,7 @@ func (c *cache) loadLocked(resource string, rev uint64, ps []store.Publication, 
 			rs = &resState{pubs: map[string]*entry{}}
 			c.res[k] = rs
 		}
-		e := &entry{pub: p, meta: decodeMeta(p.Meta), presence: bodies[i].presence, dialogs: bodies[i].dialogs}
+		e := &entry{pub: p, meta: decodeMeta(p.Meta), presence: bodies[i].presence, dialogs: bodies[i].dialogs, summary: bodies[i].summary}
 		c.byID[p.ID] = e
 		c.byETag[p.ETag] = e
 		c.perPub[p.Publisher]++

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
+	"github.com/presencehub/presencehub/compositor/msgsummary"
 	"github.com/presencehub/presencehub/compositor/pidf"
 	"github.com/presencehub/presencehub/compositor/store"
 )
@@ -42,7 +43,7 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 	now := c.now()
 
 	// Step 1: the event package.
-	if r.Event != EventPresence && r.Event != EventDialog {
+	if r.Event != EventPresence && r.Event != EventDialog && r.Event != EventMessageSummary {
 		return PublishResult{}, &Error{Code: 489, Reason: badEventReason(r.Event), AllowEvents: allowEvents}
 	}
 	k := key{r.Resource, r.Event}
@@ -124,7 +125,7 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 		return PublishResult{}, storeError("store", err)
 	}
 	if body == nil {
-		body = &parsed{presence: old.presence, dialogs: old.dialogs}
+		body = &parsed{presence: old.presence, dialogs: old.dialogs, summary: old.summary}
 	}
 	c.cache.apply(store.Change{Kind: store.ChangePut, Rev: p.Rev, Pub: p}, body)
 	return res, nil
@@ -152,7 +153,7 @@ func (c *Compositor) lookup(ctx context.Context, k key, etag string, now time.Ti
 	}
 	e := &entry{pub: p, meta: decodeMeta(p.Meta)}
 	pb := c.cache.parse(p)
-	e.presence, e.dialogs = pb.presence, pb.dialogs
+	e.presence, e.dialogs, e.summary = pb.presence, pb.dialogs, pb.summary
 	return e, nil
 }
 
@@ -177,6 +178,11 @@ func (c *Compositor) parseBody(r PublishRequest) (*parsed, error) {
 		if out.dialogs, err = dialoginfo.Parse(r.Body, c.cache.lim); err == nil {
 			entity = out.dialogs.Entity
 		}
+	case EventMessageSummary:
+		// No entity: the resource is the account the Request-URI names
+		// (RFC 3842 §3.2); Message-Account is kept as published.
+		out.summary, err = msgsummary.Parse(r.Body)
+		entity = r.Resource
 	}
 	if err != nil {
 		return nil, &Error{Code: 400, Reason: reason("Bad Request", err), Err: err}

@@ -60,12 +60,12 @@ func TestPublish_RFC3903Section6(t *testing.T) {
 			name: "UnknownEvent_Returns489WithAllowEvents",
 			req: func(h *harness) (compositor.PublishRequest, string) {
 				r := presenceReq(300, "t1=open")
-				r.Event = "message-summary"
+				r.Event = "conference"
 				return r, ""
 			},
 			wantCode: 489,
 			check: func(t *testing.T, _ *harness, _ string, _ compositor.PublishResult, e *compositor.Error) {
-				if e.AllowEvents != "presence, dialog" {
+				if e.AllowEvents != "presence, dialog, message-summary" {
 					t.Errorf("AllowEvents = %q", e.AllowEvents)
 				}
 			},

@@ -223,6 +223,11 @@ func summary(v compositor.View) string {
 			}
 		}
 		return best
+	case compositor.EventMessageSummary:
+		if v.Summary != nil && v.Summary.Waiting {
+			return "waiting"
+		}
+		return "none"
 	case compositor.EventPresence:
 		if v.Presence != nil {
 			for _, t := range v.Presence.Tuples {

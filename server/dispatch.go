@@ -13,7 +13,7 @@ import (
 
 const (
 	allowMethods = "REGISTER, OPTIONS, PUBLISH, SUBSCRIBE"
-	acceptTypes  = compositor.ContentTypePIDF + ", " + compositor.ContentTypeDialogInfo
+	acceptTypes  = compositor.ContentTypePIDF + ", " + compositor.ContentTypeDialogInfo + ", " + compositor.ContentTypeMessageSummary
 )
 
 // handleMessage handles one WebSocket message: one SIP message (RFC 7118 §5).

@@ -89,7 +89,7 @@ func TestPublish_RFC3903Section6(t *testing.T) {
 			return publish(t, "dialog", etag+", "+etag, "300", "", nil)
 		}, 400, nil},
 		{"unknown event → 489 + Allow-Events", func(t *testing.T) *sip.Response {
-			return publish(t, "message-summary", "", "300", "application/simple-message-summary", []byte("Messages-Waiting: yes\r\n"))
+			return publish(t, "conference", "", "300", "application/conference-info+xml", []byte("<conference-info/>"))
 		}, 489, map[string]string{"Allow-Events": "dialog"}},
 		{"no Event → 489", func(t *testing.T) *sip.Response {
 			return publish(t, "", "", "300", di, dialogInfo(aor, "d1", "early"))

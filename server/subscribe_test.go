@@ -245,7 +245,7 @@ func TestSubscribe_Errors(t *testing.T) {
 		header string
 		want   string
 	}{
-		{"unknown event → 489", c, func() *sip.Request { return subscribeReq(t, c, "2001", "1001", "message-summary") }, 489, "Allow-Events", "dialog"},
+		{"unknown event → 489", c, func() *sip.Request { return subscribeReq(t, c, "2001", "1001", "conference") }, 489, "Allow-Events", "dialog"},
 		{"Accept without the package type → 406", c, func() *sip.Request {
 			return subscribeReq(t, c, "2001", "1001", "dialog", "Accept", "text/plain")
 		}, 406, "Accept", "application/dialog-info+xml"},

@@ -8,9 +8,9 @@ import (
 	"github.com/presencehub/presencehub/server/notifier"
 )
 
-// Register adds the built-in dialog and presence providers to r.
+// Register adds the built-in dialog, presence and message-summary providers to r.
 func Register(r *notifier.Registry) error {
-	return errors.Join(r.Register(Dialog()), r.Register(Presence()))
+	return errors.Join(r.Register(Dialog()), r.Register(Presence()), r.Register(MessageSummary()))
 }
 
 // Dialog renders RFC 4235 dialog-info documents.
@@ -43,6 +43,23 @@ func Presence() notifier.Provider {
 		Render: func(v compositor.View, _ string) (notifier.Body, error) {
 			if v.Presence == nil {
 				return notifier.Body{}, fmt.Errorf("providers: presence view of %s has no document", v.Resource)
+			}
+			data, _ := v.Template()
+			return notifier.Body{Data: data, VersionAt: -1}, nil
+		},
+	}
+}
+
+// MessageSummary renders RFC 3842 message summaries (one per account: the
+// compositor's newest publication).
+func MessageSummary() notifier.Provider {
+	return notifier.Provider{
+		Name:        "message-summary",
+		Event:       compositor.EventMessageSummary,
+		ContentType: compositor.ContentTypeMessageSummary,
+		Render: func(v compositor.View, _ string) (notifier.Body, error) {
+			if v.Summary == nil {
+				return notifier.Body{}, fmt.Errorf("providers: message-summary view of %s has no summary", v.Resource)
 			}
 			data, _ := v.Template()
 			return notifier.Body{Data: data, VersionAt: -1}, nil
