@@ -143,10 +143,11 @@ func TestMultiHub_Expiry_NotifiedOnceOnEveryHub(t *testing.T) {
 	wb.none(t, 10*time.Millisecond)
 }
 
-// A hub dies and the NATS server leading the bucket is killed while a
-// publisher keeps publishing: a PUBLISH is answered 200 (then it is
-// kept) or 503 with Retry-After (then the publisher retries); watchers on
-// the surviving hubs, and one that moved from the dead hub, end on the
+// A hub dies and the NATS server leading the bucket is stopped (it hands
+// its leadership over; natstest.Stop) while a publisher keeps publishing:
+// a PUBLISH is answered 200 (then it is kept) or 503 with Retry-After (then
+// the publisher retries); watchers on the surviving hubs, and one that
+// moved from the dead hub, end on the
 // last acknowledged state.
 func TestMultiHub_HubAndNATSLeaderKilled_NoAcknowledgedPublishLost(t *testing.T) {
 	c := newCluster(t)

@@ -152,8 +152,11 @@ func (c *Cluster) StreamLeader(stream string) int {
 	return -1
 }
 
-// Stop shuts server i down at once, the way a crash looks to its peers
-// (connections cut, no leadership hand-over).
+// Stop shuts server i down: its client and route connections are cut at
+// once, but it first hands over the raft leaderships it holds, so the new
+// leaders are elected quickly. (After a real crash the peers wait for the
+// raft election timeout, 4-9 s; that is measured with separate processes,
+// see README "Several hubs".)
 func (c *Cluster) Stop(i int) {
 	c.mu.Lock()
 	s := c.servers[i]
