@@ -32,8 +32,11 @@ var schemaV3 string
 //go:embed migrate_004_lists.sql
 var schemaV4 string
 
+//go:embed migrate_005_rev_trigger.sql
+var schemaV5 string
+
 // migrations are applied in order; index i is version i+1. Append, never edit.
-var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4}
+var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5}
 
 // Options configure Open.
 type Options struct {
