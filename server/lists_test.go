@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,5 +465,55 @@ func TestList_RequestContained_RFC5367(t *testing.T) {
 	n = parseRLMI(t, w.next(t))
 	if n.fullState || n.version != 1 || len(n.resources) != 1 || lamp(n.part(t, "1002")) != "early" {
 		t.Fatalf("after 1002 rings: %v", n.resources)
+	}
+}
+
+// A subscriber that answers a NOTIFY late gets one full-state resync, not
+// the changes one by one.
+func TestList_SlowSubscriberGetsOneFullStateResync(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.ListBatch = 20 * time.Millisecond }})
+	var pubs []*publisher
+	for _, ext := range []string{"1001", "1002", "1003", "1004"} {
+		p := newPublisher(t, hub, ext)
+		p.state("confirmed")
+		pubs = append(pubs, p)
+	}
+	putList(t, hub, "team", `{"event": "dialog", "members": ["1001", "1002", "1003", "1004"]}`)
+	held := make(chan *sip.Request, 10)
+	var hold atomic.Bool
+	c := hub.Dial(testCtx(t), "2000", sipclient.Options{OnRequest: func(r *sip.Request) int {
+		held <- r
+		if hold.Load() {
+			return 0 // answered later
+		}
+		return 200
+	}})
+	do(t, c, listSubscribe(t, c, "2000", "team", "dialog", "Supported", "eventlist"))
+	next := func() *sip.Request {
+		select {
+		case r := <-held:
+			return r
+		case <-time.After(5 * time.Second):
+			t.Fatal("no NOTIFY")
+			return nil
+		}
+	}
+	parseRLMI(t, next())
+	hold.Store(true)
+	pubs[0].state("early")
+	slow := next() // not answered for 1.2 s
+	pubs[1].state("early")
+	time.Sleep(1200 * time.Millisecond)
+	hold.Store(false)
+	if err := c.SendRaw([]byte(sip.NewResponseFromRequest(slow, 200, "OK", nil).String())); err != nil {
+		t.Fatal(err)
+	}
+	n := parseRLMI(t, next())
+	if !n.fullState || len(n.resources) != 4 || lamp(n.part(t, "1002")) != "early" {
+		t.Fatalf("after a slow answer: fullState %v, %d resources", n.fullState, len(n.resources))
+	}
+	pubs[2].state("early") // answered at once again: partial
+	if n := parseRLMI(t, next()); n.fullState || len(n.resources) != 1 {
+		t.Fatalf("after a quick answer: fullState %v %v", n.fullState, n.order)
 	}
 }

@@ -75,9 +75,8 @@ type listState struct {
 	members []*member
 	byAOR   map[string]*member
 	ndirty  int
-	full    bool      // the next NOTIFY carries full state
-	armed   bool      // the batching timer runs
-	sentAt  time.Time // when the NOTIFY in flight left
+	full    bool // the next NOTIFY carries full state
+	armed   bool // the batching timer runs
 	instSeq uint64
 }
 
@@ -110,7 +109,10 @@ func (n *Notifier) resolve(entries []string, names map[string]string, id *auth.I
 // splitMember reads a list entry: a user part of the domain, or a sip/sips URI.
 func splitMember(e, domain string) (user, host string, ok bool) {
 	if !strings.Contains(e, ":") {
-		return e, domain, e != "" && !strings.ContainsAny(e, "@<>\" \t\r\n")
+		if e == "" || strings.ContainsAny(e, "@<>\" \t\r\n") {
+			return "", "", false
+		}
+		return e, domain, true
 	}
 	var u sip.Uri
 	if err := sip.ParseUri(e, &u); err != nil || (u.Scheme != "sip" && u.Scheme != "sips") || u.User == "" {

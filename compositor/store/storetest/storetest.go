@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Indexed_ResourcesPagedInOrder", testIndexedResources},
 		{"Indexed_ListAtAndWatch_NoGapNoSnapshot", testIndexedListAtWatch},
 		{"Indexed_DeletePublisherPrefix_EmitsDeletes", testIndexedDeletePrefix},
+		{"Lists_PutGetAllDelete", testLists},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
