@@ -79,7 +79,15 @@ type Config struct {
 	// only this node's is cleared at start. "" for a hub on its own store.
 	NodeID string
 	TLS    bool // wss: Via transport WSS, Contact transport=wss
-	Logger *slog.Logger
+	// FeedReplay, FeedQueue and FeedKeepalive configure the state feed
+	// (GET /api/feed): events kept for Last-Event-ID (default 4096), events
+	// waiting per client before it gets a fresh snapshot instead (default
+	// 256), and the keepalive comment period (default 15 s). Its limits are
+	// MaxSubsPerConn resources per stream and MaxSubsPerUser resources per
+	// token sub over its open streams, and MaxConnsPerIP (shared with /ws).
+	FeedReplay, FeedQueue int
+	FeedKeepalive         time.Duration
+	Logger                *slog.Logger
 	// ReadyCheck is an extra readiness probe (the listener); nil: none.
 	Metrics *Metrics
 }

@@ -42,6 +42,12 @@ type Metrics struct {
 	pubLatency    prometheus.Histogram
 	storeLatency  *prometheus.HistogramVec
 	storeErrors   *prometheus.CounterVec
+	feedClients   prometheus.Gauge
+	feedCloses    *prometheus.CounterVec
+	feedEvents    prometheus.Counter
+	feedBytes     prometheus.Counter
+	feedSnapshots *prometheus.CounterVec
+	feedDrops     prometheus.Counter
 
 	lat   latencyTracker
 	conns connSet
@@ -85,12 +91,25 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 3, 12)}, []string{"op"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presencehub_store_errors_total",
 			Help: "Failed publication store operations (not found and revision conflicts excluded), by operation."}, []string{"op"}),
+		feedClients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "presencehub_feed_clients",
+			Help: "Open state-feed streams (GET /api/feed)."}),
+		feedCloses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presencehub_feed_closed_total",
+			Help: "Closed state-feed streams by reason (client_gone, token_expired, shutdown, write_error)."}, []string{"reason"}),
+		feedEvents: prometheus.NewCounter(prometheus.CounterOpts{Name: "presencehub_feed_events_total",
+			Help: "State events written to state-feed clients (snapshots not counted)."}),
+		feedBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "presencehub_feed_bytes_total",
+			Help: "Bytes of state events and snapshots written to state-feed clients."}),
+		feedSnapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "presencehub_feed_snapshots_total",
+			Help: "Snapshots written to state-feed clients, by reason (initial, resume_gap, slow_client)."}, []string{"reason"}),
+		feedDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "presencehub_feed_drops_total",
+			Help: "Times a state-feed client's queue was full: its queued events were dropped for a fresh snapshot."}),
 	}
 	m.lat.arrived = make(map[latencyKey]time.Time)
 	m.lat.changed = make(map[latencyKey]time.Time)
 	m.conns.m = make(map[*flow.Flow]queued)
 	reg.MustRegister(&m.conns, m.opened, m.closes, m.responses, m.notifies, m.notifyFailed, m.notifyRTT,
 		m.authFailures, m.malformedMsgs, m.limited, m.subs, m.stateChanges, m.pubLatency, m.storeLatency, m.storeErrors,
+		m.feedClients, m.feedCloses, m.feedEvents, m.feedBytes, m.feedSnapshots, m.feedDrops,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -263,7 +282,26 @@ func (m *Metrics) authFailure(err error) {
 	m.authFailures.WithLabelValues(reason).Inc()
 }
 
-func (m *Metrics) malformed()            { m.malformedMsgs.Inc() }
+func (m *Metrics) malformed() { m.malformedMsgs.Inc() }
+
+// feedObserver feeds the state-feed metrics (feed.Observer).
+type feedObserver struct{ m *Metrics }
+
+func (o feedObserver) ClientOpened() { o.m.feedClients.Inc() }
+func (o feedObserver) ClientClosed(reason string) {
+	o.m.feedClients.Dec()
+	o.m.feedCloses.WithLabelValues(reason).Inc()
+}
+func (o feedObserver) EventSent(bytes int) {
+	o.m.feedEvents.Inc()
+	o.m.feedBytes.Add(float64(bytes))
+}
+func (o feedObserver) SnapshotSent(reason string, bytes int) {
+	o.m.feedSnapshots.WithLabelValues(reason).Inc()
+	o.m.feedBytes.Add(float64(bytes))
+}
+func (o feedObserver) Dropped() { o.m.feedDrops.Inc() }
+
 func (m *Metrics) limitHit(limit string) { m.limited.WithLabelValues(limit).Inc() }
 
 // LimitHit counts a request or connection refused by the limit named (for

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor"
 	"github.com/presencehub/presencehub/internal/siprule"
+	"github.com/presencehub/presencehub/server/feed"
 	"github.com/presencehub/presencehub/server/flow"
 	"github.com/presencehub/presencehub/server/notifier"
 	"github.com/presencehub/presencehub/server/providers"
@@ -45,6 +47,13 @@ type Server struct {
 	perIP    map[string]int
 	draining bool
 	unsub    func()
+
+	feed           *feed.Feed
+	feedStop       chan struct{} // closed when the hub stops: streams end
+	feedStopOnce   sync.Once
+	feedWatched    map[string]int // token sub → resources watched over its open streams
+	feedMaxPerConn int
+	feedMaxPerUser int
 
 	storeFault       atomic.Pointer[storeFault]
 	storeFaultLogged atomic.Value // time.Time of the last store-fault log line
@@ -168,9 +177,19 @@ func New(cfg Config) (*Server, error) {
 		comp.Close()
 		return nil, fmt.Errorf("server: clear registration presence: %w", err)
 	}
+	s.feedStop = make(chan struct{})
+	s.feedWatched = map[string]int{}
+	s.feedMaxPerConn, s.feedMaxPerUser = cmp.Or(cfg.MaxSubsPerConn, 1000), cmp.Or(cfg.MaxSubsPerUser, 5000)
+	if s.feed, err = feed.New(feed.Config{Views: comp, Replay: cfg.FeedReplay, Queue: cfg.FeedQueue,
+		Keepalive: cfg.FeedKeepalive, Observer: feedObserver{s.metrics}}); err != nil {
+		cancel()
+		comp.Close()
+		return nil, err
+	}
 	s.unsub = comp.Subscribe(func(c compositor.Change) {
 		s.metrics.stateChanged(c)
 		s.notifier.OnChange(c)
+		s.feed.OnChange(c)
 	})
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.notifier.Run(ctx) }()
@@ -205,6 +224,7 @@ func (s *Server) Handler() *http.ServeMux {
 	mux.HandleFunc("/readyz", s.serveReady)
 	mux.Handle("/metrics", s.metrics.Handler())
 	mux.Handle("/api/", s.apiHandler())
+	mux.HandleFunc("/api/feed", s.serveFeed)
 	return mux
 }
 
@@ -238,6 +258,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
 	s.mu.Unlock()
+	s.stopFeeds()
 	err := s.notifier.Shutdown(ctx)
 	s.mu.Lock()
 	for c := range s.conns {
@@ -257,6 +278,7 @@ func (s *Server) Close() error {
 			c.Close(websocket.StatusGoingAway, "server closing")
 		}
 		s.mu.Unlock()
+		s.stopFeeds()
 		s.cancel()
 		s.wg.Wait()
 		if s.unsub != nil {
@@ -277,3 +299,7 @@ func compressionMode(s string) websocket.CompressionMode {
 	}
 	return websocket.CompressionNoContextTakeover
 }
+
+// stopFeeds ends every state-feed stream (an end event, reason "shutting
+// down"); EventSource then reconnects, to another hub behind a balancer.
+func (s *Server) stopFeeds() { s.feedStopOnce.Do(func() { close(s.feedStop) }) }
