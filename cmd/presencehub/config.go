@@ -65,6 +65,9 @@ type config struct {
 	MaxBindingsPerAOR int
 	MaxSubsPerConn    int
 	MaxSubsPerUser    int
+	FeedReplay        int
+	FeedQueue         int
+	FeedKeepalive     time.Duration
 	MaxPubsPerUser    int
 	PublishMin        time.Duration
 	PublishDefault    time.Duration
@@ -141,6 +144,9 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PublishDefault, "publish-default-expires", time.Hour, "PUBLISH expiry when none is asked for")
 	fs.DurationVar(&c.SubscribeMin, "subscribe-min-expires", 60*time.Second, "minimum SUBSCRIBE expiry (423 below)")
 	fs.DurationVar(&c.RegisterMin, "register-min-expires", 60*time.Second, "minimum REGISTER expiry (423 below)")
+	fs.IntVar(&c.FeedReplay, "feed-replay", 4096, "state-feed events kept so a client resumes with Last-Event-ID (older: a fresh snapshot)")
+	fs.IntVar(&c.FeedQueue, "feed-queue", 256, "state-feed events waiting per client; a client that falls further behind gets a fresh snapshot instead")
+	fs.DurationVar(&c.FeedKeepalive, "feed-keepalive", 15*time.Second, "period of keepalive comments on state-feed streams")
 	fs.DurationVar(&c.RebindGrace, "rebind-grace", 32*time.Second, "how long a subscription waits for its client to reconnect")
 	fs.DurationVar(&c.ListBatch, "list-batch", 100*time.Millisecond, "resource-list NOTIFY batching window (0: none)")
 	fs.IntVar(&c.MaxListMembers, "max-list-members", 1000, "most members of one resource list")
