@@ -208,17 +208,22 @@ func TestFeed_ResumeWithLastEventID(t *testing.T) {
 		}
 	})
 	t.Run("beyond the replay buffer: fresh snapshot", func(t *testing.T) {
-		for i := range 10 {
+		w := open(t, hub, "ext=1002&event=presence", nil)
+		w.snapshot()
+		for i := range 10 { // 10 events (each waited for: none coalesced) in a buffer of 8
 			pub.publish("1002", "presence", pidf("1002", "open", "note "+strconv.Itoa(i), false))
+			if st, _ := w.state(); st.Presence.Note != "note "+strconv.Itoa(i) {
+				t.Fatalf("note %q", st.Presence.Note)
+			}
 		}
 		r := open(t, hub, "ext=1001,1002", map[string]string{"Last-Event-ID": ev1.ID})
 		snap, _ := r.snapshot()
 		if snap.Resources[1].Presence.Note != "note 9" {
 			t.Fatalf("snapshot %+v", snap.Resources[1])
 		}
-		if n := metric(t, hub, "presencehub_feed_snapshots_total", `reason="resume_gap"`); n < 2 {
-			t.Errorf("resume_gap snapshots %v, want 2", n)
-		}
+		waitFor(t, "2 resume_gap snapshots counted", func() bool {
+			return metric(t, hub, "presencehub_feed_snapshots_total", `reason="resume_gap"`) == 2
+		})
 	})
 }
 
@@ -261,9 +266,9 @@ func TestFeed_SlowClientGetsAFreshSnapshot(t *testing.T) {
 	if snaps < 2 || states+snaps >= changes+2 {
 		t.Errorf("%d snapshots and %d events for %d changes: want the initial snapshot, a fresh one, and fewer events", snaps, states, changes+1)
 	}
-	if n := metric(t, hub, "presencehub_feed_snapshots_total", `reason="slow_client"`); n < 1 {
-		t.Errorf("slow_client snapshots %v", n)
-	}
+	waitFor(t, "a slow_client snapshot counted", func() bool {
+		return metric(t, hub, "presencehub_feed_snapshots_total", `reason="slow_client"`) >= 1
+	})
 	s.none(200 * time.Millisecond)
 }
 
@@ -285,9 +290,9 @@ func TestFeed_ClosedAtTokenExpiry(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream still open after the end event")
 	}
-	if n := metric(t, hub, "presencehub_feed_closed_total", `reason="token_expired"`); n != 1 {
-		t.Errorf("closed by token_expired: %v", n)
-	}
+	waitFor(t, "a close by token_expired counted", func() bool {
+		return metric(t, hub, "presencehub_feed_closed_total", `reason="token_expired"`) == 1
+	})
 }
 
 func TestFeed_Limits(t *testing.T) {
