@@ -16,7 +16,7 @@ import (
 )
 
 func TestFeed_SnapshotFirstThenKeepalive(t *testing.T) {
-	hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	hub := servertest.Start(t, servertest.Options{HTTPReadTimeout: 500 * time.Millisecond, Configure: func(c *server.Config) {
 		c.FeedKeepalive = 200 * time.Millisecond
 	}})
 	pub := newPublisher(t, hub)
@@ -50,6 +50,13 @@ func TestFeed_SnapshotFirstThenKeepalive(t *testing.T) {
 	}
 	if ev := s.next(true); !ev.Comment || ev.Data != "keepalive" {
 		t.Errorf("after the snapshot: %+v, want a keepalive comment", ev)
+	}
+	// The stream outlives the HTTP read timeout (500 ms here) and still
+	// carries changes.
+	time.Sleep(time.Second)
+	pub.publish("1002", "presence", pidf("1002", "open", "", false))
+	if st, _ := s.state(); st.Ext != "1002" || st.Lamp != "idle" {
+		t.Errorf("after the read timeout: %+v, want 1002 idle", st)
 	}
 }
 

@@ -95,6 +95,13 @@ func (f *Feed) Serve(ctx context.Context, w http.ResponseWriter, req Request) er
 	}()
 
 	rc := http.NewResponseController(w)
+	// A stream lives on: no read deadline (the HTTP server's read timeout
+	// would end it; net/http reads on only to see the client leave), and a
+	// write deadline per write below.
+	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		reason = "write_error"
+		return err
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
