@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/servertest"
@@ -148,7 +149,7 @@ func TestFeed_Authorization(t *testing.T) {
 			for k, v := range tt.hdr {
 				req.Header.Set(k, v)
 			}
-			res, err := http.DefaultClient.Do(req)
+			res, err := plain.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -304,7 +305,12 @@ func TestFeed_ClosedAtTokenExpiry(t *testing.T) {
 
 func TestFeed_Limits(t *testing.T) {
 	t.Run("connections per address, shared with /ws", func(t *testing.T) {
-		hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.MaxConnsPerIP = 1 }})
+		// Two per address: one SIP socket and one stream take both (the
+		// HTTP connection bound of the same flag counts only the stream).
+		hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.MaxConnsPerIP = 2 }})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		hub.Dial(ctx, "1009", sipclient.Options{})
 		s := open(t, hub, "ext=1001", nil)
 		s.snapshot()
 		res := get(t, nil, feedURL(hub, "ext=1002", hub.Token("wallboard", nil)), nil)
@@ -313,8 +319,14 @@ func TestFeed_Limits(t *testing.T) {
 			t.Fatalf("second stream: %d, want 503 with Retry-After", res.StatusCode)
 		}
 		s.close()
-		waitFor(t, "the slot is free", func() bool { return metric(t, hub, "presencehub_feed_clients", "") == 0 })
-		open(t, hub, "ext=1002", nil).snapshot()
+		waitFor(t, "the slot is free", func() bool {
+			res, err := plain.Get(feedURL(hub, "ext=1002", hub.Token("wallboard", nil)))
+			if err != nil {
+				return false
+			}
+			res.Body.Close()
+			return res.StatusCode == 200
+		})
 	})
 	t.Run("resources per user over its streams", func(t *testing.T) {
 		hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.MaxSubsPerUser = 3 }})

@@ -23,6 +23,10 @@ import (
 	"github.com/presencehub/presencehub/server/servertest"
 )
 
+// plain is an HTTP client that keeps no idle connection: the hub's bound
+// on HTTP connections per address counts idle ones too.
+var plain = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // event is one Server-Sent Event as the client read it.
 type event struct {
 	ID, Event, Data string
@@ -60,7 +64,7 @@ func get(t *testing.T, client *http.Client, url string, hdr map[string]string) *
 		req.Header.Set(k, v)
 	}
 	if client == nil {
-		client = &http.Client{}
+		client = plain
 	}
 	res, err := client.Do(req)
 	if err != nil {
