@@ -36,10 +36,13 @@ func (l *listState) renderLocked(reason string) (Body, bool) {
 		// Most of the list changed: one resync is about as big and simpler.
 		full = true
 	}
-	size := 300 + 80*len(l.members)
+	size := 300 + len(l.uri)
 	for _, m := range l.members {
-		if (full || m.dirty) && m.rev > 0 {
-			size += len(m.cur.Data) + 120
+		if full || m.dirty {
+			size += 120 + len(m.aor) + len(m.name) + 2*len(l.cidHost)
+			if m.rev > 0 {
+				size += len(m.cur.Data) + 140 + len(l.boundary) + len(l.mprov.ContentType)
+			}
 		}
 	}
 	b := make([]byte, 0, size)
@@ -57,7 +60,11 @@ func (l *listState) renderLocked(reason string) (Body, bool) {
 	b = append(b, `" fullState="`...)
 	b = strconv.AppendBool(b, full)
 	b = append(b, "\">\r\n"...)
-	parts := make([]*member, 0, 8)
+	np := l.ndirty
+	if full {
+		np = len(l.members)
+	}
+	parts := make([]*member, 0, np)
 	for _, m := range l.members {
 		if !full && !m.dirty {
 			continue
