@@ -14,7 +14,10 @@ import (
 func BenchmarkListRender(b *testing.B) {
 	n := New(Config{ViaHost: "bench.test"})
 	p := &Provider{Name: "dialog-info", Event: "dialog", ContentType: "application/dialog-info+xml",
-		Render: func(v compositor.View, _ string) (Body, error) { d, at := v.Template(); return Body{Data: d, VersionAt: at}, nil }}
+		Render: func(v compositor.View, _ string) (Body, error) {
+			d, at := v.Template()
+			return Body{Data: d, VersionAt: at}, nil
+		}}
 	l := &listState{uri: "sip:big@bench.test", mprov: p}
 	l.init(n)
 	var specs []memberSpec
