@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -109,7 +110,10 @@ func (s *Server) serveConn(conn *wsproto.Conn, tc *tappedConn, fl *flow.Flow, id
 		})
 	}
 	lim := newLimiter(s.cfg.RequestsPerSecond, s.cfg.PublisherRequestsPerSecond, s.cfg.PublishesInFlight)
-	err := conn.Serve(s.ctx, func(msg []byte) {
+	// Shutdown and Close close every connection themselves (s.conns), so
+	// Serve gets a context that never ends: watching the server's would
+	// cost every idle connection a registration (~400 bytes).
+	err := conn.Serve(context.WithoutCancel(s.ctx), func(msg []byte) {
 		s.traceMessage("in", tc.flow, msg)
 		s.handleMessage(fl, lim, msg)
 	})

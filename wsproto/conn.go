@@ -39,6 +39,8 @@ type Conn struct {
 	stopped bool // Serve has ended: no writer may start
 	writers sync.WaitGroup
 
+	in inbox // read messages waiting for the handler goroutine (read.go)
+
 	mu      sync.Mutex
 	owned   bool // Serve, or Close before Serve, drives the shutdown
 	closed  bool // a close was requested; the fields below are set

@@ -11,7 +11,7 @@ import (
 // frame is written corked (write.go): the bytes collect in a pooled cork buffer, held only
 // while a batch is written, instead of a buffer each idle connection keeps.
 const (
-	connReadBuffer  = 1 << 10
+	connReadBuffer  = 512
 	connWriteBuffer = 64
 )
 

@@ -55,6 +55,70 @@ func (c *Conn) readLoop(onMessage func(msg []byte)) error {
 			continue // closing: keep reading only to finish the close handshake
 		default:
 		}
-		onMessage(out)
+		c.deliver(out, onMessage)
+	}
+}
+
+// inboxSize bounds the messages read but not yet handled: a handler that stalls (a
+// PUBLISH waiting for the store) stops the reading after a few, as before.
+const inboxSize = 4
+
+// inbox hands messages from the read loop to a handler goroutine that exists only while
+// messages wait (as the writer does): the goroutine that waits on an idle socket is never
+// the one that ran the handler's deep call chains, so its stack stays small.
+type inbox struct {
+	mu      sync.Mutex
+	space   sync.Cond // signalled when a message was taken
+	msgs    [inboxSize][]byte
+	head, n int
+	running bool
+	wg      sync.WaitGroup
+}
+
+// deliver queues msg for onMessage, waiting while the inbox is full, and starts the
+// handler goroutine when none runs. Called by the read loop only.
+func (c *Conn) deliver(msg []byte, onMessage func([]byte)) {
+	in := &c.in
+	in.mu.Lock()
+	if in.space.L == nil {
+		in.space.L = &in.mu
+	}
+	for in.n == inboxSize {
+		in.space.Wait()
+	}
+	in.msgs[(in.head+in.n)%inboxSize] = msg
+	in.n++
+	if !in.running {
+		in.running = true
+		in.wg.Add(1)
+		go c.handle(onMessage)
+	}
+	in.mu.Unlock()
+}
+
+// handle calls onMessage for every queued message, in order, and ends when the inbox is
+// empty. Messages still queued once the connection is closing are dropped.
+func (c *Conn) handle(onMessage func([]byte)) {
+	in := &c.in
+	defer in.wg.Done()
+	for {
+		in.mu.Lock()
+		if in.n == 0 {
+			in.running = false
+			in.mu.Unlock()
+			return
+		}
+		msg := in.msgs[in.head]
+		in.msgs[in.head] = nil
+		in.head = (in.head + 1) % inboxSize
+		in.n--
+		in.space.Signal()
+		in.mu.Unlock()
+		select {
+		case <-c.closing:
+			continue
+		default:
+		}
+		onMessage(msg)
 	}
 }

@@ -13,16 +13,18 @@ import (
 // (then it closes with 1001), and returns why it ended: errors.Is works with ErrClosed
 // (Close was called), ErrSlowConsumer, ErrPingTimeout, ErrWriteTimeout,
 // websocket.ErrMessageTooBig and ctx's error, and websocket.CloseStatus gives the close code
-// sent or received when there was a close handshake. onMessage is called sequentially
-// from Serve's goroutine with one whole SIP message per call (text or binary frame); the
-// slice is owned by the callee. CRLF keepalives are handled here and not passed on. When
-// Serve returns, every goroutine it started has ended and Done is closed. A second call
-// waits for the first to finish and returns the same error.
+// sent or received when there was a close handshake. onMessage is called sequentially, in
+// order, with one whole SIP message per call (text or binary frame), from a handler
+// goroutine that runs while messages wait (read.go; a few may wait, then reading stops
+// until the handler catches up); the slice is owned by the callee. CRLF keepalives are
+// handled here and not passed on. When Serve returns, every goroutine it started has ended,
+// onMessage is not running, and Done is closed. A second call waits for the first to finish
+// and returns the same error.
 //
-// An idle connection costs one goroutine, Serve's own: the writer runs only while
-// messages wait (write.go), pings run on a timer (ping.go), the close handshake on a
-// goroutine started when a close is requested (runClose), and ctx is watched with
-// context.AfterFunc.
+// An idle connection costs one goroutine, Serve's own, with a small stack (it only
+// reads): the handler and the writer run only while messages wait (read.go, write.go),
+// pings run on a timer (ping.go), the close handshake on a goroutine started when a close is
+// requested (runClose), and ctx is watched with context.AfterFunc.
 func (c *Conn) Serve(ctx context.Context, onMessage func(msg []byte)) error {
 	c.mu.Lock()
 	owned := c.owned
@@ -40,9 +42,12 @@ func (c *Conn) Serve(ctx context.Context, onMessage func(msg []byte)) error {
 		return c.err
 	}
 
-	stopCtx := context.AfterFunc(ctx, func() {
-		c.closeWith(websocket.StatusGoingAway, "going away", fmt.Errorf("wsproto: %w", context.Cause(ctx)), false)
-	})
+	stopCtx := func() bool { return false }
+	if ctx.Done() != nil { // a context that never ends costs nothing to watch
+		stopCtx = context.AfterFunc(ctx, func() {
+			c.closeWith(websocket.StatusGoingAway, "going away", fmt.Errorf("wsproto: %w", context.Cause(ctx)), false)
+		})
+	}
 	stopPing := func() {}
 	var pings sync.WaitGroup
 	if c.opts.PingInterval > 0 {
@@ -60,6 +65,7 @@ func (c *Conn) Serve(ctx context.Context, onMessage func(msg []byte)) error {
 	}
 	stopCtx()
 	stopPing()
+	c.in.wg.Wait() // onMessage is not called after Serve returns
 	c.closer.Wait()
 	_ = c.ws.CloseNow() // unblocks a stuck writer and a ping
 	pings.Wait()
