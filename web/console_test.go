@@ -196,7 +196,7 @@ func TestConsole_Chromium(t *testing.T) {
 		}
 		// Why 2007 is unknown is written on it.
 		b.do(t, "waitFor", map[string]any{"page": "all", "fn": `() =>
-			/Cannot watch: not allowed \(403\)/.test(document.querySelector('[data-ext="2007"]').innerText)`})
+			/Cannot watch: not allowed/.test(document.querySelector('[data-ext="2007"]').innerText)`})
 
 		path := filepath.Join(t.TempDir(), "console.png")
 		if *updateScreenshot {
@@ -205,11 +205,16 @@ func TestConsole_Chromium(t *testing.T) {
 		b.do(t, "screenshot", map[string]any{"page": "all", "path": path})
 		t.Logf("screenshot: %s", path)
 
-		// Keyboard: Tab reaches the first lamp, arrows move along the grid, Home/End jump.
+		// Keyboard: Tab reaches the search box, then the first lamp; arrows move along the grid,
+		// Home/End jump.
 		var focused string
 		decode(t, b.do(t, "press", map[string]any{"page": "all", "keys": []string{"Tab"}}), &focused)
+		if focused != "search" {
+			t.Errorf("Tab focused %q, want the search box", focused)
+		}
+		decode(t, b.do(t, "press", map[string]any{"page": "all", "keys": []string{"Tab"}}), &focused)
 		if focused != "2001" {
-			t.Errorf("Tab focused %q, want the first lamp 2001", focused)
+			t.Errorf("Tab twice focused %q, want the first lamp 2001", focused)
 		}
 		decode(t, b.do(t, "press", map[string]any{"page": "all", "keys": []string{"ArrowRight", "ArrowRight"}}), &focused)
 		if focused != "2003" {

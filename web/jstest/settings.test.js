@@ -9,14 +9,21 @@ const jwt = (claims) => `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url(claims
 test('parseExtensions_ListsLabelsAndErrors', () => {
   const { list, errors } = parseExtensions(' 1001:Front desk, 1002\n1003:Sales ,1002, ,bad ext, alice.b');
   assert.deepEqual(list, [
-    { ext: '1001', label: 'Front desk' },
-    { ext: '1002', label: '' },
-    { ext: '1003', label: 'Sales' },
-    { ext: 'alice.b', label: '' },
+    { ext: '1001', label: 'Front desk', group: '' },
+    { ext: '1002', label: '', group: '' },
+    { ext: '1003', label: 'Sales', group: '' },
+    { ext: 'alice.b', label: '', group: '' },
   ]);
   assert.equal(errors.length, 1);
   assert.match(errors[0], /"bad ext"/);
   assert.equal(formatExtensions(list), '1001:Front desk, 1002, 1003:Sales, alice.b');
+});
+
+test('parseExtensions_Groups', () => {
+  const { list } = parseExtensions('1000, [Sales] 1001:Ann, 1002\n[ Support ]1003,[]1004');
+  assert.deepEqual(list.map((x) => `${x.group}/${x.ext}`), ['/1000', 'Sales/1001', 'Sales/1002', 'Support/1003', '/1004']);
+  assert.equal(formatExtensions(list), '1000, [Sales] 1001:Ann, 1002, [Support] 1003, [] 1004');
+  assert.deepEqual(parseExtensions(formatExtensions(list)).list, list);
 });
 
 test('tokenClaims_DecodesPayload', () => {

@@ -372,3 +372,52 @@ test('refreshDelay_LeavesMargin', () => {
   assert.equal(refreshDelay(3600), 3_510_000);
   assert.equal(refreshDelay(60), 42_000);
 });
+
+test('Subscriber_ListMode_OneRFC5367SubscriptionPerPackage_RefreshWithoutBody_Resync', () => {
+  const clock = new FakeClock();
+  const WS = fakeWebSocketClass();
+  const s = new Subscriber({
+    url: 'ws://hub.test/ws?access_token=t', user: '1001', domain: 'hub.test', lists: true,
+    WebSocket: WS, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout, now: clock.now, random: () => 0.5,
+  });
+  const updates = [];
+  s.addEventListener('update', (e) => updates.push(e.detail));
+  s.watch(['1002', '1003']);
+  s.start();
+  const ws = WS.all[0];
+  ws.open();
+  const subs = ws.take().map(parse);
+  assert.deepEqual(subs.map((m) => m.get('event')), ['dialog', 'presence', 'message-summary']);
+  for (const m of subs) {
+    assert.equal(m.uri, 'sip:rls@hub.test');
+    assert.equal(m.get('require'), 'recipient-list-subscribe');
+    assert.equal(m.get('supported'), 'eventlist');
+    assert.equal(m.get('content-type'), 'application/resource-lists+xml');
+    assert.match(m.get('accept'), /^multipart\/related, application\/rlmi\+xml, /);
+    assert.match(m.body, /<entry uri="sip:1002@hub.test"\/>\r\n<entry uri="sip:1003@hub.test"\/>/);
+  }
+  const [dlg] = subs;
+  ws.receive(ok200(dlg));
+  // The hub's real list NOTIFY: the whole Content-Type reaches the update (boundary, start).
+  const type = 'multipart/related;type="application/rlmi+xml";start="<rlmi-x@hub.test>";boundary="rlmi-x"';
+  const body = '--rlmi-x\r\nContent-ID: <rlmi-x@hub.test>\r\nContent-Type: application/rlmi+xml\r\n\r\n<list/>\r\n--rlmi-x--\r\n';
+  ws.receive(notify(dlg, { body, type }));
+  const last = updates[updates.length - 1];
+  assert.deepEqual([last.exts, last.event, last.contentType, last.state], [['1002', '1003'], 'dialog', type, 'active']);
+  // resync refreshes inside the dialog: Supported, no list body.
+  s.resync('dialog');
+  const [refresh] = ws.take().map(parse).filter((m) => m.method === 'SUBSCRIBE');
+  assert.equal(refresh.get('call-id'), dlg.get('call-id'));
+  assert.equal(refresh.get('supported'), 'eventlist');
+  assert.equal(refresh.get('require'), undefined);
+  assert.equal(refresh.body, '');
+  // Another set of extensions is a new list subscription; the old ones are un-subscribed.
+  ws.receive(ok200(refresh));
+  s.watch(['1002']);
+  const next = ws.take().map(parse);
+  const unsub = next.filter((m) => m.get('expires') === '0');
+  const fresh = next.filter((m) => m.get('expires') !== '0');
+  assert.equal(unsub.length, 1); // only the dialog list had its 200
+  assert.equal(fresh.length, 3);
+  assert.doesNotMatch(fresh[0].body, /1003/);
+});

@@ -1,9 +1,12 @@
 // app.js: the console page. Wires settings (token, extensions), the SIP subscriber and the
-// lamp grid together, and shows the connection state. A lamp shows state only while its dialog
-// subscription is current; everything else is "unknown", never old state.
+// lamp grid together, and shows the connection state. The console holds one RFC 5367 list
+// subscription per event package (dialog, presence, message-summary) for all its lamps and reads
+// the RFC 4662 NOTIFYs with rlmi.js. A lamp shows state only while the dialog list subscription
+// is current and its member is known; everything else is "unknown", never old state.
 
-import { lampOf, mergeDialogInfo, parseXml, readDialogInfo, readPidf } from './blf.js';
+import { lampOf } from './blf.js';
 import { LampGrid } from './lamps.js';
+import { ResourceList, parseListNotify } from './rlmi.js';
 import {
   formatExtensions, loadExtensions, parseExtensions, saveExtensions, saveToken, takeToken,
   tokenClaims, tokenExpired,
@@ -16,6 +19,7 @@ const els = {
   tokenSection: $('token-section'), tokenForm: $('token-form'), tokenInput: $('token-input'),
   lamps: $('lamps'), empty: $('empty'), setup: $('setup'), extForm: $('ext-form'),
   extInput: $('ext-input'), extError: $('ext-error'), announce: $('announce'),
+  search: $('search'), searchCount: $('search-count'),
 };
 
 const grid = new LampGrid(els.lamps, els.announce);
@@ -23,9 +27,14 @@ let extensions = loadExtensions();
 let token = takeToken();
 let subscriber = null;
 let countdown = null;
-// ext -> {dialog, presence, presenceDue, reason, why, display}: the current, parsed state of
-// each extension; reason is the short text shown on an unknown lamp, why the hub's own words.
+// ext -> {dialog, presence, presenceDue, voicemail, reason, why, display, calls}: the current,
+// parsed state of each extension; reason is the short text shown on an unknown lamp, why the
+// hub's own words; calls: dialog id -> {state, since} for the call timer.
 const current = new Map();
+// event package -> ResourceList of the live list subscription (rlmi.js).
+const lists = new Map();
+// The hub's domain, for member URIs (sip:<ext>@<domain>).
+let domain = location.hostname;
 
 showExtensions();
 connect();
@@ -43,12 +52,12 @@ function connect() {
     return;
   }
   els.tokenSection.hidden = true;
-  const domain = claims.domain || location.hostname;
+  domain = claims.domain || location.hostname;
   els.who.textContent = `Watching as ${claims.sub}@${domain}`;
   const url = new URL('/ws', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   url.search = `access_token=${encodeURIComponent(token)}`;
-  subscriber = new Subscriber({ url: url.href, user: claims.sub, domain, displayName: 'presencehub console' });
+  subscriber = new Subscriber({ url: url.href, user: claims.sub, domain, displayName: 'presencehub console', lists: true });
   subscriber.addEventListener('status', (e) => onStatus(e.detail, claims));
   subscriber.addEventListener('update', (e) => onUpdate(e.detail));
   subscriber.watch(extensions.map((x) => x.ext));
@@ -83,35 +92,111 @@ function onStatus({ state, retryAt, reason }, claims) {
   if (state !== 'reconnecting') els.conn.title = '';
 }
 
-function onUpdate({ ext, event, body, state, reason, retryAt }) {
-  const cur = current.get(ext);
-  if (!cur) return;
-  try {
-    if (event === 'dialog') {
-      cur.dialog = body === null ? null : mergeDialogInfo(cur.dialog, readDialogInfo(parseXml(body)));
-      if (cur.dialog) cur.display = displayOf(cur.dialog);
-    } else if (event === 'presence') {
-      cur.presence = body === null ? null : readPidf(parseXml(body));
-      // Until the first presence NOTIFY is in, an extension without calls could be idle or
-      // offline: wait for it rather than flash green (unless that subscription is in trouble).
-      cur.presenceDue = body === null && state === 'subscribing';
+// onUpdate takes a list subscription's news: a NOTIFY body (RFC 4662 multipart/related), or
+// null when the subscription has no current state (subscribing, retrying, failed, offline).
+function onUpdate({ exts, event, body, contentType, state, reason, retryAt }) {
+  if (!exts) return;
+  const quiet = !subscriber || subscriber.state !== 'connected';
+  if (body === null) {
+    lists.delete(event);
+    for (const ext of exts) {
+      const cur = current.get(ext);
+      if (!cur) continue;
+      if (event === 'dialog') {
+        cur.dialog = null;
+        cur.reason = reasonText(state, reason, retryAt);
+        cur.why = reason || '';
+      } else if (event === 'presence') {
+        cur.presence = null;
+        // Until the first presence NOTIFY is in, an extension without calls could be idle or
+        // offline: wait for it rather than flash green (unless that subscription is in trouble).
+        cur.presenceDue = state === 'subscribing';
+      } else cur.voicemail = null;
+      render(ext, quiet);
     }
+    return;
+  }
+  let list = lists.get(event);
+  if (!list) lists.set(event, list = new ResourceList());
+  let r;
+  try {
+    r = list.apply(parseListNotify(body, contentType));
   } catch (err) {
-    if (event === 'dialog') cur.dialog = null;
-    else cur.presence = null;
-    reason = err.message;
+    // An unreadable NOTIFY leaves the list incomplete: ask for full state.
+    lists.delete(event);
+    subscriber.resync(event);
+    console.warn(`presencehub: ${event} list NOTIFY not understood: ${err.message}`);
+    return;
   }
+  if (r.resync) subscriber.resync(event); // a NOTIFY was missed (RFC 4662 §5.2 version gap)
+  const now = Date.now();
+  for (const uri of r.changed) {
+    const ext = extOf(uri);
+    const cur = current.get(ext);
+    if (cur) {
+      applyMember(cur, event, list.get(uri), now);
+      render(ext, quiet);
+    }
+  }
+}
+
+// applyMember sets one extension's state from its list member (rlmi.js ResourceList): active
+// with its document; pending (nothing was ever published: no calls, nobody there); terminated
+// (not allowed, or gone: no state).
+function applyMember(cur, event, m, now) {
   if (event === 'dialog') {
-    cur.reason = reasonText(state, reason, retryAt);
-    cur.why = reason || '';
+    cur.reason = '';
+    cur.why = '';
+    if (m.state === 'active' && m.doc) cur.dialog = m.doc;
+    else if (m.state === 'pending') cur.dialog = { version: 0, full: true, entity: m.uri, dialogs: [] };
+    else {
+      cur.dialog = null;
+      cur.reason = m.state === 'terminated' ? `Cannot watch: ${failureText(m.reason)}` : '';
+      cur.why = m.reason || '';
+    }
+    if (cur.dialog) {
+      const d = displayOf(cur.dialog);
+      if (d) cur.display = d;
+      trackCalls(cur, now);
+    } else cur.calls.clear();
+  } else if (event === 'presence') {
+    cur.presenceDue = false;
+    if (m.state === 'active' && m.doc) cur.presence = m.doc;
+    else if (m.state === 'pending') cur.presence = { basic: 'closed', activities: [], note: '' };
+    else cur.presence = null;
+  } else if (event === 'message-summary') {
+    const voice = m.state === 'active' && m.doc ? m.doc.messages.voice : null;
+    cur.voicemail = voice ? { new: voice.new, old: voice.old } : (m.doc && m.doc.waiting ? { new: 1, old: 0 } : null);
   }
-  render(ext, subscriber && subscriber.state !== 'connected');
+}
+
+// trackCalls keeps, per live dialog, when it entered its current state: from the hub's
+// <duration> (RFC 4235 §4.1.3: seconds since the dialog was created) when the document
+// carries it, else from when the console first saw that state.
+function trackCalls(cur, now) {
+  const seen = new Map();
+  for (const d of cur.dialog.dialogs) {
+    const prev = cur.calls.get(d.id);
+    let since = prev && prev.state === d.state ? prev.since : now;
+    if (d.duration !== null && d.duration !== undefined) since = now - d.duration * 1000;
+    seen.set(d.id, { state: d.state, since });
+  }
+  cur.calls = seen;
+}
+
+function extOf(uri) {
+  const m = /^sips?:([^@;>]+)@/i.exec(uri);
+  return m ? decodeURIComponent(m[1]) : uri;
 }
 
 function render(ext, quiet = false) {
   const cur = current.get(ext);
   const lamp = lampOf(cur.presenceDue ? null : cur.dialog, cur.presence);
-  grid.set(ext, { ...lamp, reason: cur.reason, why: cur.why, display: cur.display }, quiet);
+  const call = lamp.dialog ? cur.calls.get(lamp.dialog.id) : null;
+  grid.set(ext, {
+    state: lamp.state, peer: lamp.peer, note: lamp.note, since: call ? call.since : 0,
+    reason: cur.reason, why: cur.why, display: cur.display, voicemail: cur.voicemail,
+  }, quiet);
 }
 
 function reasonText(state, reason, retryAt) {
@@ -145,7 +230,11 @@ function displayOf(info) {
 
 function showExtensions() {
   for (const { ext } of extensions) {
-    if (!current.has(ext)) current.set(ext, { dialog: null, presence: null, presenceDue: false, reason: '', why: '', display: '' });
+    if (!current.has(ext)) {
+      current.set(ext, {
+        dialog: null, presence: null, presenceDue: false, voicemail: null, reason: '', why: '', display: '', calls: new Map(),
+      });
+    }
   }
   for (const ext of [...current.keys()]) {
     if (!extensions.some((x) => x.ext === ext)) current.delete(ext);
@@ -154,6 +243,7 @@ function showExtensions() {
   for (const { ext } of extensions) render(ext, true);
   els.empty.hidden = extensions.length > 0;
   els.extInput.value = formatExtensions(extensions);
+  showCount();
   if (!extensions.length) els.setup.open = true;
 }
 
@@ -171,6 +261,14 @@ function needToken(message) {
     render(ext, true);
   }
 }
+
+function showCount() {
+  const shown = grid.setFilter(els.search.value);
+  els.searchCount.textContent = els.search.value.trim() ? `${shown} of ${extensions.length} shown` : `${extensions.length} extensions`;
+}
+
+els.search.addEventListener('input', showCount);
+$('search-form').addEventListener('submit', (e) => e.preventDefault());
 
 els.reconnect.addEventListener('click', () => subscriber && subscriber.reconnectNow());
 
@@ -191,10 +289,11 @@ els.extForm.addEventListener('submit', (e) => {
     return;
   }
   els.extInput.removeAttribute('aria-invalid');
+  const same = list.length === extensions.length && list.every((x, i) => x.ext === extensions[i].ext);
   extensions = list;
   saveExtensions(list);
   showExtensions();
-  if (subscriber) subscriber.watch(list.map((x) => x.ext));
+  if (subscriber && !same) subscriber.watch(list.map((x) => x.ext));
 });
 
 // Leaving the page ends the subscriptions at once rather than letting them time out on the hub;

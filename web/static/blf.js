@@ -136,30 +136,31 @@ export function readPidf(doc) {
 
 /**
  * Decides a lamp from the current dialog-info (null when unknown) and PIDF (null when unknown)
- * of one extension: {state, peer, note}. peer names the other party of the call that decided the
- * state (the caller while ringing); note is the presence note.
+ * of one extension: {state, peer, note, dialog}. peer names the other party of the call that
+ * decided the state (the caller while ringing); dialog is that call's dialog (null without one),
+ * for its id and duration; note is the presence note.
  */
 export function lampOf(dialogInfo, presence) {
   const note = presence ? presence.note : '';
-  if (!dialogInfo) return { state: 'unknown', peer: '', note };
+  if (!dialogInfo) return { state: 'unknown', peer: '', note, dialog: null };
   const domain = (dialogInfo.entity.split('@')[1] || '').replace(/[;>].*$/, '');
   const peerName = (d) => peerOf(d, domain);
   const dialogs = dialogInfo.dialogs.filter(live);
   const early = (d) => d.state === 'trying' || d.state === 'proceeding' || d.state === 'early';
   const ringing = dialogs.find((d) => early(d) && d.direction !== 'initiator');
-  if (ringing) return { state: 'ringing', peer: peerName(ringing), note };
+  if (ringing) return { state: 'ringing', peer: peerName(ringing), note, dialog: ringing };
   const confirmed = dialogs.filter((d) => d.state === 'confirmed');
   if (confirmed.length) {
     const presenceHold = onThePhone(presence) && /\bhold\b/i.test(note);
     const talking = confirmed.find((d) => d.local.rendering !== 'no');
-    if (!talking || presenceHold) return { state: 'hold', peer: peerName(confirmed[0]), note };
-    return { state: 'busy', peer: peerName(talking), note };
+    if (!talking || presenceHold) return { state: 'hold', peer: peerName(confirmed[0]), note, dialog: confirmed[0] };
+    return { state: 'busy', peer: peerName(talking), note, dialog: talking };
   }
   const calling = dialogs.find(early);
-  if (calling) return { state: 'calling', peer: peerName(calling), note };
-  if (presence && presence.basic === 'closed') return { state: 'offline', peer: '', note };
-  if (onThePhone(presence)) return { state: /\bhold\b/i.test(note) ? 'hold' : 'busy', peer: '', note };
-  return { state: 'idle', peer: '', note };
+  if (calling) return { state: 'calling', peer: peerName(calling), note, dialog: calling };
+  if (presence && presence.basic === 'closed') return { state: 'offline', peer: '', note, dialog: null };
+  if (onThePhone(presence)) return { state: /\bhold\b/i.test(note) ? 'hold' : 'busy', peer: '', note, dialog: null };
+  return { state: 'idle', peer: '', note, dialog: null };
 }
 
 /**

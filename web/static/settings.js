@@ -6,7 +6,7 @@
 
 const TOKEN_KEY = 'presencehub.token';
 const EXTS_KEY = 'presencehub.extensions';
-const MAX_EXTENSIONS = 200;
+const MAX_EXTENSIONS = 1000; // the hub's default --max-list-members
 // User parts we accept: RFC 3261 unreserved characters, minus the list separators used here.
 const EXT_RE = /^[A-Za-z0-9._~!*'()+-]{1,64}$/;
 
@@ -61,15 +61,22 @@ export function tokenExpired(claims, nowMs = Date.now()) {
 }
 
 /**
- * Parses an extension list: '1001, 1002:Front desk' or one per line.
- * Returns {list: [{ext, label}], errors: [text]}; duplicates are dropped.
+ * Parses an extension list: '1001, 1002:Front desk' or one per line; '[Sales]' before an
+ * extension starts a group that lasts until the next one: '[Sales] 1003, 1004, [Support] 1005'.
+ * Returns {list: [{ext, label, group}], errors: [text]}; duplicates are dropped.
  */
 export function parseExtensions(text) {
   const list = [];
   const errors = [];
   const seen = new Set();
+  let group = '';
   for (const raw of String(text || '').split(/[,\n]/)) {
-    const item = raw.trim();
+    let item = raw.trim();
+    const g = /^\[([^\]]*)\]\s*/.exec(item);
+    if (g) {
+      group = g[1].trim().slice(0, 60);
+      item = item.slice(g[0].length);
+    }
     if (!item) continue;
     const colon = item.indexOf(':');
     const ext = (colon < 0 ? item : item.slice(0, colon)).trim();
@@ -84,14 +91,19 @@ export function parseExtensions(text) {
       break;
     }
     seen.add(ext);
-    list.push({ ext, label });
+    list.push({ ext, label, group });
   }
   return { list, errors };
 }
 
 /** Formats an extension list the way parseExtensions reads it. */
-export function formatExtensions(list) {
-  return list.map(({ ext, label }) => (label ? `${ext}:${label}` : ext)).join(', ');
+export function formatExtensions(list, sep = ', ') {
+  let group = '';
+  return list.map(({ ext, label, group: g = '' }) => {
+    const head = g !== group ? `[${g}] ` : '';
+    group = g;
+    return head + (label ? `${ext}:${label}` : ext);
+  }).join(sep);
 }
 
 /** The watched extensions: ?ext= when given (then remembered), else the remembered ones. */
@@ -113,7 +125,7 @@ export function loadExtensions(win = globalThis) {
 export function saveExtensions(list, win = globalThis) {
   storeExtensions(list, win);
   const url = new URL(win.location.href);
-  url.searchParams.set('ext', list.map(({ ext, label }) => (label ? `${ext}:${label}` : ext)).join(','));
+  url.searchParams.set('ext', formatExtensions(list, ','));
   win.history.replaceState(win.history.state, '', url.pathname + url.search + url.hash);
 }
 

@@ -17,6 +17,29 @@ export const PACKAGES = Object.freeze([
   Object.freeze({ event: 'presence', accept: 'application/pidf+xml' }),      // RFC 3856
 ]);
 
+/**
+ * The event packages of list mode: one RFC 5367 list subscription each for all the watched
+ * extensions (RFC 4662 NOTIFYs, read with rlmi.js). message-summary (RFC 3842) gives the
+ * voicemail count; a hub without it refuses that subscription alone.
+ */
+export const LIST_PACKAGES = Object.freeze([
+  ...PACKAGES,
+  Object.freeze({ event: 'message-summary', accept: 'application/simple-message-summary' }),
+]);
+
+const LIST_ACCEPT = 'multipart/related, application/rlmi+xml';
+
+/**
+ * The application/resource-lists+xml body (RFC 4826) of an RFC 5367 SUBSCRIBE listing these
+ * extensions (user parts) of domain.
+ */
+export function resourceListsBody(exts, domain) {
+  const esc = (s) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const entries = exts.map((x) => `<entry uri="${esc(`sip:${x}@${domain}`)}"/>`).join('\r\n');
+  return '<?xml version="1.0" encoding="UTF-8"?>\r\n' +
+    `<resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists"><list>\r\n${entries}\r\n</list></resource-lists>\r\n`;
+}
+
 const TIMER_F = 32000;            // RFC 3261 §17.1.2.2: 64*T1, a non-INVITE transaction times out
 const KEEPALIVE_INTERVAL = 30000; // RFC 5626 §4.4.1: CRLF ping, answered by a CRLF pong
 const KEEPALIVE_TIMEOUT = 10000;  // no frame at all this long after a ping: the socket is dead
@@ -82,8 +105,11 @@ export class Subscriber extends EventTarget {
    * @param {string} o.url      ws: or wss: URL of the hub (the token travels in it)
    * @param {string} o.user     user part of the console's own AOR (the token's sub)
    * @param {string} o.domain   SIP domain of the AOR and of the watched extensions
-   * Optional: displayName, expires (seconds asked for, default 600), userAgent, and for tests
-   * WebSocket, setTimeout, clearTimeout, now, random.
+   * Optional: displayName, expires (seconds asked for, default 600), userAgent, lists (one
+   * RFC 5367 list subscription per package in LIST_PACKAGES for all extensions instead of one
+   * subscription per extension and package; its 'update' events carry exts instead of ext and
+   * the whole Content-Type in contentType), and for tests WebSocket, setTimeout, clearTimeout,
+   * now, random.
    */
   constructor(o) {
     super();
@@ -93,6 +119,7 @@ export class Subscriber extends EventTarget {
     this.displayName = o.displayName || 'presencehub console';
     this.expires = o.expires ?? 600;
     this.userAgent = o.userAgent || 'presencehub-console/1';
+    this.lists = !!o.lists;
     this.secure = String(o.url).startsWith('wss:');
     this._WebSocket = o.WebSocket || globalThis.WebSocket;
     this._setTimeout = o.setTimeout || ((f, ms) => globalThis.setTimeout(f, ms));
@@ -132,6 +159,16 @@ export class Subscriber extends EventTarget {
     this._teardown('stopped');
   }
 
+  /**
+   * Refreshes the subscription of event now (RFC 6665 §4.1.2.2): a list subscription answers
+   * with full state, the way back after a missed NOTIFY (RFC 4662 §5.2 version gap).
+   */
+  resync(event) {
+    for (const slot of this._slots.values()) {
+      if (slot.event === event && slot.dialog && slot.dialog.confirmed) this._refresh(slot.dialog);
+    }
+  }
+
   /** Reconnects now instead of waiting for the back-off to run out. */
   reconnectNow() {
     if (this._state !== 'reconnecting') return;
@@ -142,8 +179,15 @@ export class Subscriber extends EventTarget {
   /** Sets the watched extensions (user parts); new ones are subscribed, dropped ones un-subscribed. */
   watch(exts) {
     const want = new Map();
-    for (const ext of exts) {
-      for (const p of PACKAGES) want.set(`${ext} ${p.event}`, { ext, ...p });
+    if (this.lists) {
+      // An RFC 5367 list lives as long as its subscription: another set of extensions is a new
+      // subscription (the key names them), the old one is un-subscribed.
+      const list = [...exts];
+      if (list.length) for (const p of LIST_PACKAGES) want.set(`*list ${p.event} ${list.join(',')}`, { ext: null, list, ...p });
+    } else {
+      for (const ext of exts) {
+        for (const p of PACKAGES) want.set(`${ext} ${p.event}`, { ext, ...p });
+      }
     }
     for (const [key, slot] of this._slots) {
       if (want.has(key)) continue;
@@ -153,7 +197,7 @@ export class Subscriber extends EventTarget {
     }
     for (const [key, p] of want) {
       if (this._slots.has(key)) continue;
-      const slot = { ...p, dialog: null, attempt: 0, retryTimer: null };
+      const slot = { ...p, key, dialog: null, attempt: 0, retryTimer: null };
       this._slots.set(key, slot);
       if (this._state === 'connected') this._subscribe(slot, this.expires);
       else this._update(slot, null, 'offline');
@@ -271,7 +315,7 @@ export class Subscriber extends EventTarget {
   _subscribe(slot, expires) {
     this._clear(slot, 'retryTimer');
     const d = {
-      slot, ext: slot.ext, event: slot.event, accept: slot.accept,
+      slot, ext: slot.ext, list: slot.list, event: slot.event, accept: slot.list ? `${LIST_ACCEPT}, ${slot.accept}` : slot.accept,
       callId: randomToken(20), localTag: randomToken(10), remoteTag: null, remoteTarget: null,
       cseq: 0, remoteCSeq: -1, confirmed: false, activeSince: 0, timers: {},
     };
@@ -284,9 +328,19 @@ export class Subscriber extends EventTarget {
   // _sendSubscribe sends the initial SUBSCRIBE, or one inside the dialog once it has a remote
   // tag (refresh, RFC 6665 §4.1.2.2, or removal with expires 0, §4.1.2.3).
   _sendSubscribe(d, expires) {
-    const target = `sip:${d.ext}@${this.domain}`;
+    const target = `sip:${d.list ? 'rls' : d.ext}@${this.domain}`;
     const branch = 'z9hG4bK' + randomToken(12);
     d.cseq++;
+    let body = '';
+    const extra = [];
+    if (d.list) {
+      extra.push(['Supported', 'eventlist']); // RFC 4662 §4.1
+      if (!d.remoteTag) { // RFC 5367 §3: the list travels in the initial SUBSCRIBE only
+        body = resourceListsBody(d.list, this.domain);
+        extra.push(['Require', 'recipient-list-subscribe'], ['Content-Type', 'application/resource-lists+xml'],
+          ['Content-Disposition', 'recipient-list']);
+      }
+    }
     const msg = buildRequest('SUBSCRIBE', d.remoteTag ? (d.remoteTarget || target) : target, [
       ['Via', `SIP/2.0/${this.secure ? 'WSS' : 'WS'} ${this._viaHost};branch=${branch}`],
       ['Max-Forwards', '70'],
@@ -300,7 +354,8 @@ export class Subscriber extends EventTarget {
       ['Expires', String(expires)],
       ['Allow', 'NOTIFY, OPTIONS'],
       ['User-Agent', this.userAgent],
-    ]);
+      ...extra,
+    ], body);
     if (!this._sendRaw(msg)) return;
     const timer = this._setTimeout(() => {
       this._transactions.delete(branch);
@@ -368,7 +423,7 @@ export class Subscriber extends EventTarget {
       // Not refreshed in time: the notifier has dropped it, so the state is no longer current.
       const slot = d.slot;
       this._lose(d, 'subscription expired');
-      if (slot && this._slots.get(`${slot.ext} ${slot.event}`) === slot) this._retry(slot, 0, 'expired');
+      if (slot && this._slots.get(slot.key) === slot) this._retry(slot, 0, 'expired');
     }, expires * 1000);
   }
 
@@ -414,7 +469,7 @@ export class Subscriber extends EventTarget {
     const retryAt = this._now() + delay;
     slot.retryTimer = this._setTimeout(() => {
       slot.retryTimer = null;
-      if (this._state === 'connected' && this._slots.get(`${slot.ext} ${slot.event}`) === slot) {
+      if (this._state === 'connected' && this._slots.get(slot.key) === slot) {
         this._subscribe(slot, this.expires);
       }
     }, delay);
@@ -465,7 +520,8 @@ export class Subscriber extends EventTarget {
     }
     if (ss.expires !== undefined) this._schedule(d, ss.expires);
     if (!d.activeSince) d.activeSince = this._now();
-    const contentType = parseValueParams(req.get('content-type')).value;
+    // A list NOTIFY needs the whole Content-Type (boundary, start) to be read.
+    const contentType = d.list ? req.get('content-type') : parseValueParams(req.get('content-type')).value;
     if (req.body && contentType) this._update(slot, req.body, ss.state === 'pending' ? 'pending' : 'active', '', 0, contentType);
     else if (ss.state === 'pending') this._update(slot, null, 'pending');
   }
@@ -489,7 +545,7 @@ export class Subscriber extends EventTarget {
 
   _update(slot, body, state, reason = '', retryAt = 0, contentType = '') {
     this.dispatchEvent(new CustomEvent('update', {
-      detail: { ext: slot.ext, event: slot.event, body, contentType, state, reason, retryAt },
+      detail: { ext: slot.ext, exts: slot.list || null, event: slot.event, body, contentType, state, reason, retryAt },
     }));
   }
 
