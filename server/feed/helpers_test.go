@@ -54,7 +54,7 @@ func feedURL(hub *servertest.Hub, query, tok string) string {
 }
 
 // get sends the request and returns the response (the body still open).
-func get(t *testing.T, client *http.Client, url string, hdr map[string]string) *http.Response {
+func get(t testing.TB, client *http.Client, url string, hdr map[string]string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
