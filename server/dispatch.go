@@ -109,7 +109,10 @@ func answerable(r *sip.Request) bool {
 	if r.SipVersion != "SIP/2.0" || !siprule.IsToken(string(r.Method)) || !siprule.IsToken(string(r.CSeq().MethodName)) {
 		return false
 	}
-	for _, h := range r.GetHeaders("Via") { // every Via is copied into the response
+	for _, h := range r.Headers() { // every Via is copied into the response
+		if !siprule.HeaderIs(h, "Via") {
+			continue
+		}
 		v, ok := h.(*sip.ViaHeader)
 		if !ok || v.ProtocolName != "SIP" || v.ProtocolVersion != "2.0" || !siprule.IsToken(v.Transport) || !siprule.ValidHost(v.Host) || !siprule.ValidText(v.Value()) {
 			return false
@@ -146,7 +149,7 @@ var singleHeaders = [...]string{"Call-ID", "CSeq", "From", "To", "Content-Length
 func copiedProblem(r *sip.Request) copyProblem {
 	var p copyProblem
 	for _, name := range singleHeaders {
-		if len(r.GetHeaders(name)) > 1 {
+		if siprule.HeaderCount(r, name) > 1 {
 			omit := name // which one is meant is unknown
 			if name == "CSeq" || name == "Content-Length" {
 				omit = "" // the CSeq copied is the parsed one, rewritten; no Content-Length is copied
@@ -169,7 +172,10 @@ func copiedProblem(r *sip.Request) copyProblem {
 	} else if !validAddr(to.Address) || !siprule.ValidText(to.Value()) {
 		p.add("Bad Request - invalid To header field", "To")
 	}
-	for _, h := range r.GetHeaders("Record-Route") { // copied into a 2xx, and the NOTIFYs' route set
+	for _, h := range r.Headers() { // Record-Route is copied into a 2xx, and the NOTIFYs' route set
+		if !siprule.HeaderIs(h, "Record-Route") {
+			continue
+		}
 		if !siprule.ValidText(h.Value()) {
 			p.add("Bad Request - invalid Record-Route header field", "Record-Route")
 			break
@@ -285,7 +291,7 @@ func (s *Server) authenticate(fl *flow.Flow, req *sip.Request) *auth.Identity {
 // requestBearer verifies an "Authorization: Bearer" on a SIP request
 // (RFC 8898). No Bearer: (nil, nil). An invalid one: the 401 to send.
 func (s *Server) requestBearer(req *sip.Request) (*auth.Identity, *sip.Response) {
-	h := req.GetHeader("Authorization")
+	h := siprule.Header(req, "Authorization")
 	if h == nil {
 		return nil, nil
 	}

@@ -55,7 +55,10 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 		}
 		pr.Expires = siprule.Seconds(grant)
 	}
-	for _, h := range req.GetHeaders("SIP-If-Match") {
+	for _, h := range req.Headers() {
+		if !siprule.HeaderIs(h, "SIP-If-Match") {
+			continue
+		}
 		for _, v := range strings.Split(h.Value(), ",") {
 			pr.IfMatch = append(pr.IfMatch, strings.TrimSpace(v))
 		}

@@ -40,7 +40,7 @@ func ParseExpires(v string) (int, error) {
 // Expires returns the Expires header of req in seconds, -1 when it has
 // none, or ErrExpires when it is malformed (answer 400).
 func Expires(req *sip.Request) (int, error) {
-	h := req.GetHeader("Expires")
+	h := Header(req, "Expires")
 	if h == nil {
 		return -1, nil
 	}

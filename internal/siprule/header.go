@@ -17,9 +17,9 @@ func SetServer(res *sip.Response) { res.AppendHeader(sip.NewHeader("Server", Pro
 // (RFC 6665 §8.2.1): the package lower-cased without parameters, and the
 // whole value trimmed (an "id" parameter is echoed in every NOTIFY).
 func Event(req *sip.Request) (pkg, value string, ok bool) {
-	h := req.GetHeader("Event")
+	h := Header(req, "Event")
 	if h == nil {
-		h = req.GetHeader("o")
+		h = Header(req, "o")
 	}
 	if h == nil {
 		return "", "", false
@@ -35,4 +35,50 @@ func Event(req *sip.Request) (pkg, value string, ok bool) {
 		return "presence", value, true
 	}
 	return strings.Clone(pkg), value, true
+}
+
+// Header returns req's first header field named name (ASCII case ignored),
+// or nil. Unlike sip.Request.GetHeader and GetHeaders, which lower-case
+// every header name they compare (an allocation per name outside sipgo's
+// short list) and build a slice, it allocates nothing.
+func Header(req *sip.Request, name string) sip.Header {
+	for _, h := range req.Headers() {
+		if HeaderIs(h, name) {
+			return h
+		}
+	}
+	return nil
+}
+
+// HeaderCount is how many header fields of req are named name.
+func HeaderCount(req *sip.Request, name string) int {
+	n := 0
+	for _, h := range req.Headers() {
+		if HeaderIs(h, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// HeaderIs reports whether h is named name, ignoring ASCII case (header
+// names are tokens, compared case-insensitively: RFC 3261 §7.3.1).
+func HeaderIs(h sip.Header, name string) bool {
+	n := h.Name()
+	if len(n) != len(name) {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if lowerASCII(n[i]) != lowerASCII(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
