@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/auth"
 	"github.com/presencehub/presencehub/server/feed"
@@ -43,7 +44,12 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
 		apiError(w, code, msg)
 		return
 	}
-	n := len(req.Resources)
+	n := 0
+	for _, r := range req.Resources {
+		if !r.Rejected {
+			n++
+		}
+	}
 	if n > s.feedMaxPerConn {
 		apiError(w, http.StatusBadRequest, "too many resources: at most "+strconv.Itoa(s.feedMaxPerConn)+" per feed")
 		return
@@ -102,8 +108,10 @@ func (s *Server) feedRequest(r *http.Request, id *auth.Identity) (feed.Request, 
 			req.Packages |= feed.Dialog
 		case "presence":
 			req.Packages |= feed.Presence
+		case "message-summary":
+			req.Packages |= feed.MessageSummary
 		default:
-			return req, http.StatusBadRequest, "unknown event package " + ev + " (dialog, presence)"
+			return req, http.StatusBadRequest, "unknown event package " + ev + " (dialog, presence, message-summary)"
 		}
 	}
 	seen := map[string]bool{}
@@ -111,23 +119,39 @@ func (s *Server) feedRequest(r *http.Request, id *auth.Identity) (feed.Request, 
 		if !validUser(user) {
 			return req, http.StatusBadRequest, "invalid extension " + user
 		}
-		if seen[user] {
+		if seen[siprule.AOR(user, s.cfg.Domain)] {
 			continue
 		}
-		seen[user] = true
+		seen[siprule.AOR(user, s.cfg.Domain)] = true
 		if !id.CanSubscribe(user, s.cfg.Domain) {
 			return req, http.StatusForbidden, "token may not watch " + user
 		}
 		req.Resources = append(req.Resources, feed.Resource{AOR: siprule.AOR(user, s.cfg.Domain), Ext: user})
 	}
-	if q.Has("list") {
-		// Stored lists (RFC 4662 resource lists) are not in this hub yet:
-		// a list's members would be added here, each the token may not
-		// watch as feed.Resource{Rejected: true}.
-		return req, http.StatusNotImplemented, "stored lists are not available on this hub"
+	if name := q.Get("list"); q.Has("list") {
+		members, ok := s.listMembers(name)
+		if !ok {
+			return req, http.StatusNotFound, "no stored list " + name
+		}
+		// A member the token may not watch is in the stream as "rejected"
+		// (as in a list subscription's RLMI), not a refusal of the request:
+		// the list is the administrator's, the token the user's.
+		for _, m := range members {
+			user, host, valid := splitListMember(m, s.cfg.Domain)
+			aor := m
+			if valid {
+				aor = siprule.AOR(user, host)
+			}
+			if seen[aor] {
+				continue
+			}
+			seen[aor] = true
+			req.Resources = append(req.Resources, feed.Resource{AOR: aor, Ext: user,
+				Rejected: !valid || !id.CanSubscribe(user, host)})
+		}
 	}
 	if len(req.Resources) == 0 {
-		return req, http.StatusBadRequest, "name what to watch: ?ext=1001,1002"
+		return req, http.StatusBadRequest, "name what to watch: ?ext=1001,1002 or ?list=<stored list>"
 	}
 	return req, 0, ""
 }
@@ -184,4 +208,27 @@ func validUser(u string) bool {
 		}
 	}
 	return true
+}
+
+// listMembers returns the members of the stored list name.
+func (s *Server) listMembers(name string) ([]string, bool) {
+	for _, l := range s.notifier.Lists() {
+		if l.Name == name {
+			return l.Members, true
+		}
+	}
+	return nil, false
+}
+
+// splitListMember reads a list member as the notifier does: a user part of
+// the domain, or a sip/sips URI.
+func splitListMember(m, domain string) (user, host string, ok bool) {
+	if !strings.Contains(m, ":") {
+		return m, domain, validUser(m)
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(m, &u); err != nil || (u.Scheme != "sip" && u.Scheme != "sips") || u.User == "" {
+		return "", "", false
+	}
+	return u.User, u.Host, true
 }

@@ -91,6 +91,7 @@ type resource struct {
 	aor, ext string
 	dialog   compositor.View
 	presView compositor.View
+	msgView  compositor.View
 	pres     Status
 	docs     [all + 1][]byte      // the JSON clients of each Packages were last sent
 	starts   map[string]time.Time // dialog id → when first seen
@@ -178,6 +179,8 @@ func (r *resource) set(v compositor.View, now time.Time) {
 		r.dialog, r.starts = v, seen
 	case compositor.EventPresence:
 		r.presView, r.pres = v, ReadPresence(v.Presence)
+	case compositor.EventMessageSummary:
+		r.msgView = v
 	}
 }
 
@@ -242,6 +245,7 @@ func (f *Feed) followLocked(aor, ext string) *resource {
 	r := &resource{aor: aor, ext: ext, since: f.seq, clients: map[*client]struct{}{}}
 	r.set(f.cfg.Views.View(aor, compositor.EventDialog), now)
 	r.set(f.cfg.Views.View(aor, compositor.EventPresence), now)
+	r.set(f.cfg.Views.View(aor, compositor.EventMessageSummary), now)
 	for pk := Dialog; pk <= all; pk++ {
 		r.docs[pk] = r.render(pk)
 	}

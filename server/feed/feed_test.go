@@ -21,9 +21,10 @@ func TestFeed_SnapshotFirstThenKeepalive(t *testing.T) {
 		c.FeedKeepalive = 200 * time.Millisecond
 	}})
 	pub := newPublisher(t, hub)
-	pub.publish("1001", "presence", pidf("1001", "open", "at the desk", false))
+	pub.publish("1001", "presence", pidfDoc("1001", "open", "at the desk", false))
 	pub.publish("1001", "dialog", dialogInfo("1001", dialog("c1", "recipient", "early", "sip:2001@hub.test", "Alice")))
-	pub.publish("1003", "presence", pidf("1003", "open", "", true))
+	pub.publish("1003", "presence", pidfDoc("1003", "open", "", true))
+	pub.publish("1003", "message-summary", "Messages-Waiting: yes\r\nVoice-Message: 2/8 (1/0)\r\nFax-Message: 1/0\r\n")
 
 	before := time.Now().UTC().Add(-time.Second)
 	s := open(t, hub, "ext=1001,1002,1003,1001", nil)
@@ -49,13 +50,19 @@ func TestFeed_SnapshotFirstThenKeepalive(t *testing.T) {
 	if r := snap.Resources[2]; r.Lamp != "busy" || len(r.Presence.Activities) != 1 || r.Presence.Activities[0] != "on-the-phone" {
 		t.Errorf("1003 (on the phone, presence only): %+v, want busy", r)
 	}
+	if m := snap.Resources[2].Messages; m == nil || !m.Waiting || m.New != 3 || m.Old != 8 {
+		t.Errorf("1003 messages %+v, want waiting, 3 new, 8 old", m)
+	}
+	if m := snap.Resources[0].Messages; m != nil {
+		t.Errorf("1001 messages %+v: nothing published, want none", m)
+	}
 	if ev := s.next(true); !ev.Comment || ev.Data != "keepalive" {
 		t.Errorf("after the snapshot: %+v, want a keepalive comment", ev)
 	}
 	// The stream outlives the HTTP read timeout (500 ms here) and still
 	// carries changes.
 	time.Sleep(time.Second)
-	pub.publish("1002", "presence", pidf("1002", "open", "", false))
+	pub.publish("1002", "presence", pidfDoc("1002", "open", "", false))
 	if st, _ := s.state(); st.Ext != "1002" || st.Lamp != "idle" {
 		t.Errorf("after the read timeout: %+v, want 1002 idle", st)
 	}
@@ -64,7 +71,7 @@ func TestFeed_SnapshotFirstThenKeepalive(t *testing.T) {
 func TestFeed_OneEventPerRealChange(t *testing.T) {
 	hub := servertest.Start(t, servertest.Options{})
 	pub := newPublisher(t, hub)
-	pub.publish("1001", "presence", pidf("1001", "open", "", false))
+	pub.publish("1001", "presence", pidfDoc("1001", "open", "", false))
 	both := open(t, hub, "ext=1001", nil)
 	dialogs := open(t, hub, "ext=1001&event=dialog", nil)
 	snapBoth, _ := both.snapshot()
@@ -81,8 +88,8 @@ func TestFeed_OneEventPerRealChange(t *testing.T) {
 	}{
 		{"dialog", dialogInfo("1001", dialog("c1", "recipient", "early", "sip:2001@hub.test", "")), "ringing", false},
 		{"dialog", dialogInfo("1001", dialog("c1", "recipient", "early", "sip:2001@hub.test", "")), "", false}, // same state again
-		{"presence", pidf("1001", "open", "lunch at 12", false), "ringing", true},                              // a note: not a dialog change
-		{"presence", pidf("1001", "open", "lunch at 12", false), "", true},                                     // same again
+		{"presence", pidfDoc("1001", "open", "lunch at 12", false), "ringing", true},                              // a note: not a dialog change
+		{"presence", pidfDoc("1001", "open", "lunch at 12", false), "", true},                                     // same again
 		{"dialog", dialogInfo("1001", dialog("c1", "recipient", "confirmed", "sip:2001@hub.test", "")), "busy", false},
 		{"dialog", dialogInfo("1001"), "idle", false},
 	}
@@ -132,9 +139,9 @@ func TestFeed_Authorization(t *testing.T) {
 		{"a resource it may not watch refuses the request", "ext=1001,1002&access_token=" + only1001, nil, "", 403, "may not watch 1002"},
 		{"nothing named", "access_token=" + all, nil, "", 400, "?ext="},
 		{"bad extension", "ext=10%0a01&access_token=" + all, nil, "", 400, "invalid extension"},
-		{"unknown event", "ext=1001&event=dialog,message-summary&access_token=" + all, nil, "", 400, "unknown event package message-summary"},
+		{"unknown event", "ext=1001&event=dialog,reg&access_token=" + all, nil, "", 400, "unknown event package reg"},
 		{"too many resources", "ext=1,2,3,4&access_token=" + all, nil, "", 400, "at most 3 per feed"},
-		{"stored list", "list=sales&access_token=" + all, nil, "", 501, "stored lists"},
+		{"unknown stored list", "list=sales&access_token=" + all, nil, "", 404, "no stored list sales"},
 		{"POST", "ext=1001&access_token=" + all, nil, http.MethodPost, 405, "not allowed"},
 		{"foreign origin", "ext=1001&access_token=" + all, map[string]string{"Origin": "https://evil.example"}, "", 403, "origin"},
 		{"allowed origin", "ext=1001&access_token=" + all, map[string]string{"Origin": "https://board.example.com"}, "", 200, ""},
@@ -219,7 +226,7 @@ func TestFeed_ResumeWithLastEventID(t *testing.T) {
 		w := open(t, hub, "ext=1002&event=presence", nil)
 		w.snapshot()
 		for i := range 10 { // 10 events (each waited for: none coalesced) in a buffer of 8
-			pub.publish("1002", "presence", pidf("1002", "open", "note "+strconv.Itoa(i), false))
+			pub.publish("1002", "presence", pidfDoc("1002", "open", "note "+strconv.Itoa(i), false))
 			if st, _ := w.state(); st.Presence.Note != "note "+strconv.Itoa(i) {
 				t.Fatalf("note %q", st.Presence.Note)
 			}
@@ -366,4 +373,43 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestFeed_StoredListMembersTheTokenMayNotWatchAreRejected(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	body := `{"event": "dialog", "members": ["1001", "1002", "sip:1003@elsewhere.test", "1001"]}`
+	req, _ := http.NewRequest(http.MethodPut, hub.URL+"/api/lists/reception", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+hub.Token("admin", func(c *auth.Claims) { c.Admin = true }))
+	res, err := plain.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("PUT list: %d", res.StatusCode)
+	}
+	pub := newPublisher(t, hub)
+	pub.publish("1001", "dialog", dialogInfo("1001", dialog("c1", "recipient", "early", "", "")))
+	pub.publish("1002", "dialog", dialogInfo("1002", dialog("c2", "recipient", "early", "", "")))
+
+	tok := hub.Token("agent", func(c *auth.Claims) { c.Subscribe = []string{"1001"} })
+	s := openWith(t, nil, feedURL(hub, "list=reception&ext=1001&event=dialog", tok), nil)
+	snap, _ := s.snapshot()
+	var got []string
+	for _, r := range snap.Resources {
+		got = append(got, r.Resource+" "+r.Lamp)
+	}
+	want := []string{"sip:1001@hub.test ringing", "sip:1002@hub.test rejected", "sip:1003@elsewhere.test rejected"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("snapshot %q, want %q", got, want)
+	}
+	if snap.Resources[1].Dialogs != nil {
+		t.Errorf("a rejected member's state leaked: %+v", snap.Resources[1])
+	}
+	pub.publish("1002", "dialog", dialogInfo("1002", dialog("c2", "recipient", "confirmed", "", ""))) // rejected: no event
+	pub.publish("1001", "dialog", dialogInfo("1001", dialog("c1", "recipient", "confirmed", "", "")))
+	if st, _ := s.state(); st.Ext != "1001" || st.Lamp != "busy" {
+		t.Fatalf("first event %+v, want 1001 busy (nothing of 1002)", st)
+	}
+	s.none(200 * time.Millisecond)
 }

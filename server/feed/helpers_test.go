@@ -269,7 +269,7 @@ func (p *publisher) publish(ext, event, body string) {
 	if etag := p.etags[ext+" "+event]; etag != "" {
 		req.AppendHeader(sip.NewHeader("SIP-If-Match", etag))
 	}
-	ct := sip.ContentTypeHeader(map[string]string{"dialog": compositor.ContentTypeDialogInfo, "presence": compositor.ContentTypePIDF}[event])
+	ct := sip.ContentTypeHeader(map[string]string{"dialog": compositor.ContentTypeDialogInfo, "presence": compositor.ContentTypePIDF, "message-summary": compositor.ContentTypeMessageSummary}[event])
 	req.AppendHeader(&ct)
 	req.SetBody([]byte(body))
 	res, err := p.cl.Do(ctx, req)
@@ -300,7 +300,7 @@ func (d *direct) publish(ext, event, body string) {
 	d.tb.Helper()
 	k := ext + " " + event
 	req := compositor.PublishRequest{Resource: servertest.AOR(ext), Event: event, Expires: 600, Body: []byte(body),
-		ContentType: map[string]string{"dialog": compositor.ContentTypeDialogInfo, "presence": compositor.ContentTypePIDF}[event],
+		ContentType: map[string]string{"dialog": compositor.ContentTypeDialogInfo, "presence": compositor.ContentTypePIDF, "message-summary": compositor.ContentTypeMessageSummary}[event],
 		Publisher:   "pbx"}
 	if e := d.etags[k]; e != "" {
 		req.IfMatch = []string{e}
@@ -331,8 +331,8 @@ func dialog(id, direction, state, remote, display string) string {
 	return fmt.Sprintf(`<dialog id="%s" call-id="%s-call" direction="%s"><state>%s</state>%s</dialog>`, id, id, direction, state, r)
 }
 
-// pidf is a PIDF document (RFC 3863); onThePhone adds an RPID person (RFC 4480).
-func pidf(ext, basic, note string, onThePhone bool) string {
+// pidfDoc is a PIDF document (RFC 3863); onThePhone adds an RPID person (RFC 4480).
+func pidfDoc(ext, basic, note string, onThePhone bool) string {
 	n := ""
 	if note != "" {
 		n = `<note>` + note + `</note>`

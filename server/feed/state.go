@@ -12,9 +12,10 @@ type Packages uint8
 
 // The event packages a feed can carry.
 const (
-	Dialog   Packages = 1 << iota // RFC 4235 dialog state
-	Presence                      // RFC 3863 presence
-	all      = Dialog | Presence
+	Dialog         Packages = 1 << iota // RFC 4235 dialog state
+	Presence                            // RFC 3863 presence
+	MessageSummary                      // RFC 3842 message waiting
+	all            = Dialog | Presence | MessageSummary
 )
 
 // ResourceState is the JSON of one resource in a snapshot or a state event
@@ -26,6 +27,7 @@ type ResourceState struct {
 	Peer     string        `json:"peer,omitempty"`     // the other party of the call that decided the lamp
 	Dialogs  []DialogJSON  `json:"dialogs,omitempty"`  // with event dialog: the live dialogs, sorted by id
 	Presence *PresenceJSON `json:"presence,omitempty"` // with event presence
+	Messages *Messages     `json:"messages,omitempty"` // with event message-summary, once anything was published for it
 }
 
 // DialogJSON is one live dialog.
@@ -44,6 +46,14 @@ type PresenceJSON struct {
 	Basic      string   `json:"basic"` // open, closed, or "" without tuples
 	Note       string   `json:"note,omitempty"`
 	Activities []string `json:"activities,omitempty"`
+}
+
+// Messages are the message-summary counts (RFC 3842 §5.2), summed over
+// message classes.
+type Messages struct {
+	Waiting bool `json:"waiting"`
+	New     int  `json:"new"`
+	Old     int  `json:"old"`
 }
 
 // render is the JSON of a tracked resource for the packages pk.
@@ -65,6 +75,13 @@ func (r *resource) render(pk Packages) []byte {
 				RemoteIdentity: d.RemoteIdentity, RemoteDisplay: d.RemoteDisplay, Hold: onHold(d), Start: r.starts[d.ID]})
 		}
 	}
+	if ms := r.msgView.Summary; pk&MessageSummary != 0 && ms != nil && r.msgView.Rev != 0 {
+		st.Messages = &Messages{Waiting: ms.Waiting}
+		for _, c := range ms.Counts {
+			st.Messages.New += c.New
+			st.Messages.Old += c.Old
+		}
+	}
 	l := LampOf(r.aor, dialogs, pres)
 	st.Lamp, st.Peer = l.State, l.Peer
 	b, err := json.Marshal(st)
@@ -82,8 +99,11 @@ func rejected(aor, ext string) []byte {
 
 // viewOf returns the tracked view of event ev.
 func (r *resource) viewOf(ev string) compositor.View {
-	if ev == compositor.EventPresence {
+	switch ev {
+	case compositor.EventPresence:
 		return r.presView
+	case compositor.EventMessageSummary:
+		return r.msgView
 	}
 	return r.dialog
 }
