@@ -24,8 +24,8 @@ const stormLamps = 500
 // timerRE finds a call timer (m:ss) in a lamp's text.
 var timerRE = regexp.MustCompile(`\d+:\d\d\b`)
 
-// The console with 500 lamps in real Chromium holds one list subscription per event package and
-// follows a storm of changes (every extension rings, answers and hangs up or stays in a call,
+// The console with 500 lamps in real Chromium holds one list subscription per event package,
+// shows the voicemail count of the extensions that have messages, and follows a storm of changes (every extension rings, answers and hangs up or stays in a call,
 // from four publishers at once) to the right final state, with the caller's name and number
 // while ringing, the other party and a running timer in a call. The page's frame times during
 // the storm are logged (requestAnimationFrame deltas and long tasks): a measurement, not a pass
@@ -59,9 +59,14 @@ func TestConsole_Chromium_500LampsFollowAStorm(t *testing.T) {
 		}
 		spec = append(spec, item)
 	}
-	// Everyone is there (presence open) before the console opens.
+	// Everyone is there (presence open) before the console opens; every fifth extension has
+	// 1 to 4 new voicemails (RFC 3842).
 	storm(t, ctx, cls[:], exts, func(i int, ext string) []pub {
-		return []pub{{"presence", pidf(ext, "open", "", false)}}
+		p := []pub{{"presence", pidf(ext, "open", "", false)}}
+		if i%5 == 0 {
+			p = append(p, pub{"message-summary", fmt.Sprintf("Messages-Waiting: yes\r\nVoice-Message: %d/2 (0/0)\r\n", i/5%4+1)})
+		}
+		return p
 	})
 
 	openConsoleAt(t, b, hub, "storm", strings.Join(spec, ","), 1280, 800)
@@ -134,6 +139,13 @@ func TestConsole_Chromium_500LampsFollowAStorm(t *testing.T) {
 				timerRE.MatchString(l.Text)
 		case 3:
 			ok = l.State == "offline"
+		}
+		if i%5 == 0 {
+			n := i/5%4 + 1
+			want := fmt.Sprintf("%d new voicemail", n)
+			ok = ok && strings.Contains(l.Text, want) && strings.Contains(l.Label, want)
+		} else {
+			ok = ok && !strings.Contains(l.Text, "voicemail")
 		}
 		if l.Ext != ext || !ok {
 			t.Errorf("lamp %d: %+v", i, l)
@@ -225,7 +237,8 @@ func publishOnce(ctx context.Context, cl *sipclient.Client, ext, event, body str
 	}
 	req.AppendHeader(sip.NewHeader("Event", event))
 	req.AppendHeader(sip.NewHeader("Expires", "600"))
-	ct := sip.ContentTypeHeader(map[string]string{"dialog": "application/dialog-info+xml", "presence": "application/pidf+xml"}[event])
+	ct := sip.ContentTypeHeader(map[string]string{"dialog": "application/dialog-info+xml", "presence": "application/pidf+xml",
+		"message-summary": "application/simple-message-summary"}[event])
 	req.AppendHeader(&ct)
 	req.SetBody([]byte(body))
 	res, err := cl.Do(ctx, req)
