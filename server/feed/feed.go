@@ -93,9 +93,13 @@ type resource struct {
 	presView compositor.View
 	msgView  compositor.View
 	pres     Status
-	docs     [all + 1][]byte      // the JSON clients of each Packages were last sent
+	docs     [all + 1][]byte      // the JSON clients of each Packages were last sent (nil: not rendered)
 	starts   map[string]time.Time // dialog id → when first seen
-	since    uint64               // the event id at which following began
+	// since[pk] is the event id from which changes for Packages pk are
+	// rendered (when its first client came): a Last-Event-ID below it
+	// missed changes. Only the package sets some client asked for are
+	// rendered, from then on while the resource is followed.
+	since [all + 1]uint64
 	clients  map[*client]struct{}
 	idleAt   time.Time // when its last client left
 }
@@ -191,6 +195,9 @@ func (f *Feed) updateLocked(r *resource) {
 	e := &entry{aor: r.aor}
 	changed := false
 	for pk := Dialog; pk <= all; pk++ {
+		if r.docs[pk] == nil {
+			continue // no client ever asked for this package set
+		}
 		doc := r.render(pk)
 		if !bytes.Equal(doc, r.docs[pk]) {
 			r.docs[pk], e.docs[pk] = doc, doc
@@ -235,21 +242,22 @@ func (f *Feed) pushLocked(e *entry) {
 
 // followLocked returns the followed resource aor, following it from now
 // on when nobody did (its views are in memory: the caller asked Views
-// before taking the lock).
-func (f *Feed) followLocked(aor, ext string) *resource {
-	if r := f.res[aor]; r != nil {
-		return r
+// before taking the lock), and rendering it for pk from now on.
+func (f *Feed) followLocked(aor, ext string, pk Packages) *resource {
+	r := f.res[aor]
+	if r == nil {
+		now := f.cfg.Now()
+		r = &resource{aor: aor, ext: ext, clients: map[*client]struct{}{}}
+		r.set(f.cfg.Views.View(aor, compositor.EventDialog), now)
+		r.set(f.cfg.Views.View(aor, compositor.EventPresence), now)
+		r.set(f.cfg.Views.View(aor, compositor.EventMessageSummary), now)
+		f.res[aor] = r
 	}
-	now := f.cfg.Now()
-	f.seq++ // following begins: a Last-Event-ID below this missed its changes
-	r := &resource{aor: aor, ext: ext, since: f.seq, clients: map[*client]struct{}{}}
-	r.set(f.cfg.Views.View(aor, compositor.EventDialog), now)
-	r.set(f.cfg.Views.View(aor, compositor.EventPresence), now)
-	r.set(f.cfg.Views.View(aor, compositor.EventMessageSummary), now)
-	for pk := Dialog; pk <= all; pk++ {
+	if r.docs[pk] == nil {
+		f.seq++ // rendering for pk begins: a Last-Event-ID below this missed its changes
+		r.since[pk] = f.seq
 		r.docs[pk] = r.render(pk)
 	}
-	f.res[aor] = r
 	return r
 }
 

@@ -44,7 +44,7 @@ func BenchmarkOnChange(b *testing.B) {
 			}
 			if clients == 0 { // followed, as if a client had just left
 				f.mu.Lock()
-				f.followLocked(aor, "1001")
+				f.followLocked(aor, "1001", all)
 				f.mu.Unlock()
 			}
 			for f.Followed() == 0 || clients > 0 && f.clientsOf(aor) < clients {

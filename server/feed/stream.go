@@ -71,10 +71,10 @@ func (f *Feed) Serve(ctx context.Context, w http.ResponseWriter, req Request) er
 		if r.Rejected {
 			continue
 		}
-		res := f.followLocked(r.AOR, r.Ext)
+		res := f.followLocked(r.AOR, r.Ext, c.pk)
 		res.clients[c] = struct{}{}
-		if res.since > last {
-			resume = false // not followed all the time since last
+		if res.since[c.pk] > last {
+			resume = false // not followed for these packages all the time since last
 		}
 	}
 	snapReason := "initial"
