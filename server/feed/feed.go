@@ -99,9 +99,9 @@ type resource struct {
 	// rendered (when its first client came): a Last-Event-ID below it
 	// missed changes. Only the package sets some client asked for are
 	// rendered, from then on while the resource is followed.
-	since [all + 1]uint64
-	clients  map[*client]struct{}
-	idleAt   time.Time // when its last client left
+	since   [all + 1]uint64
+	clients map[*client]struct{}
+	idleAt  time.Time // when its last client left
 }
 
 // entry is one state event: the resource's JSON for each Packages whose

@@ -88,8 +88,8 @@ func TestFeed_OneEventPerRealChange(t *testing.T) {
 	}{
 		{"dialog", dialogInfo("1001", dialog("c1", "recipient", "early", "sip:2001@hub.test", "")), "ringing", false},
 		{"dialog", dialogInfo("1001", dialog("c1", "recipient", "early", "sip:2001@hub.test", "")), "", false}, // same state again
-		{"presence", pidfDoc("1001", "open", "lunch at 12", false), "ringing", true},                              // a note: not a dialog change
-		{"presence", pidfDoc("1001", "open", "lunch at 12", false), "", true},                                     // same again
+		{"presence", pidfDoc("1001", "open", "lunch at 12", false), "ringing", true},                           // a note: not a dialog change
+		{"presence", pidfDoc("1001", "open", "lunch at 12", false), "", true},                                  // same again
 		{"dialog", dialogInfo("1001", dialog("c1", "recipient", "confirmed", "sip:2001@hub.test", "")), "busy", false},
 		{"dialog", dialogInfo("1001"), "idle", false},
 	}
