@@ -517,3 +517,35 @@ func TestList_SlowSubscriberGetsOneFullStateResync(t *testing.T) {
 		t.Fatalf("after a quick answer: fullState %v %v", n.fullState, n.order)
 	}
 }
+
+func TestList_FetchAndShutdown(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	newPublisher(t, hub, "1001").state("confirmed")
+	putList(t, hub, "team", `{"event": "dialog", "members": ["1001", "1002"]}`)
+	w, opts := newWatcher()
+	c := hub.Dial(testCtx(t), "2000", opts)
+	// A fetch (Expires: 0): one NOTIFY with the state, terminated.
+	fetch := listSubscribe(t, c, "2000", "team", "dialog", "Supported", "eventlist")
+	fetch.ReplaceHeader(sip.NewHeader("Expires", "0"))
+	if res := do(t, c, fetch); res.StatusCode != 200 {
+		t.Fatalf("fetch: %d", res.StatusCode)
+	}
+	f := w.next(t)
+	if n := parseRLMI(t, f); header(f, "Subscription-State") != "terminated;reason=timeout" || lamp(n.part(t, "1001")) != "confirmed" || n.resources[servertest.AOR("1002")].state != "pending" {
+		t.Fatalf("fetch: %s %v", header(f, "Subscription-State"), n.resources)
+	}
+	// Shutdown: the final NOTIFY ends every instance (deactivated: subscribe again elsewhere).
+	do(t, c, listSubscribe(t, c, "2000", "team", "dialog", "Supported", "eventlist"))
+	parseRLMI(t, w.next(t))
+	shut := make(chan error, 1)
+	go func() { shut <- hub.Shutdown(testCtx(t)) }()
+	last := w.next(t)
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	n := parseRLMI(t, last)
+	if header(last, "Subscription-State") != "terminated;reason=deactivated" || !n.fullState || len(n.parts) != 0 ||
+		n.resources[servertest.AOR("1001")].state != "terminated" || n.resources[servertest.AOR("1001")].reason != "deactivated" {
+		t.Fatalf("shutdown: %s %v", header(last, "Subscription-State"), n.resources)
+	}
+}

@@ -76,6 +76,7 @@ type listState struct {
 	byAOR   map[string]*member
 	ndirty  int
 	full    bool // the next NOTIFY carries full state
+	fetch   bool // Expires 0: the one NOTIFY carries the state (RFC 6665 §4.4.3)
 	armed   bool // the batching timer runs
 	instSeq uint64
 }

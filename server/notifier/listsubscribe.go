@@ -255,7 +255,7 @@ func (n *Notifier) subscribeList(req *sip.Request, fl *flow.Flow, id *auth.Ident
 	l.full = true
 	var send func()
 	if expires == 0 {
-		s.final = true
+		s.final, l.fetch = true, true
 		send = s.queueLocked(outgoing{reason: ReasonTimeout})
 	} else {
 		send = s.queueLocked(outgoing{})

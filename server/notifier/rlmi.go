@@ -26,9 +26,13 @@ func (l *listState) init(n *Notifier) {
 // renderLocked builds the body of the list subscription's next NOTIFY and
 // marks what it carries as sent; ok is false when there is nothing to send.
 // The RLMI version (per NOTIFY of the subscription) goes at VersionAt. A
-// final NOTIFY (reason set) has full state with every instance terminated.
+// final NOTIFY (reason set) has full state with every instance terminated,
+// except for a fetch, whose one NOTIFY carries the members' state.
 func (l *listState) renderLocked(reason string) (Body, bool) {
 	full := l.full || reason != ""
+	if l.fetch {
+		reason = ""
+	}
 	if !full && l.ndirty == 0 {
 		return Body{}, false
 	}
