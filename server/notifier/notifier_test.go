@@ -313,6 +313,27 @@ func TestNotifier_OrderCSeqAndVersion(t *testing.T) {
 	}
 }
 
+// A client that un-SUBSCRIBEs and closes its socket before answering the
+// first NOTIFY leaves nothing behind: the final NOTIFY that waited behind
+// the first cannot be delivered, and a terminated subscription is owed no
+// rebind grace.
+func TestNotifier_UnsubscribeThenCloseBeforeFirstAnswer_EndsAtOnce(t *testing.T) {
+	h := newTestHub(t, func(c *Config) { c.RebindGrace = time.Hour })
+	f := h.lampFlow()
+	req, s := h.subscribe(t, f, "c1", "3600") // first NOTIFY in flight, unanswered
+	if code := h.refresh(t, f, req, s, "0"); code != 200 {
+		t.Fatalf("un-SUBSCRIBE: %d", code)
+	}
+	if got := notifies(t, f); len(got) != 1 || !strings.HasPrefix(got[0].state, "active") {
+		t.Fatalf("NOTIFYs before the close %+v, want the first only (the final waits behind it)", got)
+	}
+	f.fl.Close()
+	waitUntil(t, "the subscription to end", func() bool { return len(h.n.List("")) == 0 })
+	if _, _, subs := h.obs.snapshot(); subs != 0 {
+		t.Errorf("subscriptions gauge %d, want 0", subs)
+	}
+}
+
 // A subscription whose flow closed waits RebindGrace for its client: an
 // in-dialog SUBSCRIBE on a new flow moves it there with the NOTIFY it
 // missed and CSeq still rising; without one it ends, with no final NOTIFY.

@@ -161,9 +161,12 @@ func (s *subscription) answered(o outgoing, fl *flow.Flow, sent time.Time, res *
 		s.mu.Unlock()
 		send()
 		return
-	case errors.Is(err, flow.ErrClosed) && o.reason != "":
+	case errors.Is(err, flow.ErrClosed) && (o.reason != "" || s.final):
 		// The final NOTIFY cannot be delivered: the subscription is over
-		// anyway (the client un-SUBSCRIBEd and closed its tab).
+		// anyway (the client un-SUBSCRIBEd and closed its tab) — also when
+		// the final one was still waiting behind this NOTIFY (the tab
+		// closed before answering the first NOTIFY): no rebind is owed to
+		// a terminated subscription.
 		s.mu.Unlock()
 		s.n.remove(s)
 		return
