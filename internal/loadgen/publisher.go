@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -102,20 +103,21 @@ func (p *publisher) startFast(window int) {
 	_ = p.sock.flush()
 }
 
-// pace sends rate PUBLISH/s until ctx ends. A resource still waiting for
-// its previous answer is skipped (counted as behind).
-func (p *publisher) pace(ctx context.Context, rate float64) {
-	start := time.Now()
+// pace sends rate PUBLISH/s from start until ctx ends: by any moment t the
+// schedule has made rate×(t−start) sends due, each sent or, when every
+// resource still waits for its previous answer, skipped (counted as behind).
+// A late tick catches up, and when ctx reaches its deadline the sends due
+// by the deadline are made before pace returns, so a run keeps its whole
+// schedule however the generator's goroutine was scheduled. It returns the
+// number of sends due (sent + behind).
+func (p *publisher) pace(ctx context.Context, start time.Time, rate float64) uint64 {
 	var sent uint64
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	end, bounded := ctx.Deadline()
+	catchUp := func(at time.Time) {
+		if bounded && at.After(end) {
+			at = end
 		}
-		due := uint64(time.Since(start).Seconds() * rate)
+		due := uint64(at.Sub(start).Seconds() * rate)
 		p.mu.Lock()
 		for ; sent < due; sent++ {
 			i, ok := p.popIdle()
@@ -128,6 +130,19 @@ func (p *publisher) pace(ctx context.Context, rate float64) {
 		}
 		p.mu.Unlock()
 		_ = p.sock.flush()
+	}
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if bounded && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				catchUp(end)
+			}
+			return sent
+		case now := <-t.C:
+			catchUp(now)
+		}
 	}
 }
 

@@ -43,12 +43,15 @@ type Result struct {
 	PublishOK     uint64  `json:"publish_ok"`
 	PublishPerS   float64 `json:"publish_per_s"`  // accepted
 	PublishBehind uint64  `json:"publish_behind"` // paced sends skipped: every resource had one in flight
-	PublishRTT    Latency `json:"publish_rtt_ms"`
-	Notify        uint64  `json:"notify"` // received while publishing
-	NotifyPerS    float64 `json:"notify_per_s"`
-	NotifyTotal   uint64  `json:"notify_total"` // including first and drain NOTIFYs
-	Latency       Latency `json:"latency_ms"`   // PUBLISH sent → NOTIFY received
-	ConvergeS     float64 `json:"converge_s"`   // after the last PUBLISH answer, until every subscription showed the final state
+	// PublishScheduled is what the pacing schedule made due (paced mode):
+	// target rate × duration, each sent or skipped (PublishBehind).
+	PublishScheduled uint64  `json:"publish_scheduled,omitempty"`
+	PublishRTT       Latency `json:"publish_rtt_ms"`
+	Notify           uint64  `json:"notify"` // received while publishing
+	NotifyPerS       float64 `json:"notify_per_s"`
+	NotifyTotal      uint64  `json:"notify_total"` // including first and drain NOTIFYs
+	Latency          Latency `json:"latency_ms"`   // PUBLISH sent → NOTIFY received
+	ConvergeS        float64 `json:"converge_s"`   // after the last PUBLISH answer, until every subscription showed the final state
 
 	HubPID              int     `json:"hub_pid,omitempty"`
 	HubCPUPct           float64 `json:"hub_cpu_pct"` // percent of one core while publishing

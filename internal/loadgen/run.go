@@ -149,10 +149,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	hubPub := hubSub
 	n0 := r.notifies.Load()
 	var paced sync.WaitGroup
+	var scheduled atomic.Uint64
 	pubStart := time.Now()
+	// The pacing schedule starts where the publishing context's deadline
+	// says it does (not when each pacer's goroutine first runs).
+	scheduleStart := pubStart
+	if end, ok := pctx.Deadline(); ok {
+		scheduleStart = end.Add(-cfg.Duration)
+	}
 	for _, p := range r.pubs {
 		if cfg.Rate > 0 {
-			paced.Go(func() { p.pace(pctx, cfg.Rate/float64(cfg.Publishers)) })
+			paced.Go(func() { scheduled.Add(p.pace(pctx, scheduleStart, cfg.Rate/float64(cfg.Publishers))) })
 		} else {
 			p.startFast(cfg.Window)
 		}
@@ -200,6 +207,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		rtt.merge(&p.rtt)
 		p.mu.Unlock()
 	}
+	res.PublishScheduled = scheduled.Load()
 	res.PublishPerS = float64(res.PublishOK) / elapsed.Seconds()
 	res.PublishRTT = latencyOf(&rtt)
 	r.progress("published %d (%d accepted) in %.1fs; %d NOTIFYs; draining", res.PublishSent, res.PublishOK, res.DurationS, res.Notify)
