@@ -421,7 +421,9 @@ func TestProviders_SelectionBySubscription(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	// Something that must happen, bounded for a loaded machine (-race, two
+	// packages on two cores); not a speed check.
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
