@@ -148,8 +148,18 @@ func startHub(t *testing.T, env ...string) *hubProcess {
 // waitLog waits for a JSON log line whose msg contains msg and returns it.
 func (h *hubProcess) waitLog(msg string) map[string]any {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// A bound for a line that comes, generous for a loaded machine (the
+	// process may still be starting under -race); not a speed check.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
+		// Whether the process had ended is read before the log: a line
+		// written just before the exit is then always seen by the scan.
+		exited := false
+		select {
+		case <-h.exited:
+			exited = true
+		default:
+		}
 		sc := bufio.NewScanner(strings.NewReader(h.stderr.String()))
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 		for sc.Scan() {
@@ -160,13 +170,11 @@ func (h *hubProcess) waitLog(msg string) map[string]any {
 				}
 			}
 		}
-		select {
-		case <-h.exited:
+		if exited {
 			h.t.Fatalf("presencehub exited (%v) before logging %q", h.err, msg)
-		default:
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("no log line %q within 10s", msg)
+			h.t.Fatalf("no log line %q within 30s", msg)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
