@@ -108,9 +108,11 @@ func (g *HTTPGuard) connState(c net.Conn, st http.ConnState) {
 		}
 		g.mu.Unlock()
 		if over {
-			c.Close()
+			// Counted and logged before the close, so a client that saw
+			// its connection closed finds it in the metrics.
 			g.cfg.LimitHit("http_connections_per_ip")
 			g.logShed(ip)
+			c.Close()
 		}
 	case http.StateHijacked, http.StateClosed:
 		g.mu.Lock()
