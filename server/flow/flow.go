@@ -134,7 +134,24 @@ func (f *Flow) Respond(res *sip.Response) error {
 	if via := res.Via(); via != nil && !via.Params.Has("received") {
 		via.Params.Add("received", f.conn.RemoteIP())
 	}
-	return f.conn.Send([]byte(res.String()))
+	// Written straight into one buffer of about the right size: res.String
+	// grows a strings.Builder several times and the conversion to []byte
+	// copies the whole message once more.
+	w := responseWriter(make([]byte, 0, responseSizeHint+len(res.Body())))
+	res.StringWrite(&w)
+	return f.conn.Send(w)
+}
+
+// responseSizeHint holds a typical response's start line and headers (a 200
+// to a PUBLISH is about 450 bytes).
+const responseSizeHint = 768
+
+// responseWriter appends to itself (io.StringWriter for sip.Response.StringWrite).
+type responseWriter []byte
+
+func (w *responseWriter) WriteString(s string) (int, error) {
+	*w = append(*w, s...)
+	return len(s), nil
 }
 
 // String identifies the flow in logs.
