@@ -75,13 +75,23 @@ func TestConsole_Chromium_500LampsFollowAStorm(t *testing.T) {
 	b.eval(t, "storm", `() => {
 		const frames = [];
 		const long = [];
+		const loaf = []; // long animation frames (> 50 ms): [total, script, style and layout]
 		let last = 0, on = true;
 		const tick = (ts) => { if (last) frames.push(ts - last); last = ts; if (on) requestAnimationFrame(tick); };
 		requestAnimationFrame(tick);
 		try {
 			new PerformanceObserver((l) => { for (const e of l.getEntries()) long.push(e.duration); }).observe({ type: 'longtask' });
 		} catch { /* no long task API */ }
-		window.stormStats = () => { on = false; return { frames, long }; };
+		try {
+			new PerformanceObserver((l) => {
+				for (const e of l.getEntries()) {
+					const script = e.scripts.reduce((s, x) => s + x.duration, 0);
+					const layout = e.styleAndLayoutStart ? e.startTime + e.duration - e.styleAndLayoutStart : 0;
+					loaf.push([e.duration, script, layout]);
+				}
+			}).observe({ type: 'long-animation-frame' });
+		} catch { /* no long animation frame API */ }
+		window.stormStats = () => { on = false; return { frames, long, loaf }; };
 	}`, nil)
 
 	// The storm: every lamp rings (caller named), is answered, and three of four hang up;
@@ -117,6 +127,7 @@ func TestConsole_Chromium_500LampsFollowAStorm(t *testing.T) {
 	var stats struct {
 		Frames []float64
 		Long   []float64
+		LoAF   [][3]float64
 	}
 	decode(t, b.eval(t, "storm", `() => window.stormStats()`, nil), &stats)
 
@@ -186,6 +197,14 @@ func TestConsole_Chromium_500LampsFollowAStorm(t *testing.T) {
 			over++
 		}
 	}
+	var loaf [3]float64
+	for _, e := range stats.LoAF {
+		for i := range loaf {
+			loaf[i] += e[i]
+		}
+	}
+	t.Logf("long animation frames: %d, %.0f ms in all: %.0f ms script (the console's JavaScript), %.0f ms style and layout",
+		len(stats.LoAF), loaf[0], loaf[1], loaf[2])
 	t.Logf("storm: %d PUBLISHes in %v, all %d lamps right after %v",
 		2*stormLamps+stormLamps/4+2*stormLamps/4, published.Round(time.Millisecond), stormLamps, settled.Round(time.Millisecond))
 	t.Logf("frames during the storm: %d, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms, %d over 50 ms; long tasks: %d, longest %.0f ms",
