@@ -272,7 +272,7 @@ func BenchmarkBuild(b *testing.B) {
 	h := newBenchHub(b)
 	h.watch(b, "1001", 1)
 	var s *subscription
-	for s = range h.n.byResource[resourceKey{"sip:1001@" + benchDomain, compositor.EventDialog}] {
+	for _, s = range h.n.byResource[resourceKey{"sip:1001@" + benchDomain, compositor.EventDialog}] {
 	}
 	body, _ := benchRender(benchView("sip:1001@"+benchDomain, 3), "")
 	o := outgoing{body: body}

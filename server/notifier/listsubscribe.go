@@ -235,7 +235,7 @@ func (n *Notifier) subscribeList(req *sip.Request, fl *flow.Flow, id *auth.Ident
 		n:        n,
 		key:      dialogKey{req.CallID().Value(), localTag, req.From().Params.GetOr("tag", "")},
 		res:      resourceKey{t.uri, pkg},
-		info:     info,
+		watcher:  info.Watcher,
 		provider: p,
 		list:     l,
 		expires:  time.Now().Add(time.Duration(expires) * time.Second),
@@ -259,7 +259,7 @@ func (n *Notifier) subscribeList(req *sip.Request, fl *flow.Flow, id *auth.Ident
 		send = s.queueLocked(outgoing{reason: ReasonTimeout})
 	} else {
 		send = s.queueLocked(outgoing{})
-		s.timer = time.AfterFunc(time.Until(s.expires), func() { s.terminate(ReasonTimeout) })
+		n.expiry.schedule(s, s.expires)
 	}
 	s.mu.Unlock()
 	return send, nil

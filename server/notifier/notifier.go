@@ -3,6 +3,7 @@ package notifier
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,14 +84,19 @@ type Notifier struct {
 	obs Observer
 	log *slog.Logger
 
-	mu         sync.RWMutex
-	dialogs    map[dialogKey]*subscription
-	byResource map[resourceKey]map[*subscription]struct{}
+	mu      sync.RWMutex
+	dialogs map[dialogKey]*subscription
+	// byResource holds a resource's subscriptions in a slice, each knowing
+	// its position (subscription.resAt): one map entry per watched
+	// resource instead of a map per resource.
+	byResource map[resourceKey][]*subscription
 	byFlow     map[uint64]map[*subscription]struct{}
 	byWatcher  map[string]int
 	// mine indexes subscriptions by watcher and resource, so a re-SUBSCRIBE
-	// finds its predecessors without scanning every watcher of the resource.
-	mine     map[watcherKey]map[*subscription]struct{}
+	// finds its predecessors without scanning every watcher of the resource
+	// (nearly always one).
+	mine     map[watcherKey][]*subscription
+	expiry   expiryQueue
 	draining bool
 	// Resource lists (list.go): stored lists by name, list subscriptions
 	// by member resource and by stored list name.
@@ -138,10 +144,10 @@ func New(cfg Config) *Notifier {
 		obs:        cfg.Observer,
 		log:        cfg.Logger,
 		dialogs:    make(map[dialogKey]*subscription),
-		byResource: make(map[resourceKey]map[*subscription]struct{}),
+		byResource: make(map[resourceKey][]*subscription),
 		byFlow:     make(map[uint64]map[*subscription]struct{}),
 		byWatcher:  make(map[string]int),
-		mine:       make(map[watcherKey]map[*subscription]struct{}),
+		mine:       make(map[watcherKey][]*subscription),
 		lists:      make(map[string]List),
 		byMember:   make(map[resourceKey]map[*subscription]struct{}),
 		byList:     make(map[string]map[*subscription]struct{}),
@@ -218,11 +224,7 @@ type renderKey struct {
 func (n *Notifier) fanOut(v compositor.View) {
 	k := resourceKey{v.Resource, v.Event}
 	n.mu.RLock()
-	set := n.byResource[k]
-	subs := make([]*subscription, 0, len(set))
-	for s := range set {
-		subs = append(subs, s)
-	}
+	subs := slices.Clone(n.byResource[k])
 	n.mu.RUnlock()
 	var cache map[renderKey]*Body // one rendering per variant, shared by its subscriptions
 	for _, s := range subs {
@@ -249,7 +251,7 @@ func (n *Notifier) fanOut(v compositor.View) {
 func (n *Notifier) add(s *subscription, fl *flow.Flow, members []memberSpec) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.draining || len(n.byFlow[fl.ID()]) >= n.cfg.MaxPerFlow || n.byWatcher[s.info.Watcher] >= n.cfg.MaxPerWatcher {
+	if n.draining || len(n.byFlow[fl.ID()]) >= n.cfg.MaxPerFlow || n.byWatcher[s.watcher] >= n.cfg.MaxPerWatcher {
 		return false
 	}
 	n.dialogs[s.key] = s
@@ -258,19 +260,13 @@ func (n *Notifier) add(s *subscription, fl *flow.Flow, members []memberSpec) boo
 		n.indexListLocked(s, members)
 	} else {
 		set := n.byResource[s.res]
-		if set == nil {
-			set = make(map[*subscription]struct{})
-			n.byResource[s.res] = set
-		}
-		set[s] = struct{}{}
+		s.resAt = int32(len(set))
+		n.byResource[s.res] = append(set, s)
 	}
 	n.attachLocked(s, fl)
-	wk := watcherKey{s.info.Watcher, s.res}
-	if n.mine[wk] == nil {
-		n.mine[wk] = make(map[*subscription]struct{}, 1)
-	}
-	n.mine[wk][s] = struct{}{}
-	n.byWatcher[s.info.Watcher]++
+	wk := watcherKey{s.watcher, s.res}
+	n.mine[wk] = append(n.mine[wk], s)
+	n.byWatcher[s.watcher]++
 	n.obs.SubscriptionsChanged(s.res.event, 1)
 	return true
 }
@@ -294,9 +290,7 @@ func (n *Notifier) remove(s *subscription) {
 		return
 	}
 	s.done = true
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	n.expiry.cancel(s)
 	fl := s.flow
 	s.mu.Unlock()
 	n.mu.Lock()
@@ -307,10 +301,15 @@ func (n *Notifier) remove(s *subscription) {
 	if s.list != nil {
 		n.unindexListLocked(s)
 	}
-	if set := n.byResource[s.res]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
+	if set := n.byResource[s.res]; s.list == nil && int(s.resAt) < len(set) && set[s.resAt] == s {
+		last := len(set) - 1
+		set[s.resAt] = set[last]
+		set[s.resAt].resAt = s.resAt
+		set[last] = nil
+		if last == 0 {
 			delete(n.byResource, s.res)
+		} else {
+			n.byResource[s.res] = set[:last]
 		}
 	}
 	if fl != nil {
@@ -318,15 +317,19 @@ func (n *Notifier) remove(s *subscription) {
 			delete(fs, s)
 		}
 	}
-	wk := watcherKey{s.info.Watcher, s.res}
+	wk := watcherKey{s.watcher, s.res}
 	if m := n.mine[wk]; m != nil {
-		delete(m, s)
+		if i := slices.Index(m, s); i >= 0 {
+			m = slices.Delete(m, i, i+1)
+		}
 		if len(m) == 0 {
 			delete(n.mine, wk)
+		} else {
+			n.mine[wk] = m
 		}
 	}
-	if n.byWatcher[s.info.Watcher]--; n.byWatcher[s.info.Watcher] <= 0 {
-		delete(n.byWatcher, s.info.Watcher)
+	if n.byWatcher[s.watcher]--; n.byWatcher[s.watcher] <= 0 {
+		delete(n.byWatcher, s.watcher)
 	}
 	n.obs.SubscriptionsChanged(s.res.event, -1)
 }
@@ -416,7 +419,7 @@ func (n *Notifier) List(watcher string) []Info {
 	n.mu.RLock()
 	subs := make([]*subscription, 0, len(n.dialogs))
 	for _, s := range n.dialogs {
-		if watcher == "" || s.info.Watcher == watcher {
+		if watcher == "" || s.watcher == watcher {
 			subs = append(subs, s)
 		}
 	}
@@ -424,7 +427,7 @@ func (n *Notifier) List(watcher string) []Info {
 	out := make([]Info, 0, len(subs))
 	for _, s := range subs {
 		s.mu.Lock()
-		out = append(out, Info{ID: s.id(), Resource: s.res.resource, Event: s.res.event, Watcher: s.info.Watcher, Expires: s.expires, Attached: s.flow != nil})
+		out = append(out, Info{ID: s.id(), Resource: s.res.resource, Event: s.res.event, Watcher: s.watcher, Expires: s.expires, Attached: s.flow != nil})
 		s.mu.Unlock()
 	}
 	return out

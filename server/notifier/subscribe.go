@@ -141,7 +141,7 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 		n:        n,
 		key:      dialogKey{req.CallID().Value(), localTag, req.From().Params.GetOr("tag", "")},
 		res:      resourceKey{info.Resource, pkg},
-		info:     info,
+		watcher:  info.Watcher,
 		provider: p,
 		expires:  time.Now().Add(time.Duration(expires) * time.Second),
 		flow:     fl,
@@ -180,7 +180,7 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 		send = s.queueLocked(outgoing{body: body, reason: ReasonTimeout})
 	} else {
 		send = s.queueLocked(outgoing{body: body})
-		s.timer = time.AfterFunc(time.Until(s.expires), func() { s.terminate(ReasonTimeout) })
+		n.expiry.schedule(s, s.expires)
 	}
 	s.mu.Unlock()
 	return send, nil
@@ -195,7 +195,7 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 	if s == nil {
 		return noop, reply(req, 481, "Subscription Does Not Exist")
 	}
-	if s.info.Watcher != id.Sub {
+	if s.watcher != id.Sub {
 		return noop, reply(req, 403, "Forbidden - not your subscription")
 	}
 	s.mu.Lock()
@@ -207,7 +207,7 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 	// Authorization is the refreshing identity's, not the one that made the
 	// subscription: a token that may no longer watch the resource ends it
 	// (RFC 6665 §4.2.2 "rejected"), and it is not rebound to this flow.
-	if user, host := aorParts(s.info.Resource); s.list == nil && !id.CanSubscribe(user, host) {
+	if user, host := aorParts(s.res.resource); s.list == nil && !id.CanSubscribe(user, host) {
 		return func() { s.terminate(ReasonRejected) }, reply(req, 403, "Forbidden - token may not watch this AOR")
 	}
 	// A client that reconnected keeps using its dialogs on the new flow.
@@ -223,9 +223,7 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 	}
 	s.mu.Lock()
 	s.expires = time.Now().Add(time.Duration(expires) * time.Second)
-	if s.timer != nil {
-		s.timer.Reset(time.Until(s.expires))
-	}
+	n.expiry.reschedule(s, s.expires)
 	s.mu.Unlock()
 	if s.list != nil {
 		// Each member is authorized anew by the refreshing identity.
@@ -250,9 +248,7 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 func (n *Notifier) replaceZombies(info SubscriptionInfo) {
 	n.mu.RLock()
 	var zombies []*subscription
-	for s := range n.mine[watcherKey{info.Watcher, resourceKey{info.Resource, info.Event}}] {
-		zombies = append(zombies, s)
-	}
+	zombies = append(zombies, n.mine[watcherKey{info.Watcher, resourceKey{info.Resource, info.Event}}]...)
 	n.mu.RUnlock()
 	for _, s := range zombies {
 		if f := s.flowSnapshot(); f == nil || f.Closed() {

@@ -36,10 +36,15 @@ type subscription struct {
 	n        *Notifier
 	key      dialogKey
 	res      resourceKey
-	info     SubscriptionInfo
+	watcher  string // the subscriber's identity (token sub)
 	provider *Provider
 	variant  string
 	list     *listState // a resource list subscription (list.go); nil otherwise
+	resAt    int32      // position in Notifier.byResource (not for lists)
+	// expAt is the position in the expiry heap + 1 (0: not queued) and
+	// deadline when it expires (Unix ns); both guarded by the queue's mutex.
+	expAt    int32
+	deadline int64
 	// static is every NOTIFY header that never changes in this dialog,
 	// already serialized; reqLine is the NOTIFY request line.
 	reqLine []byte
@@ -50,7 +55,6 @@ type subscription struct {
 	detached time.Time
 	cseq     uint32
 	expires  time.Time
-	timer    *time.Timer
 	version  uint64
 	lastRev  uint64
 	last     *Body // body of the newest NOTIFY queued (nil: none yet)
@@ -91,9 +95,7 @@ func (s *subscription) terminate(reason string) {
 		return
 	}
 	s.final = true
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	s.n.expiry.cancel(s)
 	o := outgoing{reason: reason, body: Body{VersionAt: -1}}
 	if s.last != nil {
 		o.body = *s.last // JsSIP emits no event for a body-less NOTIFY
