@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -336,7 +337,9 @@ func (s *Server) handleRegister(fl *flow.Flow, req *sip.Request, id *auth.Identi
 		return
 	}
 	aor := siprule.AOR(to.User, to.Host)
-	res := s.registrar.Register(req, aor, fl.ID())
+	ctx, cancel := context.WithTimeout(s.ctx, registrarTimeout)
+	res := s.registrar.Register(ctx, req, aor, fl.ID())
+	cancel()
 	s.send(fl, req, res)
 	if res.StatusCode == 200 {
 		s.syncRegPresence(aor)

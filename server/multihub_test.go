@@ -19,6 +19,7 @@ import (
 	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server"
+	"github.com/presencehub/presencehub/server/registrar/natsreg"
 	"github.com/presencehub/presencehub/server/servertest"
 )
 
@@ -28,12 +29,13 @@ type cluster struct {
 	t      *testing.T
 	nats   *natstest.Cluster
 	secret []byte
+	conns  map[string]*nats.Conn // per node
 }
 
 func newCluster(t *testing.T) *cluster {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	return &cluster{t: t, nats: natstest.Start(t, 3), secret: secret}
+	return &cluster{t: t, nats: natstest.Start(t, 3), secret: secret, conns: map[string]*nats.Conn{}}
 }
 
 // hub starts a hub whose NATS connection prefers server srv.
@@ -51,11 +53,18 @@ func (c *cluster) hub(node string, srv int, configure func(*server.Config)) *ser
 	if err != nil {
 		c.t.Fatalf("natsstore: %v", err)
 	}
+	reg, err := natsreg.Open(ctx, natsreg.Options{Conn: nc, Bucket: "hub_registrations", Replicas: 3})
+	if err != nil {
+		st.Close()
+		c.t.Fatalf("natsreg: %v", err)
+	}
+	c.conns[node] = nc
 	return servertest.Start(c.t, servertest.Options{Store: st, Secret: c.secret, Configure: func(cfg *server.Config) {
 		cfg.NodeID = node
 		if configure != nil {
 			configure(cfg)
 		}
+		cfg.Register.Store = reg
 	}})
 }
 

@@ -197,9 +197,14 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// registrarTimeout bounds the registrar's store operations of one REGISTER
+// or closed flow (a shared store's leader election answers 503 meanwhile).
+const registrarTimeout = 5 * time.Second
+
 func regConfig(cfg Config) registrar.Config {
 	rc := cfg.Register
 	rc.LimitHit = cfg.Metrics.limitHit
+	rc.Node = cfg.NodeID
 	return rc
 }
 

@@ -121,9 +121,13 @@ func (s *Server) serveConn(conn *wsproto.Conn, tc *tappedConn, fl *flow.Flow, id
 		unauth.Stop()
 	}
 	fl.Close()
-	for _, aor := range s.registrar.DropFlow(fl.ID()) {
+	// Not s.ctx: a hub shutting down still removes its bindings from a
+	// shared store.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), registrarTimeout)
+	for _, aor := range s.registrar.DropFlow(dctx, fl.ID()) {
 		s.syncRegPresence(aor)
 	}
+	cancel()
 	s.mu.Lock()
 	delete(s.conns, conn)
 	s.mu.Unlock()

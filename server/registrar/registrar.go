@@ -1,6 +1,9 @@
 package registrar
 
 import (
+	"context"
+	"errors"
+	"hash/maphash"
 	"sort"
 	"strconv"
 	"sync"
@@ -20,12 +23,18 @@ type Config struct {
 	Expiry siprule.ExpiryPolicy // of bindings; zero fields from DefaultExpiry
 	Grace  time.Duration        // kept past expiry; default 30s
 	Now    func() time.Time
-	// MaxPerAOR bounds the bindings of one AOR; a REGISTER that would go
-	// beyond it gets 503 + Retry-After and changes nothing. Default
-	// DefaultMaxPerAOR.
+	// MaxPerAOR bounds the bindings of one AOR (on every hub sharing
+	// Store); a REGISTER that would go beyond it gets 503 + Retry-After and
+	// changes nothing. Default DefaultMaxPerAOR.
 	MaxPerAOR int
 	// LimitHit is told when MaxPerAOR refuses a REGISTER (metrics); may be nil.
 	LimitHit func(limit string)
+	// Store holds the bindings; nil: NewMemory(). Hubs sharing a Store
+	// each answer REGISTER with every hub's bindings.
+	Store Store
+	// Node names this hub among those sharing Store: its bindings carry it,
+	// and only its own are removed when one of its flows closes.
+	Node string
 }
 
 // DefaultMaxPerAOR is Config.MaxPerAOR's default: far above the devices of
@@ -33,13 +42,17 @@ type Config struct {
 // 200, which lists every binding, costly.
 const DefaultMaxPerAOR = 100
 
+// saveAttempts bounds the compare-and-swap retries of one REGISTER.
+const saveAttempts = 8
+
 // Binding is one registered contact.
 type Binding struct {
 	AOR      string
 	Contact  sip.ContactHeader
 	Instance string // +sip.instance, with its quotes
 	RegID    string
-	FlowID   uint64
+	FlowID   uint64 // on Node
+	Node     string // the hub whose socket holds it
 	Expires  time.Time
 	CallID   string
 }
@@ -51,12 +64,15 @@ func (b *Binding) key() string {
 	return "u:" + b.Contact.Address.String()
 }
 
-// Registrar keeps bindings in memory: they belong to live connections.
+// Registrar answers REGISTER from its Store and keeps an index of this
+// hub's own bindings, which belong to its live connections.
 type Registrar struct {
-	cfg Config
+	cfg   Config
+	seed  maphash.Seed
+	locks [64]sync.Mutex // per AOR (hashed): one Load–Save at a time on this hub
 
 	mu     sync.Mutex
-	byAOR  map[string][]*Binding
+	local  map[string][]Binding           // this hub's bindings per AOR, as last seen in the store
 	byFlow map[uint64]map[string]struct{} // flow → AORs it holds bindings of
 }
 
@@ -75,12 +91,21 @@ func New(cfg Config) *Registrar {
 	if cfg.LimitHit == nil {
 		cfg.LimitHit = func(string) {}
 	}
-	return &Registrar{cfg: cfg, byAOR: make(map[string][]*Binding), byFlow: make(map[uint64]map[string]struct{})}
+	if cfg.Store == nil {
+		cfg.Store = NewMemory()
+	}
+	return &Registrar{cfg: cfg, seed: maphash.MakeSeed(), local: make(map[string][]Binding), byFlow: make(map[uint64]map[string]struct{})}
+}
+
+func (r *Registrar) lock(aor string) *sync.Mutex {
+	return &r.locks[maphash.String(r.seed, aor)%uint64(len(r.locks))]
 }
 
 // Register processes a REGISTER for aor (already authorized) arriving on
-// flowID and returns the response to send (RFC 3261 §10.3 steps 6–8).
-func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.Response {
+// flowID and returns the response to send (RFC 3261 §10.3 steps 6–8): the
+// 200 lists every current binding of aor, those other hubs sharing the
+// Store hold included.
+func (r *Registrar) Register(ctx context.Context, req *sip.Request, aor string, flowID uint64) *sip.Response {
 	defExp, err := siprule.Expires(req)
 	if err != nil {
 		return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid Expires", nil)
@@ -88,10 +113,9 @@ func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.R
 	contacts := req.GetHeaders("Contact")
 	now := r.cfg.Now()
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.prune(aor, now)
-
+	wildcard := false
+	var adds []Binding
+	var dels []string
 	for _, h := range contacts {
 		c, ok := h.(*sip.ContactHeader)
 		if !ok {
@@ -102,14 +126,9 @@ func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.R
 			if len(contacts) != 1 || defExp != 0 {
 				return sip.NewResponseFromRequest(req, 400, "Bad Request - wildcard Contact needs Expires: 0", nil)
 			}
-			r.removeAll(aor)
-			return r.answer(req, aor, now)
+			wildcard = true
+			break
 		}
-	}
-	var adds []*Binding
-	var dels []string
-	for _, h := range contacts {
-		c := h.(*sip.ContactHeader)
 		exp := defExp
 		if v, ok := c.Params.Get("expires"); ok {
 			n, err := siprule.ParseExpires(v)
@@ -122,7 +141,7 @@ func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.R
 		if !ok {
 			return r.cfg.Expiry.TooBrief(req)
 		}
-		b := &Binding{AOR: aor, Contact: *c.Clone(), FlowID: flowID, CallID: req.CallID().Value()}
+		b := Binding{AOR: aor, Contact: *c.Clone(), FlowID: flowID, Node: r.cfg.Node, CallID: req.CallID().Value()}
 		b.Instance, _ = c.Params.Get("+sip.instance")
 		b.RegID, _ = c.Params.Get("reg-id")
 		if grant == 0 {
@@ -133,18 +152,113 @@ func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.R
 		b.Contact.Params.Remove("expires")
 		adds = append(adds, b)
 	}
-	if r.countAfter(aor, adds, dels) > r.cfg.MaxPerAOR {
-		r.cfg.LimitHit("bindings_per_aor")
-		res := sip.NewResponseFromRequest(req, 503, "Service Unavailable - too many bindings for this AOR", nil)
-		res.AppendHeader(sip.NewHeader("Retry-After", "60"))
-		return res
+
+	mu := r.lock(aor)
+	mu.Lock()
+	defer mu.Unlock()
+	for range saveAttempts {
+		list, rev, err := r.cfg.Store.Load(ctx, aor)
+		if err != nil {
+			return unavailable(req)
+		}
+		list = r.live(list, now)
+		if len(contacts) == 0 {
+			r.setLocal(aor, list, 0)
+			return r.answer(req, list, now)
+		}
+		if wildcard {
+			list = nil
+		} else {
+			for _, k := range dels {
+				list = without(list, k)
+			}
+			for _, b := range adds {
+				list = append(without(list, b.key()), b)
+			}
+			if len(list) > r.cfg.MaxPerAOR {
+				r.cfg.LimitHit("bindings_per_aor")
+				res := sip.NewResponseFromRequest(req, 503, "Service Unavailable - too many bindings for this AOR", nil)
+				res.AppendHeader(sip.NewHeader("Retry-After", "60"))
+				return res
+			}
+		}
+		if len(list) == 0 && rev == 0 {
+			err = nil // nothing stored, nothing to remove
+		} else {
+			err = r.cfg.Store.Save(ctx, aor, list, rev, r.keep(list, now))
+		}
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return unavailable(req)
+		}
+		var fl uint64
+		if len(adds) > 0 && !wildcard {
+			fl = flowID
+		}
+		r.setLocal(aor, list, fl)
+		return r.answer(req, list, now)
 	}
-	for _, k := range dels {
-		r.remove(aor, k)
+	return unavailable(req)
+}
+
+func unavailable(req *sip.Request) *sip.Response {
+	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable - registrations store unavailable", nil)
+	res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+	return res
+}
+
+// without returns list less the binding with key k.
+func without(list []Binding, k string) []Binding {
+	for i := range list {
+		if list[i].key() == k {
+			return append(list[:i:i], list[i+1:]...)
+		}
 	}
-	for _, b := range adds {
-		r.remove(aor, b.key())
-		r.byAOR[aor] = append(r.byAOR[aor], b)
+	return list
+}
+
+// live drops the bindings whose expiry plus grace has passed.
+func (r *Registrar) live(list []Binding, now time.Time) []Binding {
+	kept := list[:0]
+	for _, b := range list {
+		if now.Before(b.Expires.Add(r.cfg.Grace)) {
+			kept = append(kept, b)
+		}
+	}
+	return kept
+}
+
+// keep is how long a record of list must live: to its last expiry plus
+// grace.
+func (r *Registrar) keep(list []Binding, now time.Time) time.Duration {
+	var last time.Time
+	for _, b := range list {
+		if b.Expires.After(last) {
+			last = b.Expires
+		}
+	}
+	return max(last.Add(r.cfg.Grace).Sub(now), time.Second)
+}
+
+// setLocal records this hub's share of aor's bindings as the store holds
+// them; flowID, when not 0, now holds bindings of aor.
+func (r *Registrar) setLocal(aor string, list []Binding, flowID uint64) {
+	var own []Binding
+	for _, b := range list {
+		if b.Node == r.cfg.Node {
+			own = append(own, b)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(own) == 0 {
+		delete(r.local, aor)
+	} else {
+		r.local[aor] = own
+	}
+	if flowID != 0 {
 		m := r.byFlow[flowID]
 		if m == nil {
 			m = make(map[string]struct{})
@@ -152,30 +266,13 @@ func (r *Registrar) Register(req *sip.Request, aor string, flowID uint64) *sip.R
 		}
 		m[aor] = struct{}{}
 	}
-	return r.answer(req, aor, now)
 }
 
-// countAfter is how many bindings aor would have after removing dels and
-// adding or replacing adds.
-func (r *Registrar) countAfter(aor string, adds []*Binding, dels []string) int {
-	keys := make(map[string]struct{}, len(r.byAOR[aor])+len(adds))
-	for _, b := range r.byAOR[aor] {
-		keys[b.key()] = struct{}{}
-	}
-	for _, k := range dels {
-		delete(keys, k)
-	}
-	for _, b := range adds {
-		keys[b.key()] = struct{}{}
-	}
-	return len(keys)
-}
-
-// answer lists the current bindings, each Contact with its remaining expires.
-func (r *Registrar) answer(req *sip.Request, aor string, now time.Time) *sip.Response {
+// answer lists the bindings, each Contact with its remaining expires.
+func (r *Registrar) answer(req *sip.Request, list []Binding, now time.Time) *sip.Response {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	maxLeft := 0
-	for _, b := range r.byAOR[aor] {
+	for _, b := range list {
 		left := int(b.Expires.Sub(now).Round(time.Second) / time.Second)
 		if left < 1 {
 			left = 1
@@ -187,96 +284,100 @@ func (r *Registrar) answer(req *sip.Request, aor string, now time.Time) *sip.Res
 			maxLeft = left
 		}
 	}
-	if len(r.byAOR[aor]) > 0 {
+	if len(list) > 0 {
 		res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(maxLeft)))
 	}
 	return res
 }
 
-func (r *Registrar) remove(aor, key string) {
-	list := r.byAOR[aor]
-	for i, b := range list {
-		if b.key() == key {
-			r.byAOR[aor] = append(list[:i:i], list[i+1:]...)
-			break
-		}
-	}
-	if len(r.byAOR[aor]) == 0 {
-		delete(r.byAOR, aor)
-	}
-}
-
-func (r *Registrar) removeAll(aor string) { delete(r.byAOR, aor) }
-
-// prune drops bindings whose expiry plus grace has passed.
-func (r *Registrar) prune(aor string, now time.Time) {
-	list := r.byAOR[aor]
-	kept := list[:0]
-	for _, b := range list {
-		if now.Before(b.Expires.Add(r.cfg.Grace)) {
-			kept = append(kept, b)
-		}
-	}
-	if len(kept) == 0 {
-		delete(r.byAOR, aor)
-		return
-	}
-	r.byAOR[aor] = kept
-}
-
-// DropFlow removes every binding made over a closed flow and returns the
-// AORs it held bindings of.
-func (r *Registrar) DropFlow(flowID uint64) []string {
+// DropFlow removes every binding made over a closed flow of this hub and
+// returns the AORs whose bindings on this hub changed. When the store
+// cannot be reached the bindings are dropped here and left to expire
+// there.
+func (r *Registrar) DropFlow(ctx context.Context, flowID uint64) []string {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	aorSet := r.byFlow[flowID]
+	delete(r.byFlow, flowID)
+	r.mu.Unlock()
 	var aors []string
-	for aor := range r.byFlow[flowID] {
-		list := r.byAOR[aor]
-		kept := list[:0]
-		for _, b := range list {
-			if b.FlowID != flowID {
-				kept = append(kept, b)
-			}
-		}
-		if len(kept) < len(list) {
+	for aor := range aorSet {
+		if r.dropFlowOf(ctx, aor, flowID) {
 			aors = append(aors, aor)
 		}
-		if len(kept) == 0 {
-			delete(r.byAOR, aor)
-		} else {
-			r.byAOR[aor] = kept
-		}
 	}
-	delete(r.byFlow, flowID)
+	sort.Strings(aors)
 	return aors
 }
 
-// Bindings returns copies of the live bindings of aor ("" for all), sorted by AOR.
+func (r *Registrar) dropFlowOf(ctx context.Context, aor string, flowID uint64) bool {
+	mine := func(b Binding) bool { return b.Node == r.cfg.Node && b.FlowID == flowID }
+	mu := r.lock(aor)
+	mu.Lock()
+	defer mu.Unlock()
+	r.mu.Lock()
+	before := r.local[aor]
+	var own []Binding
+	for _, b := range before {
+		if !mine(b) {
+			own = append(own, b)
+		}
+	}
+	if len(own) == 0 {
+		delete(r.local, aor)
+	} else {
+		r.local[aor] = own
+	}
+	r.mu.Unlock()
+	for range saveAttempts {
+		list, rev, err := r.cfg.Store.Load(ctx, aor)
+		if err != nil {
+			break
+		}
+		kept := make([]Binding, 0, len(list))
+		for _, b := range list {
+			if !mine(b) {
+				kept = append(kept, b)
+			}
+		}
+		if len(kept) == len(list) {
+			break
+		}
+		now := r.cfg.Now()
+		kept = r.live(kept, now)
+		if err := r.cfg.Store.Save(ctx, aor, kept, rev, r.keep(kept, now)); !errors.Is(err, ErrConflict) {
+			break
+		}
+	}
+	return len(own) < len(before)
+}
+
+// Bindings returns copies of this hub's live bindings of aor ("" for
+// all), sorted by AOR. Other hubs' bindings are in the REGISTER 200.
 func (r *Registrar) Bindings(aor string) []Binding {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.cfg.Now()
 	var out []Binding
-	for a, list := range r.byAOR {
+	for a, list := range r.local {
 		if aor != "" && a != aor {
 			continue
 		}
 		for _, b := range list {
 			if now.Before(b.Expires.Add(r.cfg.Grace)) {
-				out = append(out, *b)
+				out = append(out, b)
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].AOR < out[j].AOR })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].AOR < out[j].AOR })
 	return out
 }
 
-// Count is the number of live bindings (metrics).
+// Count is the number of this hub's bindings (metrics).
 func (r *Registrar) Count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	for _, l := range r.byAOR {
+	for _, l := range r.local {
 		n += len(l)
 	}
 	return n

@@ -1,6 +1,7 @@
 package registrar_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func register(t *testing.T, contact, expires string) *sip.Request {
 func TestBinding_GracePastExpiry(t *testing.T) {
 	now := time.Unix(1000, 0)
 	r := registrar.New(registrar.Config{Grace: 30 * time.Second, Now: func() time.Time { return now }})
-	res := r.Register(register(t, `<sip:a@b.invalid;transport=ws>;+sip.instance="<urn:uuid:1>";reg-id=1`, "60"), "sip:1001@hub.test", 1)
+	res := r.Register(context.Background(), register(t, `<sip:a@b.invalid;transport=ws>;+sip.instance="<urn:uuid:1>";reg-id=1`, "60"), "sip:1001@hub.test", 1)
 	if res.StatusCode != 200 || !strings.Contains(res.GetHeader("Contact").Value(), `+sip.instance="<urn:uuid:1>"`) {
 		t.Fatalf("REGISTER: %d %v", res.StatusCode, res.GetHeader("Contact"))
 	}
@@ -51,15 +52,15 @@ func TestBinding_GracePastExpiry(t *testing.T) {
 func TestBinding_InstanceReplacesAndFlowDrops(t *testing.T) {
 	r := registrar.New(registrar.Config{})
 	c := `<sip:a@b.invalid;transport=ws>;+sip.instance="<urn:uuid:1>";reg-id=1`
-	r.Register(register(t, c, "300"), "sip:1001@hub.test", 1)
-	r.Register(register(t, strings.Replace(c, "sip:a@", "sip:z@", 1), "300"), "sip:1001@hub.test", 2)
+	r.Register(context.Background(), register(t, c, "300"), "sip:1001@hub.test", 1)
+	r.Register(context.Background(), register(t, strings.Replace(c, "sip:a@", "sip:z@", 1), "300"), "sip:1001@hub.test", 2)
 	if n := r.Count(); n != 1 {
 		t.Fatalf("bindings = %d, want 1 (same instance)", n)
 	}
-	if aors := r.DropFlow(1); len(aors) != 0 {
+	if aors := r.DropFlow(context.Background(), 1); len(aors) != 0 {
 		t.Errorf("flow 1 no longer holds a binding, got %v", aors)
 	}
-	if aors := r.DropFlow(2); len(aors) != 1 || r.Count() != 0 {
+	if aors := r.DropFlow(context.Background(), 2); len(aors) != 1 || r.Count() != 0 {
 		t.Errorf("DropFlow(2) = %v, count %d", aors, r.Count())
 	}
 }
