@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/presencehub/presencehub/compositor/store/natsstore"
+	"github.com/presencehub/presencehub/server/registrar/natsreg"
 )
 
 // natsStartTimeout bounds connecting to NATS and reading the bucket at
@@ -72,6 +73,28 @@ func openNATSStore(ctx context.Context, c *config, log *slog.Logger) (connStore,
 		case <-ctx.Done():
 			nc.Close()
 			return connStore{}, fmt.Errorf("open NATS bucket %s: %w", c.NATSBucket, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// openNATSRegistrations opens the bucket of REGISTER bindings shared by the
+// hubs, "<bucket>_registrations", retrying until natsStartTimeout.
+func openNATSRegistrations(ctx context.Context, nc *nats.Conn, c *config, log *slog.Logger) (*natsreg.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, natsStartTimeout)
+	defer cancel()
+	bucket := c.NATSBucket + "_registrations"
+	for {
+		actx, acancel := context.WithTimeout(ctx, natsAttemptTimeout)
+		st, err := natsreg.Open(actx, natsreg.Options{Conn: nc, Bucket: bucket, Replicas: c.NATSReplicas})
+		acancel()
+		if err == nil {
+			return st, nil
+		}
+		log.Warn("nats: open bucket failed; retrying", "bucket", bucket, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open NATS bucket %s: %w", bucket, err)
 		case <-time.After(time.Second):
 		}
 	}

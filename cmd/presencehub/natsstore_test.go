@@ -50,6 +50,21 @@ func TestServe_StoreNATS_SIGKILLOfAHubAndTheNATSLeader_KeepsEveryAcknowledgedPub
 		t.Fatalf("SUBSCRIBE on B: %v %v", res, err)
 	}
 	<-notifies
+
+	// REGISTER bindings are shared too: B's 200 lists the one made on A.
+	for i, hub := range []*hubProcess{a, b} {
+		phone, err := sipclient.Dial(ctx, "ws://"+hub.addr+"/ws", sipclient.Options{Token: mint(t, "1001", nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer phone.Close()
+		reg, _ := phone.NewRequest(sip.REGISTER, aor("1001"), aor("1001"))
+		reg.AppendHeader(sip.NewHeader("Expires", "600"))
+		res, err := phone.Do(ctx, reg)
+		if err != nil || res.StatusCode != 200 || len(res.GetHeaders("Contact")) != i+1 {
+			t.Fatalf("REGISTER on hub %d: %v %v, want 200 listing %d bindings", i, res, err, i+1)
+		}
+	}
 	tok := mint(t, "pbx", func(c *auth.Claims) { c.Publish = []string{"*"} })
 	publish := func(cl *sipclient.Client, a string) (*sip.Response, error) {
 		doc := dialoginfo.Document{State: "full", Entity: a, Dialogs: []dialoginfo.Dialog{{ID: "d", State: "early"}}}

@@ -160,6 +160,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		closeSIP()
 		return err
 	}
+	var regStore registrar.Store // nil: in memory, this hub's sockets only
+	if cs, ok := st.(connStore); ok {
+		if regStore, err = openNATSRegistrations(ctx, cs.nc, &c, log); err != nil {
+			st.Close()
+			stopHTTP()
+			closeSIP()
+			return err
+		}
+	}
 	// A minimum of 0 means no minimum: one second.
 	pubExp := siprule.ExpiryPolicy{Default: c.PublishDefault, Min: max(c.PublishMin, time.Second), Max: 24 * time.Hour}
 	subExp := siprule.ExpiryPolicy{Min: max(c.SubscribeMin, time.Second)}
@@ -186,7 +195,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		NodeID:                     c.NodeID,
 		PublishExpiry:              map[string]siprule.ExpiryPolicy{compositor.EventPresence: pubExp, compositor.EventDialog: pubExp, compositor.EventMessageSummary: pubExp},
 		SubscribeExpiry:            map[string]siprule.ExpiryPolicy{compositor.EventPresence: subExp, compositor.EventDialog: subExp, compositor.EventMessageSummary: subExp},
-		Register:                   registrar.Config{Expiry: siprule.ExpiryPolicy{Min: max(c.RegisterMin, time.Second)}, MaxPerAOR: c.MaxBindingsPerAOR},
+		Register:                   registrar.Config{Expiry: siprule.ExpiryPolicy{Min: max(c.RegisterMin, time.Second)}, MaxPerAOR: c.MaxBindingsPerAOR, Store: regStore},
 		RebindGrace:                c.RebindGrace,
 		ListBatch:                  listBatch(c.ListBatch),
 		MaxListMembers:             c.MaxListMembers,
