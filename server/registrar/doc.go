@@ -8,4 +8,9 @@
 // (JsSIP matches on them); SIP.js sends no Expires header and refreshes at
 // 99 % of the grant, so a binding lives a grace period past its expiry.
 // Bindings end with their flow.
+//
+// Bindings live in a Store, one record per AOR replaced by compare-and-swap:
+// NewMemory for a hub on its own, natsreg for hubs sharing them, where a
+// REGISTER 200 on any hub lists every hub's bindings and the bound per AOR
+// counts them all.
 package registrar
