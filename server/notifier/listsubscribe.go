@@ -233,7 +233,7 @@ func (n *Notifier) subscribeList(req *sip.Request, fl *flow.Flow, id *auth.Ident
 	l.init(n)
 	s := &subscription{
 		n:        n,
-		key:      dialogKey{req.CallID().Value(), localTag, req.From().Params.GetOr("tag", "")},
+		key:      newDialogKey(req, localTag),
 		res:      resourceKey{t.uri, pkg},
 		watcher:  info.Watcher,
 		provider: p,
@@ -241,7 +241,7 @@ func (n *Notifier) subscribeList(req *sip.Request, fl *flow.Flow, id *auth.Ident
 		expires:  time.Now().Add(time.Duration(expires) * time.Second),
 		flow:     fl,
 	}
-	s.reqLine, s.static = n.dialogHeaders(req, res, contact, s.key.callID, eventValue, "Require: eventlist\r\n")
+	n.dialogHeaders(s, req, res, contact, eventValue, "Require: eventlist\r\n")
 	l.setMembersLocked(specs) // not shared yet
 	n.replaceZombies(info)
 	if !n.add(s, fl, specs) {

@@ -1,6 +1,7 @@
 package notifier
 
 import (
+	"fmt"
 	"runtime"
 	"strconv"
 	"testing"
@@ -8,13 +9,20 @@ import (
 
 // BenchmarkMemoryPerSubscription states the notifier's live heap per held
 // dialog subscription (bytes/subscription): N JsSIP-like SUBSCRIBEs, each
-// parsed afresh as the server does, from one watcher on one flow to N
-// resources, every first NOTIFY answered, then a full GC. It counts the
+// parsed afresh as the server does, from one watcher on one flow, every
+// first NOTIFY answered, then a full GC: to 1,000 resources (one watcher
+// each) and to 50 (20 each, as `presencehub bench -idle` spreads them). It counts the
 // subscription record, its indexes, its timer and its last NOTIFY body;
 // the compositor's views are not part of it.
 //
 //	go test -run '^$' -bench MemoryPerSubscription ./server/notifier/
 func BenchmarkMemoryPerSubscription(b *testing.B) {
+	for _, resources := range []int{1000, 50} {
+		b.Run(fmt.Sprintf("resources=%d", resources), func(b *testing.B) { memoryPerSubscription(b, resources) })
+	}
+}
+
+func memoryPerSubscription(b *testing.B, resources int) {
 	const subs = 1000
 	var perSub float64
 	for range b.N {
@@ -26,7 +34,7 @@ func BenchmarkMemoryPerSubscription(b *testing.B) {
 		before := liveHeap()
 		b.StartTimer()
 		for i := range subs {
-			if code := h.n.HandleSubscribe(subscribeRequest(b, "attendant", strconv.Itoa(1000+i), "mem-"+strconv.Itoa(i)), f.fl, id); code != 200 {
+			if code := h.n.HandleSubscribe(subscribeRequest(b, "attendant", strconv.Itoa(1000+i%resources), "mem-"+strconv.Itoa(i)), f.fl, id); code != 200 {
 				b.Fatalf("SUBSCRIBE answered %d", code)
 			}
 		}

@@ -61,6 +61,13 @@ func (n *Notifier) subscribe(req *sip.Request, fl *flow.Flow, id *auth.Identity)
 	return n.initial(req, req.Recipient, fl, id, pkg, eventValue, expires, false)
 }
 
+// newDialogKey is the dialog of an initial SUBSCRIBE answered with
+// localTag; it copies Call-ID and the From tag so that the subscription
+// holds no string of the parsed request (the tag is part of its From).
+func newDialogKey(req *sip.Request, localTag string) dialogKey {
+	return dialogKey{strings.Clone(req.CallID().Value()), localTag, strings.Clone(req.From().Params.GetOr("tag", ""))}
+}
+
 // knows reports whether the dialog of an in-dialog SUBSCRIBE is here
 // (live or ended).
 func (n *Notifier) knows(req *sip.Request, localTag string) bool {
@@ -139,7 +146,7 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
 	s := &subscription{
 		n:        n,
-		key:      dialogKey{req.CallID().Value(), localTag, req.From().Params.GetOr("tag", "")},
+		key:      newDialogKey(req, localTag),
 		res:      resourceKey{info.Resource, pkg},
 		watcher:  info.Watcher,
 		provider: p,
@@ -154,7 +161,7 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 	if p.Variant != nil {
 		s.variant = p.Variant(info)
 	}
-	s.reqLine, s.static = n.dialogHeaders(req, res, contact, s.key.callID, eventValue, "")
+	n.dialogHeaders(s, req, res, contact, eventValue, "")
 
 	n.replaceZombies(info)
 	if !n.add(s, fl, nil) {
@@ -165,14 +172,19 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 	// 200 first, then the NOTIFY with full state on the same flow.
 	_ = fl.Respond(res)
 	v := n.cfg.Views.View(info.Resource, pkg)
-	body, err := p.Render(v, s.variant)
-	if err != nil {
-		n.log.Error("render NOTIFY body", "provider", p.Name, "resource", info.Resource, "err", err)
-		body = Body{VersionAt: -1}
+	last := n.sharedBody(s, v.Rev)
+	if last == nil {
+		body, err := p.Render(v, s.variant)
+		if err != nil {
+			n.log.Error("render NOTIFY body", "provider", p.Name, "resource", info.Resource, "err", err)
+			body = Body{VersionAt: -1}
+		}
+		last = &body
 	}
+	body := *last
 	s.mu.Lock()
 	s.lastRev = v.Rev
-	s.last = &body
+	s.last = last
 	var send func()
 	if expires == 0 {
 		// A fetch (RFC 6665 §4.4.3): one NOTIFY with state, terminated.
@@ -184,6 +196,29 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 	}
 	s.mu.Unlock()
 	return send, nil
+}
+
+// sharedBody is the body another subscription to the same resource, of the
+// same provider and variant, holds for revision rev (nil: none): watchers
+// of one resource share one rendering of its state, as after a fan-out.
+// A few are looked at, not all.
+func (n *Notifier) sharedBody(s *subscription, rev uint64) *Body {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	set := n.byResource[s.res]
+	for i := 0; i < len(set) && i < 4; i++ {
+		o := set[len(set)-1-i]
+		if o == s || o.provider != s.provider || o.variant != s.variant {
+			continue
+		}
+		o.mu.Lock()
+		last, ok := o.last, o.lastRev == rev
+		o.mu.Unlock()
+		if ok && last != nil && last.Data != nil {
+			return last
+		}
+	}
+	return nil
 }
 
 // inDialog handles a refresh or un-SUBSCRIBE (RFC 6665 §4.1.2.2, §4.1.2.3).
@@ -300,30 +335,41 @@ func validTarget(u sip.Uri) bool {
 	return !strings.ContainsAny(t, " \t\r\n<>\"") && siprule.ValidText(t)
 }
 
-// dialogHeaders serializes the NOTIFY request line and every header that
-// never changes in the dialog (RFC 6665 §4.2.2, §8.2.3): From = the 200's
-// To, To = the SUBSCRIBE's From, the route set from Record-Route in order
-// (RFC 3261 §12.1.1), Contact, Event with the SUBSCRIBE's id; extra is
-// written after them as is.
-func (n *Notifier) dialogHeaders(req *sip.Request, res *sip.Response, contact *sip.ContactHeader, callID, eventValue, extra string) (reqLine, static []byte) {
-	var st strings.Builder
-	st.WriteString("Max-Forwards: 70\r\nFrom: ")
-	st.WriteString(res.To().Value())
-	st.WriteString("\r\nTo: ")
-	st.WriteString(req.From().Value())
-	st.WriteString("\r\nCall-ID: ")
-	st.WriteString(callID)
-	st.WriteString("\r\n")
-	for _, h := range req.GetHeaders("Record-Route") {
-		st.WriteString("Route: ")
-		st.WriteString(h.Value())
-		st.WriteString("\r\n")
+// dialogHeaders serializes into s.dialog the NOTIFY request line and the
+// headers that never change in the dialog (RFC 6665 §4.2.2, §8.2.3): From =
+// the 200's To, To = the SUBSCRIBE's From, the route set from Record-Route
+// in order (RFC 3261 §12.1.1), Event with the SUBSCRIBE's id; extra is
+// written after them as is. Max-Forwards and the hub's Contact are the
+// same in every dialog: build writes them (before From, and before Event).
+func (n *Notifier) dialogHeaders(s *subscription, req *sip.Request, res *sip.Response, contact *sip.ContactHeader, eventValue, extra string) {
+	target := contact.Address.String()
+	from, to := res.To().Value(), req.From().Value()
+	size := len("NOTIFY  SIP/2.0\r\nFrom: \r\nTo: \r\nCall-ID: \r\nEvent: \r\n") + len(target) + len(from) + len(to) + len(s.key.callID) + len(eventValue) + len(extra)
+	routes := req.GetHeaders("Record-Route")
+	for _, h := range routes {
+		size += len("Route: \r\n") + len(h.Value())
 	}
-	st.WriteString("Contact: ")
-	st.WriteString(n.cfg.Contact)
-	st.WriteString("\r\nEvent: ")
-	st.WriteString(eventValue)
-	st.WriteString("\r\n")
-	st.WriteString(extra)
-	return []byte("NOTIFY " + contact.Address.String() + " SIP/2.0\r\n"), []byte(st.String())
+	b := make([]byte, 0, size)
+	b = append(b, "NOTIFY "...)
+	b = append(b, target...)
+	b = append(b, " SIP/2.0\r\n"...)
+	s.viaAt = int32(len(b))
+	b = append(b, "From: "...)
+	b = append(b, from...)
+	b = append(b, "\r\nTo: "...)
+	b = append(b, to...)
+	b = append(b, "\r\nCall-ID: "...)
+	b = append(b, s.key.callID...)
+	b = append(b, "\r\n"...)
+	for _, h := range routes {
+		b = append(b, "Route: "...)
+		b = append(b, h.Value()...)
+		b = append(b, "\r\n"...)
+	}
+	s.fixedAt = int32(len(b))
+	b = append(b, "Event: "...)
+	b = append(b, eventValue...)
+	b = append(b, "\r\n"...)
+	b = append(b, extra...)
+	s.dialog = b
 }

@@ -45,10 +45,12 @@ type subscription struct {
 	// deadline when it expires (Unix ns); both guarded by the queue's mutex.
 	expAt    int32
 	deadline int64
-	// static is every NOTIFY header that never changes in this dialog,
-	// already serialized; reqLine is the NOTIFY request line.
-	reqLine []byte
-	static  []byte
+	// dialog is the NOTIFY request line and every header that never
+	// changes in this dialog and is not the same in every dialog, already
+	// serialized (dialogHeaders); the Via goes at viaAt, the hub's
+	// Max-Forwards and Contact, shared by all, at fixedAt.
+	dialog         []byte
+	viaAt, fixedAt int32
 
 	mu       sync.Mutex
 	flow     *flow.Flow // nil while detached (the flow closed)
@@ -222,8 +224,9 @@ func (s *subscription) build(o outgoing, branch string) []byte {
 		ver = strconv.AppendUint(make([]byte, 0, 20), s.version, 10)
 		s.version++
 	}
-	b := make([]byte, 0, len(s.reqLine)+len(s.static)+len(data)+len(ver)+160)
-	b = append(b, s.reqLine...)
+	contact := s.n.cfg.Contact
+	b := make([]byte, 0, len(s.dialog)+len(contact)+len(data)+len(ver)+200)
+	b = append(b, s.dialog[:s.viaAt]...)
 	b = append(b, "Via: SIP/2.0/"...)
 	b = append(b, s.n.cfg.ViaTransport...)
 	b = append(b, ' ')
@@ -231,7 +234,12 @@ func (s *subscription) build(o outgoing, branch string) []byte {
 	b = append(b, ";branch="...)
 	b = append(b, branch...)
 	b = append(b, "\r\n"...)
-	b = append(b, s.static...)
+	b = append(b, "Max-Forwards: 70\r\n"...)
+	b = append(b, s.dialog[s.viaAt:s.fixedAt]...)
+	b = append(b, "Contact: "...)
+	b = append(b, contact...)
+	b = append(b, "\r\n"...)
+	b = append(b, s.dialog[s.fixedAt:]...)
 	b = append(b, "CSeq: "...)
 	b = strconv.AppendUint(b, uint64(s.cseq), 10)
 	b = append(b, " NOTIFY\r\nSubscription-State: "...)
