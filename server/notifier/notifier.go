@@ -224,7 +224,9 @@ type renderKey struct {
 func (n *Notifier) fanOut(v compositor.View) {
 	k := resourceKey{v.Resource, v.Event}
 	n.mu.RLock()
-	subs := slices.Clone(n.byResource[k])
+	set := n.byResource[k]
+	subs := make([]*subscription, 0, len(set)) // on the stack when small
+	subs = append(subs, set...)
 	n.mu.RUnlock()
 	var cache map[renderKey]*Body // one rendering per variant, shared by its subscriptions
 	for _, s := range subs {

@@ -225,7 +225,7 @@ func (s *subscription) build(o outgoing, branch string) []byte {
 		s.version++
 	}
 	contact := s.n.cfg.Contact
-	b := make([]byte, 0, len(s.dialog)+len(contact)+len(data)+len(ver)+200)
+	b := make([]byte, 0, len(s.dialog)+len(contact)+len(data)+len(ver)+160+len("Max-Forwards: 70\r\nContact: \r\n"))
 	b = append(b, s.dialog[:s.viaAt]...)
 	b = append(b, "Via: SIP/2.0/"...)
 	b = append(b, s.n.cfg.ViaTransport...)
