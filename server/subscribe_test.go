@@ -320,13 +320,7 @@ func TestNotify_DeadWatcherAmongLiveOnes(t *testing.T) {
 	if lamp(live.next(t).Body()) != "confirmed" {
 		t.Fatal("live watcher missed confirmed")
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for hub.Server.Notifier().Count()["dialog"] != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("subscriptions = %v, want only the live one", hub.Server.Notifier().Count())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, "only the live subscription to remain", func() bool { return hub.Server.Notifier().Count()["dialog"] == 1 })
 }
 
 // JsSIP reconnects and keeps using its dialog over the new connection.

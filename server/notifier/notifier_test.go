@@ -313,6 +313,38 @@ func TestNotifier_OrderCSeqAndVersion(t *testing.T) {
 	}
 }
 
+// A client that reconnects after its first NOTIFY was lost with the old
+// socket, while a change is committed but not yet fanned out, is sent the
+// current state on the new flow, never the lost older one.
+func TestNotifier_RefreshAfterLostNotify_SendsCurrentState(t *testing.T) {
+	h := newTestHub(t, func(c *Config) { c.RebindGrace = time.Hour })
+	old, nf := h.lampFlow(), h.lampFlow()
+	req, s := h.subscribe(t, old, "c1", "3600") // first NOTIFY never answered
+	notifies(t, old)
+	old.fl.Close()
+	waitUntil(t, "the subscription to be detached", func() bool { return s.flowSnapshot() == nil })
+	// The compositor holds change 1; the notifier has not been told yet.
+	h.views.mu.Lock()
+	h.views.v[lampAOR] = benchView(lampAOR, 1)
+	h.views.mu.Unlock()
+	if code := h.refresh(t, nf, req, s, "600"); code != 200 {
+		t.Fatalf("re-SUBSCRIBE on the new flow: %d", code)
+	}
+	var got []notify
+	for range 4 {
+		got = append(got, notifies(t, nf)...)
+		answer(nf, 200)
+	}
+	if len(got) == 0 {
+		t.Fatal("no NOTIFY on the new flow")
+	}
+	for i, n := range got {
+		if !strings.Contains(n.body, "seq=1") {
+			t.Errorf("NOTIFY %d on the new flow: %q, want change 1 (the current state)", i, n.body)
+		}
+	}
+}
+
 // A client that un-SUBSCRIBEs and closes its socket before answering the
 // first NOTIFY leaves nothing behind: the final NOTIFY that waited behind
 // the first cannot be delivered, and a terminated subscription is owed no

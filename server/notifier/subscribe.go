@@ -245,6 +245,20 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 	if user, host := aorParts(s.res.resource); s.list == nil && !id.CanSubscribe(user, host) {
 		return func() { s.terminate(ReasonRejected) }, reply(req, 403, "Forbidden - token may not watch this AOR")
 	}
+	if s.list == nil && expires != 0 {
+		// A state still waiting (a NOTIFY lost with the old socket) goes
+		// out first, as the current state: the change that made it stale
+		// may be committed but not yet fanned out, and a reconnected lamp
+		// would show for a moment the state it had before it went away.
+		v := n.cfg.Views.View(s.res.resource, s.res.event)
+		if body, err := s.provider.Render(v, s.variant); err == nil {
+			s.mu.Lock()
+			if s.next != nil && s.next.reason == "" && v.Rev >= s.lastRev {
+				s.next = &outgoing{body: body}
+			}
+			s.mu.Unlock()
+		}
+	}
 	// A client that reconnected keeps using its dialogs on the new flow.
 	resend := n.rebind(s, fl)
 	res := reply(req, 200, "OK")
