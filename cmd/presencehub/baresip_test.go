@@ -39,20 +39,22 @@ func TestBaresip_PublishesPresenceOverUDP_WatcherSeesEachState(t *testing.T) {
 	b.command(t, "presence_offline")
 	w.waitTuples(t, "1001", "t4109=closed", 5*time.Second)
 	w.waitLamp(t, "1001", "offline", 5*time.Second)
-	// (On SIGTERM baresip 1.0 sends its removal and a status PUBLISH with
-	// the same entity-tag at once; the second is answered 412 as RFC 3903
-	// §6 step 2 says, and baresip then publishes afresh: what stays is
-	// baresip's doing, so the test ends before it.)
+	// What the watcher saw is taken before baresip stops. (On SIGTERM
+	// baresip 1.0 sends its removal and a status PUBLISH with the same
+	// entity-tag at once; the second is answered 412 as RFC 3903 §6 step 2
+	// says, and baresip then publishes afresh: what follows is baresip's
+	// doing, and its NOTIFYs may arrive before the watcher is read after the
+	// stop.)
+	tuples, lamps := w.presenceTuples("1001"), w.lamps("1001")
 	b.stop(t)
 
-	want := []string{"none=closed", "t4109=", "t4109=open", "t4109=closed"}
-	if got := w.presenceTuples("1001"); !slices.Equal(got[:min(len(got), len(want))], want) {
-		t.Errorf("presence NOTIFYs %q, want %q", got, want)
+	if want := []string{"none=closed", "t4109=", "t4109=open", "t4109=closed"}; !slices.Equal(tuples[:min(len(tuples), len(want))], want) {
+		t.Errorf("presence NOTIFYs %q, want %q", tuples, want)
 	}
-	if got, want := w.lamps("1001"), []string{"offline", "idle", "offline"}; !slices.Equal(got, want) {
-		t.Errorf("lamps %v, want %v", got, want)
+	if want := []string{"offline", "idle", "offline"}; !slices.Equal(lamps, want) {
+		t.Errorf("lamps %v, want %v", lamps, want)
 	}
-	t.Logf("1001: %s", strings.Join(w.lamps("1001"), " → "))
+	t.Logf("1001: %s", strings.Join(lamps, " → "))
 }
 
 // baresip is a running baresip with its ctrl_tcp control socket.
