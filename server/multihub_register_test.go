@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +202,53 @@ func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
 			t.Fatalf("not within %v: %s", d, what)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// REGISTERs racing on two hubs for one AOR: the compare-and-swap lets
+// exactly as many through as the bound allows, the rest are 503, and the
+// 200s and the stored list agree.
+func TestMultiHub_Register_ConcurrentRegistersOnTwoHubs_StopAtTheBound(t *testing.T) {
+	c := newCluster(t)
+	three := func(cfg *server.Config) { cfg.Register.MaxPerAOR = 3 }
+	hubs := []*servertest.Hub{c.hub("a", 0, three), c.hub("b", 1, three)}
+	phones := make([]*phone, 8)
+	for i := range phones {
+		phones[i] = newPhone(t, hubs[i%2])
+	}
+	codes := make(chan int, len(phones))
+	var wg sync.WaitGroup
+	for _, p := range phones {
+		wg.Go(func() {
+			req := newReq(t, p.c, sip.REGISTER, "1001", "1001", "Expires", "300")
+			req.Contact().Address.User = p.contact
+			res, err := p.c.Do(testCtx(t), req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if res.StatusCode == 503 && !strings.Contains(res.Reason, "too many bindings") {
+				t.Errorf("503 for another cause: %s", res.Reason)
+			}
+			codes <- res.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	ok := 0
+	for code := range codes {
+		switch code {
+		case 200:
+			ok++
+		case 503:
+		default:
+			t.Errorf("REGISTER answered %d", code)
+		}
+	}
+	if ok != 3 {
+		t.Errorf("%d REGISTERs accepted, want 3 (the bound)", ok)
+	}
+	if users := phones[0].query(); len(users) != ok {
+		t.Errorf("the AOR lists %d bindings after %d accepted REGISTERs", len(users), ok)
 	}
 }

@@ -156,7 +156,10 @@ func (r *Registrar) Register(ctx context.Context, req *sip.Request, aor string, 
 	mu := r.lock(aor)
 	mu.Lock()
 	defer mu.Unlock()
-	for range saveAttempts {
+	for attempt := range saveAttempts {
+		if attempt > 0 && !backOff(ctx, attempt) {
+			break
+		}
 		list, rev, err := r.cfg.Store.Load(ctx, aor)
 		if err != nil {
 			return unavailable(req)
@@ -201,6 +204,20 @@ func (r *Registrar) Register(ctx context.Context, req *sip.Request, aor string, 
 		return r.answer(req, list, now)
 	}
 	return unavailable(req)
+}
+
+// backOff waits a little before another compare-and-swap attempt (a
+// replica answering reads may lag the write that beat this one by a few
+// milliseconds); false when ctx ended.
+func backOff(ctx context.Context, attempt int) bool {
+	t := time.NewTimer(time.Duration(attempt) * 5 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func unavailable(req *sip.Request) *sip.Response {
