@@ -262,10 +262,16 @@ func (r *Registrar) keep(list []Binding, now time.Time) time.Duration {
 // setLocal records this hub's share of aor's bindings as the store holds
 // them; flowID, when not 0, now holds bindings of aor.
 func (r *Registrar) setLocal(aor string, list []Binding, flowID uint64) {
-	var own []Binding
-	for _, b := range list {
-		if b.Node == r.cfg.Node {
-			own = append(own, b)
+	own := list // read-only from here on: shared with the store
+	for i, b := range list {
+		if b.Node != r.cfg.Node {
+			own = append([]Binding(nil), list[:i]...)
+			for _, b := range list[i+1:] {
+				if b.Node == r.cfg.Node {
+					own = append(own, b)
+				}
+			}
+			break
 		}
 	}
 	r.mu.Lock()

@@ -19,7 +19,8 @@ type Store interface {
 	// returns ErrConflict otherwise. keep is how long the record must live
 	// unless saved again (the last binding's expiry plus grace): a store
 	// shared by hubs drops it then, so the bindings of a hub that died go
-	// with their expiry. An empty list removes the record.
+	// with their expiry. An empty list removes the record. Save may keep
+	// bindings: the caller does not change it afterwards.
 	Save(ctx context.Context, aor string, bindings []Binding, rev uint64, keep time.Duration) error
 }
 
@@ -63,6 +64,6 @@ func (m *Memory) Save(_ context.Context, aor string, bindings []Binding, rev uin
 		return nil
 	}
 	m.rev++
-	m.recs[aor] = memRecord{rev: m.rev, bindings: append([]Binding(nil), bindings...)}
+	m.recs[aor] = memRecord{rev: m.rev, bindings: bindings}
 	return nil
 }
