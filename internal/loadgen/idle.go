@@ -139,6 +139,11 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (*IdleResult, error) {
 		return nil, errors.New("loadgen: idle run needs the hub's pid (spawn the hub, or give its pid)")
 	}
 	res := &IdleResult{Mode: "idle", Hub: cfg.Hub, Sockets: cfg.Sockets, SubsPerSocket: cfg.SubsPerSocket, HubPID: cfg.HubPID}
+	// The hub's first /metrics answer sets up its gzip writer and
+	// collectors (about 1 MiB that stays): scrape once before reading the
+	// RSS, so that what follows is the sockets' and subscriptions' cost
+	// and not the measurement's.
+	scrapeRuntime(cfg.HubHTTP)
 	before, err := readProc(cfg.HubPID)
 	if err != nil {
 		return nil, err
