@@ -36,9 +36,12 @@ const (
 	reasonExpire = "expire"
 )
 
-// catchUpWait bounds how long a read waits for the local copy to reach
-// the stream's last sequence before it answers from what it has.
-const catchUpWait = time.Second
+// catchUpWait bounds how long a read that missed waits for the local copy
+// to reach the stream's last sequence. A copy still behind after it makes
+// the read busy (503 + Retry-After), never "not found" (412 for a valid
+// entity-tag): under load a change stream that lost its consumer takes
+// seconds to resume.
+const catchUpWait = 5 * time.Second
 
 // ownWriteWait bounds how long a write waits for the local copy to apply
 // it before returning.
@@ -275,24 +278,25 @@ func clone(p store.Publication) store.Publication {
 	return p
 }
 
-// waitRev waits until the local copy applied rev, at most d.
-func (s *Store) waitRev(ctx context.Context, rev uint64, d time.Duration) {
+// waitRev waits until the local copy applied rev, at most d, and says
+// whether it did.
+func (s *Store) waitRev(ctx context.Context, rev uint64, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		s.mu.Lock()
 		if s.rev >= rev || s.closed {
 			s.mu.Unlock()
-			return
+			return true
 		}
 		adv := s.advanced
 		s.mu.Unlock()
 		select {
 		case <-adv:
 		case <-t.C:
-			return
+			return false
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
 }
@@ -304,7 +308,9 @@ func (s *Store) catchUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stream info: %w: %w", store.ErrBusy, err)
 	}
-	s.waitRev(ctx, info.State.LastSeq, catchUpWait)
+	if !s.waitRev(ctx, info.State.LastSeq, catchUpWait) {
+		return fmt.Errorf("local copy behind the stream (sequence %d): %w", info.State.LastSeq, store.ErrBusy)
+	}
 	return nil
 }
 
@@ -446,7 +452,7 @@ func (s *Store) write(ctx context.Context, key string, hdr nats.Header, data []b
 	}
 	// Usually a millisecond; bounded so that a change stream being resumed
 	// (its server died) does not hold the caller: reads that miss catch up.
-	s.waitRev(ctx, ack.Sequence, ownWriteWait)
+	_ = s.waitRev(ctx, ack.Sequence, ownWriteWait)
 	return ack.Sequence, nil
 }
 
