@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +12,6 @@ import (
 // is the usual case): the binary says which address failed and why, exits
 // non-zero at once and leaves nothing serving.
 func TestServe_ListenerCannotBind_ExitsNonZeroWithTheCause(t *testing.T) {
-	bin := presencehubBinary(t)
 	for _, tt := range []struct {
 		name string
 		hold func(t *testing.T) (addr string, release func())
@@ -47,16 +43,7 @@ func TestServe_ListenerCannotBind_ExitsNonZeroWithTheCause(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			addr, release := tt.hold(t)
 			defer release()
-			dir := t.TempDir()
-			cmd := exec.Command(bin)
-			cmd.Dir = dir
-			for _, kv := range os.Environ() {
-				if !strings.HasPrefix(kv, "PRESENCEHUB_") {
-					cmd.Env = append(cmd.Env, kv)
-				}
-			}
-			cmd.Env = append(cmd.Env, "PRESENCEHUB_HTTP_ADDR=127.0.0.1:0", "PRESENCEHUB_DB="+filepath.Join(dir, "hub.db"),
-				"PRESENCEHUB_JWT_SECRET="+testSecret, "PRESENCEHUB_LOG_FORMAT=json", tt.flag+"="+addr)
+			cmd := hubCommand(t, tt.flag+"="+addr)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {

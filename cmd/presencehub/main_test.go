@@ -99,7 +99,10 @@ type hubProcess struct {
 	err    error // Wait's result, after exited
 }
 
-func startHub(t *testing.T, env ...string) *hubProcess {
+// hubCommand is the binary set up to serve in its own temporary directory:
+// no PRESENCEHUB_* variable of the caller's environment, the test domain and
+// secret, a random HTTP port, JSON logs; env is added last (it wins).
+func hubCommand(t *testing.T, env ...string) *exec.Cmd {
 	t.Helper()
 	bin := presencehubBinary(t)
 	dir := t.TempDir()
@@ -119,6 +122,12 @@ func startHub(t *testing.T, env ...string) *hubProcess {
 		"PRESENCEHUB_SHUTDOWN_TIMEOUT=5s",
 	)
 	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
+
+func startHub(t *testing.T, env ...string) *hubProcess {
+	t.Helper()
+	cmd := hubCommand(t, env...)
 	h := &hubProcess{t: t, cmd: cmd, stderr: &logBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = h.stderr
 	cmd.Stdout = h.stderr
