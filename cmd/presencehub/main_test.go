@@ -29,6 +29,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
 	"github.com/presencehub/presencehub/internal/sipclient"
+	"github.com/presencehub/presencehub/internal/siprule"
 	"github.com/presencehub/presencehub/server/auth"
 )
 
@@ -217,7 +218,8 @@ func mint(t *testing.T, sub string, fn func(*auth.Claims)) string {
 	return tok
 }
 
-func aor(user string) string { return "sip:" + user + "@" + testDomain }
+// aor is the canonical AOR of user in the test domain.
+func aor(user string) string { return siprule.AOR(user, testDomain) }
 
 func TestServe_SIGTERM_FinalNotifiesAndCleanExit(t *testing.T) {
 	h := startHub(t)
