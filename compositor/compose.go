@@ -173,7 +173,7 @@ func (ix *dialogIndex) winner(rs *resState, id string, now time.Time) (dialoginf
 	if best == nil {
 		return dialoginfo.Dialog{}, false
 	}
-	d := best.e.dialogs.Dialogs[best.i]
+	d := stamped(best.e.dialogs.Dialogs[best.i], best.e)
 	return d, rs.shown(id, d.Terminated())
 }
 
@@ -241,7 +241,7 @@ func composeDialogs(es []*entry, rs *resState, now time.Time) []dialoginfo.Dialo
 			if e.meta.ignored(d.ID) {
 				continue
 			}
-			byID[d.ID] = d
+			byID[d.ID] = stamped(d, e)
 		}
 	}
 	out := make([]dialoginfo.Dialog, 0, len(byID))

@@ -111,6 +111,7 @@ func (c *Compositor) dialogMeta(k key, old *entry, body *parsed, now time.Time) 
 		}
 	}
 	out.Tombs = t
+	out.Since = sinceMeta(old, body, c.cache.viewDialogs(k), now)
 	return out
 }
 

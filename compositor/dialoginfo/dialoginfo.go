@@ -5,12 +5,26 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/presencehub/presencehub/compositor/internal/xmltree"
 )
 
 // NS is the dialog-info namespace.
 const NS = "urn:ietf:params:xml:ns:dialog-info"
+
+// HubNS is the namespace of the hub's own extension element in <dialog>
+// (RFC 4235 §4.1.1 allows elements of other namespaces after <remote>):
+//
+//	<since xmlns="urn:x-presencehub:dialog">2026-12-03T09:41:07.250Z</since>
+//
+// the instant (RFC 3339, UTC, milliseconds) the dialog entered its current
+// state, stamped by the hub's compositor. Parse never reads it: a
+// publisher cannot set the hub's stamp.
+const HubNS = "urn:x-presencehub:dialog"
+
+// SinceLayout is the fixed-width RFC 3339 form <since> is rendered in.
+const SinceLayout = "2006-01-02T15:04:05.000Z"
 
 // Document states (RFC 4235 §4.1).
 const (
@@ -61,6 +75,10 @@ type Dialog struct {
 	// Target parameters (RFC 4235 §4.1.6.2), e.g. +sip.rendering=no while
 	// the local party has the call on hold.
 	LocalParams, RemoteParams []Param
+
+	// Since is when the dialog entered State, stamped by the hub (zero:
+	// not rendered). Parse leaves it zero whatever the body says.
+	Since time.Time
 }
 
 // Param is a <param pname= pvalue=/> of a participant's target.

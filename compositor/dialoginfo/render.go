@@ -80,6 +80,11 @@ func (d *Dialog) appendXML(dst []byte) []byte {
 	dst = append(dst, "</state>"...)
 	dst = appendParticipant(dst, "local", d.LocalIdentity, d.LocalDisplay, d.LocalTarget, d.LocalParams)
 	dst = appendParticipant(dst, "remote", d.RemoteIdentity, d.RemoteDisplay, d.RemoteTarget, d.RemoteParams)
+	if !d.Since.IsZero() {
+		dst = append(dst, `<since xmlns="`+HubNS+`">`...)
+		dst = d.Since.UTC().AppendFormat(dst, SinceLayout)
+		dst = append(dst, "</since>"...)
+	}
 	return append(dst, "</dialog>\n"...)
 }
 
