@@ -94,7 +94,7 @@ type resource struct {
 	msgView  compositor.View
 	pres     Status
 	docs     [all + 1][]byte      // the JSON clients of each Packages were last sent (nil: not rendered)
-	starts   map[string]time.Time // dialog id → when first seen
+	starts   map[string]time.Time // dialog id → the hub's stamp (dialoginfo.Dialog.Since), else when first seen
 	// since[pk] is the event id from which changes for Packages pk are
 	// rendered (when its first client came): a Last-Event-ID below it
 	// missed changes. Only the package sets some client asked for are
@@ -174,7 +174,10 @@ func (r *resource) set(v compositor.View, now time.Time) {
 	case compositor.EventDialog:
 		seen := make(map[string]time.Time, len(v.Dialogs))
 		for _, d := range v.Dialogs {
-			t, ok := r.starts[d.ID]
+			t, ok := d.Since, !d.Since.IsZero()
+			if !ok {
+				t, ok = r.starts[d.ID] // a publication stored before the hub stamped dialogs
+			}
 			if !ok {
 				t = now.UTC().Truncate(time.Millisecond)
 			}

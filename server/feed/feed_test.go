@@ -413,3 +413,31 @@ func TestFeed_StoredListMembersTheTokenMayNotWatchAreRejected(t *testing.T) {
 	}
 	s.none(200 * time.Millisecond)
 }
+
+func TestFeed_DialogStartIsTheHubStamp_MovesOnStateChangeOnly(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	pub := newPublisher(t, hub)
+	pub.publish("1001", "dialog", dialogInfo("1001", dialog("c1", "recipient", "early", "sip:2001@hub.test", "Alice")))
+	s := open(t, hub, "ext=1001", nil)
+	snap, _ := s.snapshot()
+	ringing := snap.Resources[0].Dialogs[0].Start
+	if ringing.IsZero() {
+		t.Fatalf("no start: %+v", snap.Resources[0])
+	}
+	served := hub.Server.Compositor().View(servertest.AOR("1001"), "dialog")
+	if len(served.Dialogs) != 1 || !served.Dialogs[0].Since.Equal(ringing) {
+		t.Fatalf("feed start %v is not the stamp in the served dialog-info %+v", ringing, served.Dialogs)
+	}
+	time.Sleep(20 * time.Millisecond)
+	pub.publish("1001", "dialog", dialogInfo("1001", dialog("c1", "recipient", "confirmed", "sip:2001@hub.test", "Alice")))
+	st, _ := s.state()
+	if len(st.Dialogs) != 1 || st.Dialogs[0].State != "confirmed" || !st.Dialogs[0].Start.After(ringing) {
+		t.Fatalf("after answer: %+v, want confirmed with a start after %v", st.Dialogs, ringing)
+	}
+	answered := st.Dialogs[0].Start
+	time.Sleep(20 * time.Millisecond)
+	pub.publish("1001", "dialog", dialogInfo("1001", dialog("c1", "recipient", "confirmed", "sip:2001@hub.test", "Alice Smith")))
+	if st, _ := s.state(); len(st.Dialogs) != 1 || st.Dialogs[0].RemoteDisplay != "Alice Smith" || !st.Dialogs[0].Start.Equal(answered) {
+		t.Fatalf("after a change that keeps the state: %+v, want start %v kept", st.Dialogs, answered)
+	}
+}

@@ -38,7 +38,7 @@ type DialogJSON struct {
 	RemoteIdentity string    `json:"remote_identity,omitempty"`
 	RemoteDisplay  string    `json:"remote_display,omitempty"`
 	Hold           bool      `json:"hold,omitempty"` // the extension has it on hold
-	Start          time.Time `json:"start"`          // when this hub first saw the dialog (RFC 4235 carries no start time)
+	Start          time.Time `json:"start"`          // when the dialog entered its state: the hub's <since> stamp (docs/protocol.md)
 }
 
 // PresenceJSON is the presence of the resource.
