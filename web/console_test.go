@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,8 +97,13 @@ func TestConsole_Chromium(t *testing.T) {
 		pub := newPublisher(t, hub)
 		pub.publish("1001", "presence", pidf("1001", "open", "", false))
 		pub.publish("1001", "dialog", dialogInfo("1001", dialog("c1", "recipient", "confirmed", "sip:2001@hub.test", "")))
+		// The call timer counts from the hub's stamp (<since>), not from when the console
+		// first saw the call: opened 2 s after the answer, it shows at least 0:02.
+		time.Sleep(2100 * time.Millisecond)
 		openConsole(t, b, hub, "restart", "1001,1002", nil)
-		b.waitLamp(t, "restart", "1001", "busy")
+		if l := b.waitLamp(t, "restart", "1001", "busy"); callSeconds(t, l) < 2 {
+			t.Errorf("call timer of a call answered 2 s before the console opened: %q", l.Text)
+		}
 		b.waitLamp(t, "restart", "1002", "offline")
 		pub.close()
 
@@ -108,7 +114,10 @@ func TestConsole_Chromium(t *testing.T) {
 		waitConn(t, b, "restart", "reconnecting", "Disconnected: reconnecting in")
 
 		hub = servertest.Start(t, servertest.Options{DBPath: hub.DBPath, Secret: hub.Secret, Addr: hub.Addr})
-		b.waitLamp(t, "restart", "1001", "busy") // the publication survived in the database
+		// The publication and its stamp survived in the database: the timer goes on.
+		if l := b.waitLamp(t, "restart", "1001", "busy"); callSeconds(t, l) < 2 {
+			t.Errorf("call timer after a hub restart: %q, want the count kept", l.Text)
+		}
 		b.waitLamp(t, "restart", "1002", "offline")
 		waitConn(t, b, "restart", "connected", "Connected")
 
@@ -477,4 +486,17 @@ func pidf(ext, basic, note string, onThePhone bool) string {
 		`<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" ` +
 		`xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="` + servertest.AOR(ext) + `">` +
 		`<tuple id="t-` + ext + `"><status><basic>` + basic + `</basic></status>` + n + `</tuple>` + person + `</presence>`
+}
+
+// callSeconds reads the call timer (m:ss or h:mm:ss) in a lamp's text.
+func callSeconds(t *testing.T, l lamp) int {
+	t.Helper()
+	m := regexp.MustCompile(`(?:(\d+):)?(\d+):(\d\d)\b`).FindStringSubmatch(l.Text)
+	if m == nil {
+		t.Fatalf("no call timer in lamp %+v", l)
+	}
+	h, _ := strconv.Atoi(m[1])
+	mm, _ := strconv.Atoi(m[2])
+	ss, _ := strconv.Atoi(m[3])
+	return h*3600 + mm*60 + ss
 }

@@ -30,18 +30,26 @@ type notifyFixture struct {
 	Body              string `json:"body"`
 }
 
-// The boundary (and so the start Content-ID) is random per subscription.
-var boundaryToken = regexp.MustCompile(`rlmi-[0-9A-Za-z]+`)
+// The boundary (and so the start Content-ID) is random per subscription; the hub's <since>
+// stamp is the wall clock.
+var (
+	boundaryToken = regexp.MustCompile(`rlmi-[0-9A-Za-z]+`)
+	sinceStamp    = regexp.MustCompile(`(<since xmlns="urn:x-presencehub:dialog">)[^<]*(</since>)`)
+)
+
+// fixtureSince is the normalised stamp: what rlmi.test.js expects to read.
+const fixtureSince = "2026-01-02T03:04:05.678Z"
 
 func normalizeFixture(f notifyFixture) notifyFixture {
 	f.ContentType = boundaryToken.ReplaceAllString(f.ContentType, "rlmi-B0UNDARY")
 	f.Body = boundaryToken.ReplaceAllString(f.Body, "rlmi-B0UNDARY")
+	f.Body = sinceStamp.ReplaceAllString(f.Body, "${1}"+fixtureSince+"${2}")
 	return f
 }
 
 // The fixtures of the JavaScript list parser are the hub's real NOTIFYs: this test drives a
 // stored dialog list and an RFC 5367 presence list through a real hub and compares what arrives
-// with web/jstest/testdata/*.json (only the random boundary is normalised), so a change of the
+// with web/jstest/testdata/*.json (only the random boundary and the clock's <since> stamps are normalised), so a change of the
 // hub's list format fails here until the fixtures, and so the module's tests, follow it.
 func TestRLMIFixtures_AreWhatTheHubSends(t *testing.T) {
 	hub := servertest.Start(t, servertest.Options{})

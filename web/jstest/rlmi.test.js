@@ -28,6 +28,8 @@ test('parseListNotify_HubFullState_MembersWithStateNameAndDocument', () => {
   assert.equal(r1001.doc.entity, 'sip:1001@hub.test');
   const l = lampOf(r1001.doc, null);
   assert.deepEqual([l.state, l.peer, l.dialog.id], ['busy', 'Carol (2001)', 'c1']);
+  // The hub's stamp (normalised in the fixture by web/rlmi_test.go) starts the call timer.
+  assert.equal(l.dialog.since, Date.parse('2026-01-02T03:04:05.678Z'));
   assert.equal(r1002.body, null);
   assert.equal(r1003.doc, null);
 });
@@ -187,6 +189,19 @@ test('parseXml_EntitiesNamespacesAndErrors', () => {
   assert.equal(el.attrs.k, 'v & A');
   assert.equal(el.children[0].text, '1 < 2<z>');
   for (const bad of ['<a><b></a>', '<a>', '<a></a><b/>', '<a>x < y</a>']) assert.throws(() => parseXml(bad), /malformed XML/, bad);
+});
+
+test('readDialogInfo_SinceIsTheHubStampInItsNamespaceOnly', () => {
+  const d = readDialogInfo(`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="0" state="full" entity="sip:1001@hub.test">
+<dialog id="a" direction="recipient"><state>confirmed</state><remote><identity>sip:2001@hub.test</identity></remote><since xmlns="urn:x-presencehub:dialog">2026-12-03T09:41:07.250Z</since></dialog>
+<dialog id="b"><state>early</state><ph:since xmlns:ph="urn:x-presencehub:dialog">2026-12-03T09:00:00.000Z</ph:since></dialog>
+<dialog id="c"><state>early</state><since xmlns="urn:example:other">2026-12-03T09:00:00.000Z</since></dialog>
+<dialog id="d"><state>early</state></dialog></dialog-info>`);
+  const [a, b, c, x] = d.dialogs;
+  assert.equal(a.since, Date.UTC(2026, 11, 3, 9, 41, 7, 250));
+  assert.equal(b.since, Date.UTC(2026, 11, 3, 9, 0, 0, 0));
+  assert.equal(c.since, null);
+  assert.equal(x.since, null);
 });
 
 test('readDialogInfo_DurationParticipantsAndHold', () => {

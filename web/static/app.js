@@ -170,15 +170,17 @@ function applyMember(cur, event, m, now) {
   }
 }
 
-// trackCalls keeps, per live dialog, when it entered its current state: from the hub's
-// <duration> (RFC 4235 §4.1.3: seconds since the dialog was created) when the document
-// carries it, else from when the console first saw that state.
+// trackCalls keeps, per live dialog, when it entered its current state: the hub's stamp
+// (<since xmlns="urn:x-presencehub:dialog">, docs/protocol.md) when the document carries it,
+// else <duration> (RFC 4235 §4.1.3: seconds since the dialog was created), else when the
+// console first saw that state.
 function trackCalls(cur, now) {
   const seen = new Map();
   for (const d of cur.dialog.dialogs) {
     const prev = cur.calls.get(d.id);
     let since = prev && prev.state === d.state ? prev.since : now;
-    if (d.duration !== null && d.duration !== undefined) since = now - d.duration * 1000;
+    if (d.since !== null && d.since !== undefined) since = d.since;
+    else if (d.duration !== null && d.duration !== undefined) since = now - d.duration * 1000;
     seen.set(d.id, { state: d.state, since });
   }
   cur.calls = seen;

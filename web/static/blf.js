@@ -19,6 +19,7 @@ export const STATES = Object.freeze(['idle', 'ringing', 'calling', 'busy', 'hold
 
 const NS_DIALOG = 'urn:ietf:params:xml:ns:dialog-info';
 const NS_PIDF = 'urn:ietf:params:xml:ns:pidf';
+const NS_HUB = 'urn:x-presencehub:dialog';
 
 // The page enforces Trusted Types (see web.go's CSP), which covers DOMParser too. NOTIFY bodies
 // are parsed as application/xml into an inert document that is read, never inserted or run, so
@@ -41,8 +42,9 @@ export function parseXml(text, Parser = globalThis.DOMParser) {
 
 /**
  * Reads a dialog-info document (RFC 4235 §4.1):
- * {version, full, entity, dialogs: [{id, callId, direction, state, local, remote}]},
- * local/remote: {identity, display, target, rendering}.
+ * {version, full, entity, dialogs: [{id, callId, direction, state, since, local, remote}]},
+ * local/remote: {identity, display, target, rendering}; since: epoch ms from the hub's
+ * <since xmlns="urn:x-presencehub:dialog"> (when the dialog entered its state), or null.
  */
 export function readDialogInfo(doc) {
   const root = doc.documentElement;
@@ -56,6 +58,7 @@ export function readDialogInfo(doc) {
       callId: el.getAttribute('call-id') || '',
       direction: (el.getAttribute('direction') || '').toLowerCase(),
       state: text(state).toLowerCase(),
+      since: sinceOf(Array.from(el.children).find((c) => c.localName === 'since' && c.namespaceURI === NS_HUB)),
       local: participant(children(el, 'local')[0]),
       remote: participant(children(el, 'remote')[0]),
     };
@@ -185,6 +188,11 @@ function live(d) { return d.state !== 'terminated'; }
 function children(el, name) {
   if (!el) return [];
   return Array.from(el.children).filter((c) => c.localName === name);
+}
+
+function sinceOf(el) {
+  const t = el ? Date.parse(text(el)) : NaN;
+  return Number.isFinite(t) ? t : null;
 }
 
 function text(el) { return el ? el.textContent.trim() : ''; }

@@ -224,11 +224,15 @@ export function readDocument(type, text) {
 
 const NS_DIALOG = 'urn:ietf:params:xml:ns:dialog-info';
 const NS_PIDF = 'urn:ietf:params:xml:ns:pidf';
+/** The hub's namespace: <since> in a <dialog> is when the hub saw it enter its state. */
+export const NS_HUB = 'urn:x-presencehub:dialog';
 
 /**
  * Reads dialog-info (RFC 4235 §4.1) into the model of blf.js's readDialogInfo: {version, full,
- * entity, dialogs: [{id, callId, direction, state, duration, local, remote}]}; local/remote:
- * {identity, display, target, rendering}; duration: seconds from <duration>, or null.
+ * entity, dialogs: [{id, callId, direction, state, duration, since, local, remote}]};
+ * local/remote: {identity, display, target, rendering}; duration: seconds from <duration>, or
+ * null; since: epoch ms from the hub's <since xmlns="urn:x-presencehub:dialog"> (the instant the
+ * dialog entered its state, RFC 3339 UTC), or null when the document has none.
  */
 export function readDialogInfo(text) {
   const root = parseXml(text);
@@ -244,10 +248,17 @@ export function readDialogInfo(text) {
         direction: (d.attrs.direction || '').toLowerCase(),
         state: textOf(kid(d, 'state')).toLowerCase(),
         duration: /^\d+$/.test(dur) ? Number(dur) : null,
+        since: sinceOf(d.children.find((c) => c.name === 'since' && c.ns === NS_HUB)),
         local: participant(kid(d, 'local')), remote: participant(kid(d, 'remote')),
       };
     }),
   };
+}
+
+// sinceOf reads the hub's stamp (RFC 3339 UTC) as epoch ms, or null.
+function sinceOf(el) {
+  const t = el ? Date.parse(textOf(el)) : NaN;
+  return Number.isFinite(t) ? t : null;
 }
 
 function participant(el) {
