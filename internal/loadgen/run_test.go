@@ -45,8 +45,12 @@ func TestRun_SmallTopology_EveryCheckPasses(t *testing.T) {
 		if !res.OK {
 			t.Fatalf("rate %v: run failed:\n%s", rate, human.String())
 		}
-		// 24 subscriptions over 10 resources: every accepted PUBLISH is seen by 2 or 3 of them.
-		if res.PublishOK == 0 || res.Notify < res.PublishOK || res.Latency.Samples == 0 || res.NotifyTotal < res.Notify+24 {
+		// 24 subscriptions over 10 resources, each published in turn: every
+		// subscription gets its first NOTIFY and at least one more (the last
+		// state of its resource). A NOTIFY per PUBLISH is not promised: while
+		// one is unanswered, newer states replace the pending one (a loaded
+		// machine coalesces many).
+		if res.PublishOK < 10 || res.Notify == 0 || res.Latency.Samples == 0 || res.NotifyTotal < res.Notify+24 || res.NotifyTotal < 2*24 {
 			t.Errorf("rate %v: implausible figures:\n%s", rate, human.String())
 		}
 		// Paced: the generator's own schedule, not the hub's throughput on a
