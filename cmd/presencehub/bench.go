@@ -303,7 +303,7 @@ func benchLoad(ctx context.Context, cfg loadgen.Config, jsonOnly bool, stdout io
 
 // minter mints generator tokens: publishers may publish every AOR.
 func minter(secret []byte, c config) loadgen.TokenFunc {
-	s := auth.Signer{Secret: secret, Domain: c.Domain, Issuer: c.JWTIssuer, Audience: c.JWTAudience}
+	s := c.signer(secret)
 	return func(sub string, publisher bool) (string, error) {
 		return s.Mint(sub, 2*time.Hour, func(cl *auth.Claims) {
 			if publisher {

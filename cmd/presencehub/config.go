@@ -415,6 +415,12 @@ func (c *config) keySource() string {
 	return "JWKS"
 }
 
+// signer mints tokens this configuration's hub accepts: its domain, and the
+// issuer and audience it requires when --jwt-issuer / --jwt-audience are set.
+func (c *config) signer(secret []byte) auth.Signer {
+	return auth.Signer{Secret: secret, Domain: c.Domain, Issuer: c.JWTIssuer, Audience: c.JWTAudience}
+}
+
 // hubSecret is the hub's HS256 secret: configured, kept in keyPath, or — on
 // the first run without one — generated and kept there (mode 0600) so tokens
 // survive restarts. generated reports that no key was configured (demo

@@ -19,7 +19,6 @@ import (
 	"github.com/presencehub/presencehub/compositor/pidf"
 	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/internal/siprule"
-	"github.com/presencehub/presencehub/server/auth"
 )
 
 // publish sends one dialog-state PUBLISH for an extension, the demo's way to
@@ -86,7 +85,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
-		if *tok, err = (auth.Signer{Secret: secret, Domain: c.Domain, Issuer: c.JWTIssuer, Audience: c.JWTAudience}).Mint(*as, 5*time.Minute, nil); err != nil {
+		if *tok, err = c.signer(secret).Mint(*as, 5*time.Minute, nil); err != nil {
 			return err
 		}
 	}

@@ -44,7 +44,7 @@ func token(args []string, getenv func(string) string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	tok, err := auth.Signer{Secret: secret, Domain: c.Domain, Issuer: c.JWTIssuer, Audience: c.JWTAudience}.Mint(o.sub, o.ttl, func(cl *auth.Claims) {
+	tok, err := c.signer(secret).Mint(o.sub, o.ttl, func(cl *auth.Claims) {
 		cl.Publish = splitList(o.pub)
 		cl.Subscribe = splitList(o.subs)
 		cl.Admin = o.admin
