@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/presencehub/presencehub/internal/sipclient"
 )
 
 // runBinary runs the built presencehub in dir with env (and no PRESENCEHUB_*
@@ -187,4 +190,42 @@ func TestTokenAndPublish_FindTheHubsKey(t *testing.T) {
 // secret next to its database.
 func startHubNoSecret(t *testing.T, env ...string) *hubProcess {
 	return startHub(t, append(env, "PRESENCEHUB_JWT_SECRET=")...)
+}
+
+// The console link a hub prints when it generated its own key carries a
+// token that hub accepts, also when it requires an issuer and an audience.
+func TestServe_GeneratedKey_DemoConsoleTokenIsAccepted(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  []string
+	}{
+		{"no issuer or audience required", nil},
+		{"--jwt-issuer and --jwt-audience required", []string{"PRESENCEHUB_JWT_ISSUER=https://idp.test", "PRESENCEHUB_JWT_AUDIENCE=presencehub"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := startHubNoSecret(t, tt.env...)
+			tokenParam := regexp.MustCompile(`[?&]token=([^&\s]+)`)
+			var tok string
+			for deadline := time.Now().Add(30 * time.Second); tok == ""; {
+				if m := tokenParam.FindStringSubmatch(h.stderr.String()); m != nil {
+					var err error
+					if tok, err = url.QueryUnescape(m[1]); err != nil {
+						t.Fatal(err)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no console link printed:\n%s", h.stderr.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cl, err := sipclient.Dial(ctx, "ws://"+h.addr+"/ws", sipclient.Options{Token: tok})
+			if err != nil {
+				t.Fatalf("the hub refused its own console token: %v", err)
+			}
+			cl.Close()
+		})
+	}
 }

@@ -261,7 +261,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 	defer signal.Stop(signals)
 	log.Info("presencehub serving", "addr", ln.Addr().String(), "domain", c.Domain, "store", c.storeDesc(), "ws", strings.Replace(base, "http", "ws", 1)+"/ws")
 	if demo {
-		tok, err := auth.Signer{Secret: secret, Domain: c.Domain}.Mint("console", 12*time.Hour, func(cl *auth.Claims) { cl.Publish = []string{} })
+		tok, err := c.signer(secret).Mint("console", 12*time.Hour, func(cl *auth.Claims) { cl.Publish = []string{} })
 		if err == nil {
 			fmt.Fprintf(stdout, "\nAttendant console (demo token, valid 12 h):\n  %s/?token=%s&ext=%s\n\nMake 1001 ring:  presencehub publish --as 1001 --state early\n\n",
 				base, url.QueryEscape(tok), url.QueryEscape(c.DemoExts))
