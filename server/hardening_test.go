@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -412,24 +411,6 @@ func TestAttack_RefreshWithNarrowerTokenEndsSubscription(t *testing.T) {
 	w4.next(t)
 }
 
-// syncBuffer is a log destination safe for the hub's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // closedByHub reports whether the hub closes conn (a read ends) within d,
 // reading and discarding whatever it answers first.
 func closedByHub(conn net.Conn, d time.Duration) bool {
@@ -444,7 +425,7 @@ func closedByHub(conn net.Conn, d time.Duration) bool {
 // HTTP connections from one address are bounded (closed at once above it,
 // counted and logged), WebSockets apart.
 func TestAttack_HTTPConnectionsHeldIdleOrTrickledAreClosed(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &lockedBuffer{}
 	hub := servertest.Start(t, servertest.Options{
 		HTTPReadTimeout: 300 * time.Millisecond, HTTPIdleTimeout: 300 * time.Millisecond,
 		Configure: func(c *server.Config) {
@@ -497,7 +478,7 @@ func TestAttack_HTTPConnectionsHeldIdleOrTrickledAreClosed(t *testing.T) {
 		// On a hub of its own, and from an address of its own (all of
 		// 127.0.0.0/8 is loopback): nothing else from this address is open,
 		// and the test's own metrics reads are neither shed nor counted.
-		logs := &syncBuffer{}
+		logs := &lockedBuffer{}
 		hub := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
 			c.MaxConnsPerIP = 5
 			c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
