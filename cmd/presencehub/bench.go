@@ -191,16 +191,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return err
 		}
-		if !*jsonOnly {
-			res.WriteHuman(stdout)
-		}
-		if err := res.WriteJSON(stdout); err != nil {
-			return err
-		}
-		if !res.OK {
-			return errors.New("bench: idle run failed")
-		}
-		return nil
+		return report(stdout, res, *jsonOnly, res.OK, "bench: idle run failed")
 	}
 	return benchLoad(ctx, loadCfg, *jsonOnly, stdout)
 }
@@ -272,16 +263,7 @@ func benchStartup(ctx context.Context, c config, n int, dbPath string, probes in
 	if err != nil {
 		return err
 	}
-	if !jsonOnly {
-		res.WriteHuman(stdout)
-	}
-	if err := res.WriteJSON(stdout); err != nil {
-		return err
-	}
-	if !res.OK {
-		return errors.New("bench: start-up checks failed")
-	}
-	return nil
+	return report(stdout, res, jsonOnly, res.OK, "bench: start-up checks failed")
 }
 
 func benchLoad(ctx context.Context, cfg loadgen.Config, jsonOnly bool, stdout io.Writer) error {
@@ -289,14 +271,26 @@ func benchLoad(ctx context.Context, cfg loadgen.Config, jsonOnly bool, stdout io
 	if err != nil {
 		return err
 	}
+	return report(stdout, res, jsonOnly, res.OK, "bench: checks failed")
+}
+
+// result is what every bench mode prints: a human summary and one JSON line.
+type result interface {
+	WriteHuman(io.Writer)
+	WriteJSON(io.Writer) error
+}
+
+// report prints r (the summary unless jsonOnly) and fails with failure
+// when the run's checks did not pass.
+func report(w io.Writer, r result, jsonOnly, ok bool, failure string) error {
 	if !jsonOnly {
-		res.WriteHuman(stdout)
+		r.WriteHuman(w)
 	}
-	if err := res.WriteJSON(stdout); err != nil {
+	if err := r.WriteJSON(w); err != nil {
 		return err
 	}
-	if !res.OK {
-		return errors.New("bench: checks failed")
+	if !ok {
+		return errors.New(failure)
 	}
 	return nil
 }
