@@ -7,6 +7,19 @@ import (
 	"time"
 )
 
+// The reference topology of the throughput targets (the defaults of
+// `presencehub bench`): S=50 subscriber sockets × K=100 dialog
+// subscriptions over R=1,000 resources, P=4 publisher sockets with
+// DefaultWindow PUBLISHes in flight each, for 20 s.
+const (
+	DefaultSubscribers   = 50
+	DefaultSubsPerSocket = 100
+	DefaultResources     = 1000
+	DefaultPublishers    = 4
+	DefaultWindow        = 32
+	DefaultDuration      = 20 * time.Second
+)
+
 // TokenFunc mints a token for user sub; publisher tokens must allow
 // publishing every AOR (claim publish: ["*"]).
 type TokenFunc func(sub string, publisher bool) (string, error)
@@ -34,7 +47,7 @@ type Config struct {
 	// Rate is the PUBLISH/s all publishers send together; 0 sends as fast
 	// as the hub answers, with Window requests in flight per publisher.
 	Rate   float64
-	Window int // default 16
+	Window int // default DefaultWindow
 
 	Expires int           // SUBSCRIBE and PUBLISH Expires; default 3600
 	Drain   time.Duration // bound on waiting for every subscription's final state; default 15 s
@@ -70,7 +83,7 @@ func (c *Config) defaults() error {
 		return errors.New("loadgen: negative rate")
 	}
 	if c.Window <= 0 {
-		c.Window = 16
+		c.Window = DefaultWindow
 	}
 	if c.Expires <= 0 {
 		c.Expires = 3600
