@@ -3,6 +3,7 @@ package wsproto
 import (
 	"bytes"
 	"context"
+	"io"
 	"sync"
 )
 
@@ -12,13 +13,36 @@ var (
 	crlfPong = []byte("\r\n")
 )
 
+// readBufSize is the capacity of a pooled read buffer: a typical SIP message (a PUBLISH
+// with its body, a NOTIFY's answer) fits, so reading one allocates nothing but its copy.
+const readBufSize = 4 << 10
+
 // maxKeptReadBuf bounds the read buffers pooled between messages, so an occasional big
 // message does not stay pinned.
 const maxKeptReadBuf = 16 << 10
 
 // readBufs are shared by every connection's read loop: a buffer is taken when a message
 // starts and given back once it is copied out, so an idle connection holds none.
-var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, readBufSize); return &b }}
+
+// readMessage reads r to its end into buf (from its start), growing it as needed; the
+// WebSocket read limit (Options.MaxMessageSize) bounds it.
+func readMessage(r io.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow by append's policy
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
 
 // readLoop delivers whole messages to onMessage until the connection fails.
 func (c *Conn) readLoop(onMessage func(msg []byte)) error {
@@ -29,12 +53,11 @@ func (c *Conn) readLoop(onMessage func(msg []byte)) error {
 		if err != nil {
 			return err
 		}
-		buf := readBufs.Get().(*bytes.Buffer)
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
+		bp := readBufs.Get().(*[]byte)
+		msg, err := readMessage(r, *bp)
+		if err != nil {
 			return err
 		}
-		msg := buf.Bytes()
 		var out []byte
 		switch {
 		case bytes.Equal(msg, crlfPing):
@@ -42,10 +65,11 @@ func (c *Conn) readLoop(onMessage func(msg []byte)) error {
 		case len(msg) == 0 || bytes.Equal(msg, crlfPong):
 			// a pong to our (never sent) CRLF ping, or an empty frame: no SIP message
 		default:
-			out = bytes.Clone(msg)
+			out = bytes.Clone(msg) // the handler owns it: it may keep the body
 		}
-		if buf.Cap() <= maxKeptReadBuf {
-			readBufs.Put(buf)
+		if cap(msg) <= maxKeptReadBuf {
+			*bp = msg[:0]
+			readBufs.Put(bp)
 		}
 		if out == nil {
 			continue
