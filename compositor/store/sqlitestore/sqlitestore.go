@@ -35,8 +35,11 @@ var schemaV4 string
 //go:embed migrate_005_rev_trigger.sql
 var schemaV5 string
 
+//go:embed migrate_006_rowid_table.sql
+var schemaV6 string
+
 // migrations are applied in order; index i is version i+1. Append, never edit.
-var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5}
+var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6}
 
 // Options configure Open.
 type Options struct {
@@ -247,9 +250,14 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stBegin, s.w, `BEGIN IMMEDIATE`},
 		{&s.stCommit, s.w, `COMMIT`},
 		{&s.stRollback, s.w, `ROLLBACK`},
-		{&s.stInsert, s.w, `INSERT INTO publications (` + columns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`},
-		{&s.stReplace, s.w, `UPDATE publications SET etag = ?, rev = ?, expires = ?, created = ?, updated = ?, content_type = ?, body = ?, publisher = ?, meta = ?
-			WHERE id = ? AND rev = ? AND expires > ?`},
+		// An entity-tag is unique within its resource (no index of its
+		// own: migration 6); a write that would repeat one inserts or
+		// updates nothing, which the caller reports as a conflict.
+		{&s.stInsert, s.w, `INSERT INTO publications (` + columns + `) SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12
+			WHERE NOT EXISTS (SELECT 1 FROM publications INDEXED BY publications_by_resource WHERE resource = ?2 AND etag = ?4)`},
+		{&s.stReplace, s.w, `UPDATE publications SET etag = ?1, rev = ?2, expires = ?3, created = ?4, updated = ?5, content_type = ?6, body = ?7, publisher = ?8, meta = ?9
+			WHERE id = ?10 AND rev = ?11 AND expires > ?12 AND NOT EXISTS (SELECT 1 FROM publications q INDEXED BY publications_by_resource
+				WHERE q.resource = publications.resource AND q.etag = ?1 AND q.seq <> publications.seq)`},
 		{&s.stDelete, s.w, `DELETE FROM publications WHERE id = ? AND rev = ?`},
 		{&s.stDeleteIf, s.w, `DELETE FROM publications WHERE id = ? AND rev = ? AND expires > ? RETURNING ` + columns},
 		{&s.stSetRev, s.w, `UPDATE store_rev SET rev = ? WHERE id = 1`},
@@ -257,7 +265,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stExpired, s.w, `SELECT ` + columns + ` FROM publications WHERE expires <= ? ORDER BY rev`},
 		{&s.stMinExpires, s.w, `SELECT MIN(expires) FROM publications`},
 		{&s.stGet, s.r, `SELECT ` + columns + ` FROM publications WHERE id = ? AND expires > ?`},
-		{&s.stFind, s.r, `SELECT ` + columns + ` FROM publications WHERE etag = ? AND resource = ? AND expires > ?`},
+		{&s.stFind, s.r, `SELECT ` + columns + ` FROM publications INDEXED BY publications_by_resource WHERE etag = ? AND resource = ? AND expires > ?`},
 		{&s.stListAt, s.r, listAtSQL},
 	} {
 		st, err := p.db.PrepareContext(ctx, p.sql)

@@ -341,11 +341,14 @@ func (s *Store) commitLocked(b *batch, ops []*writeOp) error {
 
 func (s *Store) execCreate(ctx context.Context, op *writeOp, rev uint64) error {
 	p := op.p
-	_, err := s.stInsert.ExecContext(ctx, p.ID, p.Resource, p.Event, p.ETag, int64(rev),
+	res, err := s.stInsert.ExecContext(ctx, p.ID, p.Resource, p.Event, p.ETag, int64(rev),
 		p.Expires.UnixNano(), p.Created.UnixNano(), p.Updated.UnixNano(),
 		p.ContentType, nonNil(p.Body), p.Publisher, nonNil(p.Meta))
 	if err != nil {
 		return mapErr(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("%w: entity-tag %q in use for %s", store.ErrConflict, p.ETag, p.Resource)
 	}
 	p.Rev = rev
 	op.res = p
