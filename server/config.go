@@ -47,11 +47,12 @@ type Config struct {
 	// MaxSubsPerConn and MaxSubsPerUser limit subscriptions (503 above);
 	// defaults 1000 and 5000.
 	MaxSubsPerConn, MaxSubsPerUser int
-	// PublishesInFlight is how many PUBLISHes of one connection are
-	// processed at once: concurrent ones share the SQLite store's group
-	// commits (+10–25 % PUBLISH/s measured); 1 processes them in order on the
-	// connection's goroutine, which is faster for the in-memory store.
-	// Default 8.
+	// PublishesInFlight is how many PUBLISHes of one connection are read
+	// and not yet answered: those for one resource run in order, those for
+	// different resources concurrently (they share the SQLite store's group
+	// commits); the connection is not read while that many wait. 1 runs
+	// them in order on the connection's goroutine (the in-memory store is
+	// fastest that way). Default 32.
 	PublishesInFlight int
 	// MaxPubsPerUser limits the live publications of one token sub (503
 	// above); default 20000 (a PBX publishes for every extension).

@@ -234,19 +234,12 @@ func (s *Server) handleRequest(fl *flow.Flow, lim *limiter, req *sip.Request) {
 		case sip.REGISTER:
 			s.handleRegister(fl, req, id)
 		case sip.PUBLISH:
-			// PUBLISHes are independent transactions (RFC 3903 §4: a client
-			// waits for one's entity-tag before refreshing it), so a
-			// connection's PUBLISHes run concurrently, bounded per connection.
-			if cap(lim.publishes) == 1 {
-				s.handlePublish(fl, req, id)
-				return
+			// Concurrently with other resources' PUBLISHes, in order with
+			// this resource's (lanes).
+			if lim.lanes == nil {
+				lim.lanes = newLanes(lim.inFlight, func(j publishJob) { s.handlePublish(fl, j.req, j.id) })
 			}
-			lim.publishes <- struct{}{}
-			s.wg.Add(1)
-			go func() {
-				defer func() { <-lim.publishes; s.wg.Done() }()
-				s.handlePublish(fl, req, id)
-			}()
+			lim.lanes.add(req.Recipient.User, publishJob{req, id})
 		case sip.SUBSCRIBE:
 			s.metrics.response("SUBSCRIBE", s.notifier.HandleSubscribe(req, fl, id))
 		}

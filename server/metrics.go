@@ -127,6 +127,9 @@ func (m *Metrics) bind(ctx context.Context, reg *registrar.Registrar, comp *comp
 			Help: "Live REGISTER bindings."}, func() float64 { return float64(reg.Count()) }),
 		&publicationsCollector{ctx: ctx, comp: comp},
 	)
+	if bs, ok := st.(store.Batching); ok {
+		m.reg.MustRegister(commitCollector{bs})
+	}
 	if rs, ok := st.(ReplicatedStore); ok {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "presencehub_store_replication_lag_seconds",
@@ -160,6 +163,26 @@ var (
 	publicationsDesc = prometheus.NewDesc("presencehub_publications",
 		"Live publications in the store, by event package.", []string{"event"}, nil)
 )
+
+var writesPerCommitDesc = prometheus.NewDesc("presencehub_store_writes_per_commit",
+	"Writes (publication creates, replaces, deletes) per store transaction: concurrent PUBLISHes share one commit (group commit).", nil, nil)
+
+// commitCollector reads a batching store's transactions by size at scrape
+// time, as a histogram.
+type commitCollector struct{ st store.Batching }
+
+func (c commitCollector) Describe(ch chan<- *prometheus.Desc) { ch <- writesPerCommitDesc }
+
+func (c commitCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.st.CommitStats()
+	buckets := make(map[float64]uint64, len(st.Buckets))
+	var cum uint64
+	for i, n := range st.Buckets {
+		cum += n
+		buckets[float64(uint(1)<<i)] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(writesPerCommitDesc, st.Commits, float64(st.Writes), buckets)
+}
 
 // queued is what the metrics read of a connection: its write queue.
 type queued interface{ QueueLen() int }

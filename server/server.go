@@ -86,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.PublisherRequestsPerSecond = 20000
 	}
 	if cfg.PublishesInFlight == 0 {
-		cfg.PublishesInFlight = 8
+		cfg.PublishesInFlight = 32
 	}
 	if cfg.MaxConnsPerIP == 0 {
 		cfg.MaxConnsPerIP = 256

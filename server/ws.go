@@ -120,6 +120,9 @@ func (s *Server) serveConn(conn *wsproto.Conn, tc *tappedConn, fl *flow.Flow, id
 	if unauth != nil {
 		unauth.Stop()
 	}
+	if lim.lanes != nil {
+		lim.lanes.wait() // the PUBLISHes read are answered (or dropped with the socket)
+	}
 	fl.Close()
 	// Not s.ctx: a hub shutting down still removes its bindings from a
 	// shared store.
@@ -168,18 +171,18 @@ type limiter struct {
 	rate, pubRate float64
 	tokens        float64
 	last          time.Time
-	// publishes bounds the PUBLISHes of this connection being processed at
-	// once: a PBX or load generator pipelines them, and concurrent ones
-	// share the store's group commits. A full semaphore stops reading.
-	publishes chan struct{}
+	// inFlight bounds the PUBLISHes of this connection read and not yet
+	// answered; lanes runs them (lanes.go), nil until the first. With 1
+	// they run in order on the reader.
+	inFlight int
+	lanes    *lanes
 }
 
 func newLimiter(perSecond, publisherPerSecond, publishesInFlight int) *limiter {
 	r, pr := float64(perSecond), float64(max(publisherPerSecond, perSecond))
 	// Full at the higher rate: allow lowers the balance to the burst of the
 	// rate that applies.
-	return &limiter{rate: r, pubRate: pr, tokens: 4 * pr, last: time.Now(),
-		publishes: make(chan struct{}, max(publishesInFlight, 1))}
+	return &limiter{rate: r, pubRate: pr, tokens: 4 * pr, last: time.Now(), inFlight: max(publishesInFlight, 1)}
 }
 
 // allow takes a request's token, at the publisher rate when publisher is

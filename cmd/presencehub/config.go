@@ -46,38 +46,39 @@ type config struct {
 	NATSReplicas   int
 	NodeID         string
 
-	JWKSRefresh       time.Duration
-	JWKSUnknownKID    time.Duration
-	JWKSTimeout       time.Duration
-	PingInterval      time.Duration
-	WriteQueue        int
-	MaxMessageSize    int64
-	UnauthTimeout     time.Duration
-	RequestsPerSecond int
-	PubRequestsPerSec int
-	MaxPubsPerRes     int
-	MaxDialogsPerRes  int
-	MaxConnsPerIP     int
-	MaxHeaders        int
-	MaxHeaderLength   int
-	HTTPReadTimeout   time.Duration
-	HTTPIdleTimeout   time.Duration
-	MaxBindingsPerAOR int
-	MaxSubsPerConn    int
-	MaxSubsPerUser    int
-	FeedReplay        int
-	FeedQueue         int
-	FeedKeepalive     time.Duration
-	MaxPubsPerUser    int
-	PublishMin        time.Duration
-	PublishDefault    time.Duration
-	SubscribeMin      time.Duration
-	RegisterMin       time.Duration
-	RebindGrace       time.Duration
-	ShutdownTimeout   time.Duration
-	ListBatch         time.Duration
-	MaxListMembers    int
-	WSCompression     string
+	JWKSRefresh        time.Duration
+	JWKSUnknownKID     time.Duration
+	JWKSTimeout        time.Duration
+	PingInterval       time.Duration
+	WriteQueue         int
+	MaxMessageSize     int64
+	UnauthTimeout      time.Duration
+	RequestsPerSecond  int
+	PubRequestsPerSec  int
+	PublishConcurrency int
+	MaxPubsPerRes      int
+	MaxDialogsPerRes   int
+	MaxConnsPerIP      int
+	MaxHeaders         int
+	MaxHeaderLength    int
+	HTTPReadTimeout    time.Duration
+	HTTPIdleTimeout    time.Duration
+	MaxBindingsPerAOR  int
+	MaxSubsPerConn     int
+	MaxSubsPerUser     int
+	FeedReplay         int
+	FeedQueue          int
+	FeedKeepalive      time.Duration
+	MaxPubsPerUser     int
+	PublishMin         time.Duration
+	PublishDefault     time.Duration
+	SubscribeMin       time.Duration
+	RegisterMin        time.Duration
+	RebindGrace        time.Duration
+	ShutdownTimeout    time.Duration
+	ListBatch          time.Duration
+	MaxListMembers     int
+	WSCompression      string
 
 	fromEnv map[string]bool // flag names set by a PRESENCEHUB_* variable
 	fromCLI map[string]bool // flag names set on the command line
@@ -129,6 +130,7 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UnauthTimeout, "unauth-timeout", 30*time.Second, "close connections without a valid token after this")
 	fs.IntVar(&c.RequestsPerSecond, "requests-per-second", 200, "requests per second per connection (burst 4x); 503 above")
 	fs.IntVar(&c.PubRequestsPerSec, "publisher-requests-per-second", 20000, "requests per second per connection whose token may publish for others (publish [\"*\"] or a list: a PBX, an integration), burst 4x; 503 above")
+	fs.IntVar(&c.PublishConcurrency, "publish-concurrency", 32, "PUBLISHes of one connection processed at once: one resource's in order, different resources' together, so they share the store's commits; above it the connection is not read (1: one at a time, the default with --db :memory:)")
 	fs.IntVar(&c.MaxConnsPerIP, "max-connections-per-ip", 256, "open WebSocket connections from one client address (HTTP 503 above), and apart from them open HTTP connections (closed above)")
 	fs.DurationVar(&c.HTTPReadTimeout, "http-read-timeout", 30*time.Second, "bound on reading an HTTP request's body and writing its response (not WebSocket)")
 	fs.DurationVar(&c.HTTPIdleTimeout, "http-idle-timeout", 60*time.Second, "an HTTP keep-alive connection without a next request is closed after this")
@@ -283,6 +285,9 @@ func (c *config) validate(fs *flag.FlagSet) error {
 				bad(name, "want comma separated CIDRs like 10.0.0.0/8,192.168.1.5/32")
 			}
 		}
+	}
+	if defined("publish-concurrency") && c.PublishConcurrency < 1 {
+		bad("publish-concurrency", "want 1 or more")
 	}
 	if defined("jwt-secret") && c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, fmt.Errorf("%s: %d bytes; want at least 32 (e.g. the output of openssl rand -hex 32)", c.name("jwt-secret"), len(c.JWTSecret)))

@@ -191,7 +191,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		MaxSubsPerConn:             c.MaxSubsPerConn,
 		MaxSubsPerUser:             c.MaxSubsPerUser,
 		MaxPubsPerUser:             c.MaxPubsPerUser,
-		PublishesInFlight:          publishesInFlight(c.DB),
+		PublishesInFlight:          c.publishConcurrency(),
 		NodeID:                     c.NodeID,
 		PublishExpiry:              map[string]siprule.ExpiryPolicy{compositor.EventPresence: pubExp, compositor.EventDialog: pubExp, compositor.EventMessageSummary: pubExp},
 		SubscribeExpiry:            map[string]siprule.ExpiryPolicy{compositor.EventPresence: subExp, compositor.EventDialog: subExp, compositor.EventMessageSummary: subExp},
@@ -443,13 +443,14 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// publishesInFlight: concurrent PUBLISHes feed SQLite's group commit; the
-// in-memory store is fastest with them in order (measured with bench).
-func publishesInFlight(db string) int {
-	if db == ":memory:" {
+// publishConcurrency is --publish-concurrency, 1 by default with the
+// in-memory store: it has no commits to share and is fastest with a
+// connection's PUBLISHes in order (measured with bench).
+func (c *config) publishConcurrency() int {
+	if c.DB == ":memory:" && !c.fromCLI["publish-concurrency"] && !c.fromEnv["publish-concurrency"] {
 		return 1
 	}
-	return 8
+	return c.PublishConcurrency
 }
 
 // listBatch maps the flag (0: no batching) to server.Config (negative: none).

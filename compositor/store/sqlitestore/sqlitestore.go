@@ -80,8 +80,9 @@ type Store struct {
 	timer   *time.Timer
 	timerAt time.Time
 
-	wq writeQueue // group commit: see write.go; its leader takes mu
-	cp checkpointer
+	wq    writeQueue // group commit: see write.go; its leader takes mu
+	stats commitCounter
+	cp    checkpointer
 }
 
 var (

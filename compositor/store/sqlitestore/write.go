@@ -327,6 +327,7 @@ func (s *Store) commitLocked(b *batch, ops []*writeOp) error {
 	}
 	s.rev = rev
 	s.cp.committed(len(b.ok))
+	s.stats.add(len(ops))
 	for _, op := range b.ok {
 		switch op.kind {
 		case opCreate, opReplace:
