@@ -11,6 +11,7 @@ import (
 func checkSub(t *testing.T) *subscriber {
 	t.Helper()
 	r := &run{cfg: Config{Domain: "bench.test", Prefix: "bench", Resources: 1}, id: "r1", start: time.Now()}
+	r.prepare()
 	s := &subscriber{r: r, subs: []subscription{{resource: 0}}}
 	s.subs[0].callID = s.callID(0)
 	s.subs[0].accepted = true
@@ -96,5 +97,20 @@ func TestSubscriberChecks_WrongEntityAndUnknownDialog(t *testing.T) {
 	s.onNotify(&m, 0)
 	if s.c.WrongEntity != 1 || s.c.Malformed != 1 {
 		t.Errorf("checks = %+v", s.c)
+	}
+}
+
+func TestSubscriberChecks_BodyWithoutVersionIsMalformed(t *testing.T) {
+	s := checkSub(t)
+	body := `<?xml version="1.0"?>` + "\n" + `<dialog-info state="full" entity="` + s.r.aor(0) + `"></dialog-info>`
+	raw := "NOTIFY sip:a@b SIP/2.0\r\nCall-ID: " + s.subs[0].callID + "\r\nCSeq: 1 NOTIFY\r\nContent-Length: " +
+		itoa(len(body)) + "\r\n\r\n" + body
+	var m message
+	if !parseMessage([]byte(raw), &m) {
+		t.Fatal("test NOTIFY does not parse")
+	}
+	s.onNotify(&m, 0)
+	if s.c != (checks{Malformed: 1}) {
+		t.Errorf("checks = %+v, want one malformed", s.c)
 	}
 }

@@ -21,6 +21,10 @@ type procSample struct {
 	hwmBytes int64 // VmHWM: peak RSS
 	cpuTicks int64 // utime + stime
 	threads  int
+	// Read and write system calls so far (/proc/<pid>/io syscr, syscw:
+	// read(2), write(2) and their vectored forms, sockets included); 0 when
+	// the file cannot be read.
+	readCalls, writeCalls uint64
 }
 
 // readProc reads /proc/<pid>/stat and /proc/<pid>/status.
@@ -61,6 +65,18 @@ func readProc(pid int) (procSample, error) {
 			s.threads, _ = strconv.Atoi(strings.TrimSpace(v))
 		}
 	}
+	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		for _, line := range strings.Split(string(io), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			switch k {
+			case "syscr":
+				s.readCalls = n
+			case "syscw":
+				s.writeCalls = n
+			}
+		}
+	}
 	return s, nil
 }
 
@@ -77,6 +93,16 @@ func cpuPercent(a, b procSample) float64 {
 		return 0
 	}
 	return float64(b.cpuTicks-a.cpuTicks) / clockTicks / d * 100
+}
+
+// selfCPU is this process's CPU time so far (user + system, getrusage:
+// microseconds, not /proc's 10 ms ticks).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // machineSample is the whole machine's CPU time from /proc/stat.

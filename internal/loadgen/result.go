@@ -60,12 +60,24 @@ type Result struct {
 	HubRSSPeakMiB       float64 `json:"hub_rss_peak_mib"`
 	HubRSSEndMiB        float64 `json:"hub_rss_end_mib"`
 	HubThreads          int     `json:"hub_threads,omitempty"`
-	GenCPUPct           float64 `json:"generator_cpu_pct"`
-	GenCPUTotalS        float64 `json:"generator_cpu_s"`
-	MachineBusyCores    float64 `json:"machine_busy_cores"` // whole machine while publishing
-	OtherBusyCores      float64 `json:"other_busy_cores"`   // machine minus hub minus generator
-	Load1Start          float64 `json:"load1_start"`
-	Load1End            float64 `json:"load1_end"`
+	// HubReads and HubWrites are the hub's read(2) and write(2) calls while
+	// publishing (sockets, database and log together).
+	HubReads     uint64  `json:"hub_read_syscalls,omitempty"`
+	HubWrites    uint64  `json:"hub_write_syscalls,omitempty"`
+	GenCPUPct    float64 `json:"generator_cpu_pct"`
+	GenCPUTotalS float64 `json:"generator_cpu_s"`
+	// GenCPUPerNotifyUs is the generator's CPU (user + system, getrusage)
+	// while publishing per NOTIFY received then, in µs: all of its work
+	// (PUBLISHes, NOTIFYs, answers) divided by the NOTIFYs.
+	GenCPUPerNotifyUs float64 `json:"generator_cpu_us_per_notify"`
+	// GenReads and GenWrites are the generator's read(2) and write(2)
+	// calls while publishing.
+	GenReads         uint64  `json:"generator_read_syscalls"`
+	GenWrites        uint64  `json:"generator_write_syscalls"`
+	MachineBusyCores float64 `json:"machine_busy_cores"` // whole machine while publishing
+	OtherBusyCores   float64 `json:"other_busy_cores"`   // machine minus hub minus generator
+	Load1Start       float64 `json:"load1_start"`
+	Load1End         float64 `json:"load1_end"`
 
 	Checks   checks         `json:"checks"`
 	Failures map[string]int `json:"failures,omitempty"` // "PUBLISH 503": count
@@ -103,6 +115,13 @@ func (r *Result) WriteHuman(w io.Writer) {
 	}
 	fmt.Fprintf(w, "machine     %d cores: %.2f busy (hub %.2f, generator %.2f, others %.2f); load average %.2f → %.2f\n",
 		r.Cores, r.MachineBusyCores, r.HubCPUPct/100, r.GenCPUPct/100, r.OtherBusyCores, r.Load1Start, r.Load1End)
+	if r.Notify > 0 {
+		fmt.Fprintf(w, "generator   %.2f µs CPU per NOTIFY; %.1f NOTIFYs per read(2), %.1f per write(2)\n",
+			r.GenCPUPerNotifyUs, perCall(r.Notify, r.GenReads), perCall(r.Notify, r.GenWrites))
+		if r.HubReads > 0 {
+			fmt.Fprintf(w, "hub I/O     %.1f NOTIFYs per write(2), %.1f per read(2)\n", perCall(r.Notify, r.HubWrites), perCall(r.Notify, r.HubReads))
+		}
+	}
 	c := r.Checks
 	fmt.Fprintf(w, "checks      version %d, duplicate bodies %d, out of order %d, wrong entity %d, terminated %d, malformed %d, subscribe failed %d, not ready %d, not final %d, publish failed %d, disconnects %d\n",
 		c.VersionErrors, c.DuplicateBodies, c.OutOfOrder, c.WrongEntity, c.UnexpectedTerminated, c.Malformed,
@@ -119,6 +138,14 @@ func (r *Result) WriteHuman(w io.Writer) {
 		verdict = "FAIL: " + strings.Join(r.Problems, "; ")
 	}
 	fmt.Fprintf(w, "result      %s\n", verdict)
+}
+
+// perCall is n per call (0 without calls).
+func perCall(n, calls uint64) float64 {
+	if calls == 0 {
+		return 0
+	}
+	return float64(n) / float64(calls)
 }
 
 // WriteJSON writes the result as one JSON line.

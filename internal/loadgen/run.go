@@ -58,6 +58,8 @@ type run struct {
 	subs []*subscriber
 	pubs []*publisher
 
+	users, aors []string // by resource (prepare)
+
 	ready    atomic.Int64  // subscriptions with 200 + first NOTIFY
 	notifies atomic.Uint64 // NOTIFYs received
 	stopping atomic.Bool   // the run is ending: terminated NOTIFYs are expected
@@ -66,8 +68,19 @@ type run struct {
 	failures map[string]int // "PUBLISH 503" -> count
 }
 
-func (r *run) user(resource int) string { return r.cfg.Prefix + r.id + "-" + strconv.Itoa(resource) }
-func (r *run) aor(resource int) string  { return siprule.AOR(r.user(resource), r.cfg.Domain) }
+// prepare names every resource once (users, aors), not per message.
+func (r *run) prepare() {
+	r.users = make([]string, r.cfg.Resources)
+	r.aors = make([]string, r.cfg.Resources)
+	for i := range r.users {
+		r.users[i] = r.cfg.Prefix + r.id + "-" + strconv.Itoa(i)
+		r.aors[i] = siprule.AOR(r.users[i], r.cfg.Domain)
+	}
+}
+
+// user is resource's user part, aor its AOR.
+func (r *run) user(resource int) string { return r.users[resource] }
+func (r *run) aor(resource int) string  { return r.aors[resource] }
 
 func (r *run) noteFailure(method string, code int) {
 	r.failMu.Lock()
@@ -90,6 +103,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	r := &run{cfg: cfg, id: randToken(5), start: time.Now(), failures: map[string]int{}}
+	r.prepare()
 	res := &Result{Mode: "load", Hub: cfg.Hub, Subscribers: cfg.Subscribers, SubsPerSocket: cfg.SubsPerSocket,
 		Subscriptions: cfg.Subscribers * cfg.SubsPerSocket, Resources: cfg.Resources, Publishers: cfg.Publishers,
 		TargetRate: cfg.Rate, Window: cfg.Window, Cores: runtime.NumCPU()}
@@ -146,6 +160,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer cancel()
 	mStart := readMachine()
 	genPub, _ := readProc(self)
+	cpuPub := selfCPU()
 	hubPub := hubSub
 	n0 := r.notifies.Load()
 	var paced sync.WaitGroup
@@ -176,6 +191,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	n1 := r.notifies.Load()
 	mEnd := readMachine()
 	genEnd, _ := readProc(self)
+	cpuEnd := selfCPU()
 	peak()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -184,6 +200,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Notify = n1 - n0
 	res.NotifyPerS = float64(res.Notify) / elapsed.Seconds()
 	res.GenCPUPct = cpuPercent(genPub, genEnd)
+	res.GenReads, res.GenWrites = genEnd.readCalls-genPub.readCalls, genEnd.writeCalls-genPub.writeCalls
+	if res.Notify > 0 {
+		res.GenCPUPerNotifyUs = float64((cpuEnd - cpuPub).Microseconds()) / float64(res.Notify)
+	}
 	res.Load1Start, res.Load1End = mStart.load1, mEnd.load1
 	res.MachineBusyCores = busyCores(mStart, mEnd)
 	if cfg.HubPID > 0 {
@@ -193,6 +213,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.HubRSSEndMiB = mib(hubEnd.rssBytes)
 			res.HubRSSStartMiB = mib(hubStart.rssBytes)
 			res.HubThreads = hubEnd.threads
+			res.HubReads, res.HubWrites = hubEnd.readCalls-hubPub.readCalls, hubEnd.writeCalls-hubPub.writeCalls
 		}
 		res.HubPID = cfg.HubPID
 	}

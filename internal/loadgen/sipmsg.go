@@ -66,15 +66,15 @@ func parseMessage(msg []byte, m *message) bool {
 			return false // the hub never folds; an answer could not copy it
 		}
 		hl := h.Raw() // with CRLF
-		val := h.Value()
 		switch headerID(h.Name()) {
 		case hVia, hFrom, hTo:
 			m.addAnswer(hl)
 		case hCallID:
 			m.addAnswer(hl)
-			m.callID = val
+			m.callID = h.Value()
 		case hCSeq:
 			m.addAnswer(hl)
+			val := h.Value()
 			sp := bytes.IndexByte(val, ' ')
 			if sp > 0 {
 				n, _ := atoi(val[:sp])
@@ -82,11 +82,11 @@ func parseMessage(msg []byte, m *message) bool {
 				m.cseqMeth = bytes.TrimSpace(val[sp+1:])
 			}
 		case hETag:
-			m.etag = val
+			m.etag = h.Value()
 		case hSubState:
-			m.subState = val
+			m.subState = h.Value()
 		case hContentLength:
-			clen, _ = atoi(val)
+			clen, _ = atoi(h.Value())
 		}
 	}
 	if !h.Ended() || h.Malformed() {
@@ -349,15 +349,23 @@ var (
 	stateClose  = []byte("</state>")
 )
 
-// parseDialogBody reads body, a dialog-info document for aor.
+// parseDialogBody reads body, a dialog-info document for aor. Version and
+// entity are read in the root element's start tag only (not the XML
+// declaration's version, not another element's); the dialog's state and
+// the publisher's ;ts= and ;seq= after it.
 func parseDialogBody(body []byte, aor string, d *dialogBody) {
 	*d = dialogBody{}
-	vs, ve := -1, -1
-	root := bytes.Index(body, rootOpen) // not the XML declaration's version
+	root := bytes.Index(body, rootOpen)
 	if root < 0 {
 		root = 0
 	}
-	if i := bytes.Index(body[root:], versionAttr); i >= 0 {
+	tagEnd := len(body)
+	if gt := bytes.IndexByte(body[root:], '>'); gt >= 0 {
+		tagEnd = root + gt + 1
+	}
+	tag, rest := body[root:tagEnd], body[tagEnd:]
+	vs, ve := -1, -1
+	if i := bytes.Index(tag, versionAttr); i >= 0 {
 		vs = root + i + len(versionAttr)
 		ve = vs
 		for ve < len(body) && body[ve] >= '0' && body[ve] <= '9' {
@@ -376,35 +384,44 @@ func parseDialogBody(body []byte, aor string, d *dialogBody) {
 		h.Write(body)
 	}
 	d.hash = h.Sum64()
-	if i := bytes.Index(body, entityAttr); i >= 0 {
-		rest := body[i+len(entityAttr):]
-		d.entityOK = len(rest) > len(aor) && string(rest[:len(aor)]) == aor && rest[len(aor)] == '"'
+	if i := bytes.Index(tag, entityAttr); i >= 0 {
+		v := tag[i+len(entityAttr):]
+		d.entityOK = len(v) > len(aor) && string(v[:len(aor)]) == aor && v[len(aor)] == '"'
 	}
-	if i := bytes.Index(body, tsParam); i >= 0 {
-		n, _ := leadingInt(body[i+len(tsParam):])
-		d.sentNs = int64(n)
-	}
-	if i := bytes.Index(body, seqParam); i >= 0 {
-		n, _ := leadingInt(body[i+len(seqParam):])
-		d.seq = uint64(n)
-	}
-	if i := bytes.Index(body, stateOpen); i >= 0 {
-		rest := body[i+len(stateOpen):]
-		if gt := bytes.IndexByte(rest, '>'); gt >= 0 {
-			rest = rest[gt+1:]
-			if e := bytes.Index(rest, stateClose); e >= 0 {
-				d.state = rest[:e]
+	if i := bytes.Index(rest, stateOpen); i >= 0 {
+		st := rest[i+len(stateOpen):]
+		if gt := bytes.IndexByte(st, '>'); gt >= 0 {
+			st = st[gt+1:]
+			if e := bytes.Index(st, stateClose); e >= 0 {
+				d.state = st[:e]
 			}
 		}
 	}
+	if i := bytes.Index(rest, tsParam); i >= 0 {
+		rest = rest[i+len(tsParam):]
+		n, l := leadingInt(rest)
+		d.sentNs = int64(n)
+		rest = rest[l:] // the generator writes ;seq= right after ;ts=
+	}
+	if !bytes.HasPrefix(rest, seqParam) {
+		if i := bytes.Index(rest, seqParam); i >= 0 {
+			rest = rest[i:]
+		}
+	}
+	if bytes.HasPrefix(rest, seqParam) {
+		n, _ := leadingInt(rest[len(seqParam):])
+		d.seq = uint64(n)
+	}
 }
 
-func leadingInt(b []byte) (int, bool) {
-	e := 0
-	for e < len(b) && b[e] >= '0' && b[e] <= '9' {
-		e++
+// leadingInt parses the decimal digits b starts with (0 when none or too
+// many) and says how many bytes they are.
+func leadingInt(b []byte) (n, digits int) {
+	for digits < len(b) && b[digits] >= '0' && b[digits] <= '9' {
+		digits++
 	}
-	return atoi(b[:e])
+	n, _ = atoi(b[:digits])
+	return n, digits
 }
 
 // hashSeed is fixed for the process: body hashes are compared, never stored.

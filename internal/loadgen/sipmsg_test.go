@@ -164,3 +164,30 @@ func BenchmarkNotifyAnswer(b *testing.B) {
 		parseDialogBody(m.body, "sip:bench3@bench.test", &d)
 	}
 }
+
+func TestParseDialogBody_VersionAndEntityOnlyFromTheRootTag(t *testing.T) {
+	const aor = "sip:b@x"
+	tests := []struct {
+		name     string
+		body     string
+		hasVer   bool
+		entityOK bool
+		seq      uint64
+	}{
+		{"root attributes", `<?xml version="1.0"?><dialog-info version="7" entity="sip:b@x"></dialog-info>`, true, true, 0},
+		{"the declaration's version is not the document's", `<?xml version="1.0"?><dialog-info entity="sip:b@x"></dialog-info>`, false, true, 0},
+		{"a child's attributes are not the root's", `<dialog-info><dialog version="3" entity="sip:b@x"/></dialog-info>`, false, false, 0},
+		{"entity must end at the quote", `<dialog-info version="1" entity="sip:b@xy"></dialog-info>`, true, false, 0},
+		{"seq without ts", `<dialog-info version="1" entity="sip:b@x"><dialog id="d"><state>early</state><local><target uri="sip:a@h;seq=12"/></local></dialog></dialog-info>`, true, true, 12},
+		{"seq apart from ts", `<dialog-info version="1" entity="sip:b@x"><dialog id="d"><state>early</state><local><target uri="sip:a@h;ts=5;x=1;seq=13"/></local></dialog></dialog-info>`, true, true, 13},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d dialogBody
+			parseDialogBody([]byte(tt.body), aor, &d)
+			if d.hasVer != tt.hasVer || d.entityOK != tt.entityOK || d.seq != tt.seq {
+				t.Errorf("hasVer %v entityOK %v seq %d; want %v %v %d", d.hasVer, d.entityOK, d.seq, tt.hasVer, tt.entityOK, tt.seq)
+			}
+		})
+	}
+}
