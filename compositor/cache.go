@@ -78,11 +78,15 @@ func newCache(cfg Config) *cache {
 	}
 }
 
-// parsed is a body Publish already parsed, to spare parsing it again.
+// parsed is a body Publish already parsed, to spare parsing it again, and
+// with hasMeta the bookkeeping it wrote into the publication's Meta, to
+// spare decoding it.
 type parsed struct {
 	presence *pidf.Document
 	dialogs  *dialoginfo.Document
 	summary  *msgsummary.Summary
+	meta     meta
+	hasMeta  bool
 }
 
 func (c *cache) parse(p store.Publication) parsed {
@@ -122,9 +126,16 @@ func (c *cache) applyChange(ch store.Change, body *parsed, fromFeed bool) (key, 
 	if ch.Kind == store.ChangePut && body == nil {
 		c.mu.RLock()
 		cur := c.byID[ch.Pub.ID]
-		stale := (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev || c.coldLocked(ch)
+		cold := c.coldLocked(ch)
+		applied := (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev
 		c.mu.RUnlock()
-		if !stale {
+		if applied && !cold {
+			// The feed bringing this node's own commit, which Publish
+			// applied: a loaded resource, so nothing the feed skips and
+			// feedRev need not move (lazy.go); no write lock.
+			return k, true
+		}
+		if !applied && !cold {
 			pb := c.parse(ch.Pub) // outside the lock
 			body = &pb
 		}
@@ -158,7 +169,10 @@ func (c *cache) applyChange(ch store.Change, body *parsed, fromFeed bool) (key, 
 		if (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev {
 			return k, true
 		}
-		e := &entry{pub: ch.Pub, meta: decodeMeta(ch.Pub.Meta), presence: body.presence, dialogs: body.dialogs, summary: body.summary}
+		e := &entry{pub: ch.Pub, meta: body.meta, presence: body.presence, dialogs: body.dialogs, summary: body.summary}
+		if !body.hasMeta {
+			e.meta = decodeMeta(ch.Pub.Meta)
+		}
 		if cur != nil {
 			delete(c.byETag, cur.pub.ETag)
 		} else {
@@ -211,6 +225,12 @@ func (c *cache) emit(k key) (View, bool) {
 
 // pruneGone forgets deletes the feed has passed: no older change can come.
 func (c *cache) pruneGone(feedRev uint64) {
+	c.mu.RLock()
+	none := len(c.gone) == 0
+	c.mu.RUnlock()
+	if none {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, rev := range c.gone {

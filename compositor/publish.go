@@ -19,8 +19,8 @@ type PublishRequest struct {
 	IfMatch     []string // every SIP-If-Match value (exactly one is valid; >1 -> 400)
 	Expires     int      // granted lifetime in seconds (the SIP layer applied its expiry policy); 0 removes
 	ContentType string   // media type without parameters, lower-case; "" when no body
-	Body        []byte
-	Publisher   string // identity that published (JWT sub), kept for the admin API
+	Body        []byte   // kept by the store as it is (store.Publication): not modified after Publish
+	Publisher   string   // identity that published (JWT sub), kept for the admin API
 	// EndingOnly: Expires is shorter than the SIP layer's expiry policy
 	// allows for state that goes on (siprule.ExpiryPolicy.GrantEnding); the
 	// PUBLISH is taken only if it ends state (endsState), else ErrTooBrief.
@@ -73,12 +73,13 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 	exp := time.Duration(r.Expires) * time.Second
 
 	// Step 4: the body.
+	var pb parsed // on the stack: nothing keeps body itself
 	var body *parsed
 	if len(r.Body) > 0 {
-		var err error
-		if body, err = c.parseBody(r); err != nil {
+		if err := c.parseBody(r, &pb); err != nil {
 			return PublishResult{}, err
 		}
+		body = &pb
 	} else if old == nil {
 		return PublishResult{}, &Error{Code: 400, Reason: "Bad Request: initial PUBLISH without body"}
 	}
@@ -114,7 +115,7 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 	if err := c.bounds(k, old, body); err != nil {
 		return PublishResult{}, err
 	}
-	p := c.nextPublication(k, old, r, body, now, exp, res.ETag)
+	p, m := c.nextPublication(k, old, r, body, now, exp, res.ETag)
 	var err error
 	if old == nil {
 		p, err = c.store.Create(ctx, p)
@@ -125,8 +126,10 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 		return PublishResult{}, storeError("store", err)
 	}
 	if body == nil {
-		body = &parsed{presence: old.presence, dialogs: old.dialogs, summary: old.summary}
+		pb = parsed{presence: old.presence, dialogs: old.dialogs, summary: old.summary}
+		body = &pb
 	}
+	body.meta, body.hasMeta = m, true // what p.Meta encodes: not decoded again
 	c.cache.apply(store.Change{Kind: store.ChangePut, Rev: p.Rev, Pub: p}, body)
 	return res, nil
 }
@@ -134,22 +137,21 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 // lookup finds the publication a SIP-If-Match names: in memory first, then
 // in the store (another node, or a feed that lags).
 func (c *Compositor) lookup(ctx context.Context, k key, etag string, now time.Time) (*entry, error) {
-	miss := &Error{Code: 412, Reason: "Conditional Request Failed - no live publication has this SIP-If-Match entity-tag"}
 	if e := c.cache.byTag(etag); e != nil {
 		if e.pub.Resource != k.resource || e.pub.Event != k.event || !e.pub.Expires.After(now) {
-			return nil, miss
+			return nil, errNoMatch()
 		}
 		return e, nil
 	}
 	p, err := c.store.FindByETag(ctx, k.resource, etag)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, miss
+		return nil, errNoMatch()
 	}
 	if err != nil {
 		return nil, storeError("find", err)
 	}
 	if p.Event != k.event {
-		return nil, miss
+		return nil, errNoMatch()
 	}
 	e := &entry{pub: p, meta: decodeMeta(p.Meta)}
 	pb := c.cache.parse(p)
@@ -157,16 +159,21 @@ func (c *Compositor) lookup(ctx context.Context, k key, etag string, now time.Ti
 	return e, nil
 }
 
-// parseBody is RFC 3903 §6 step 4 for a request with a body.
-func (c *Compositor) parseBody(r PublishRequest) (*parsed, error) {
+// errNoMatch is the 412 of a SIP-If-Match that names no live publication
+// of the request's resource and event.
+func errNoMatch() error {
+	return &Error{Code: 412, Reason: "Conditional Request Failed - no live publication has this SIP-If-Match entity-tag"}
+}
+
+// parseBody is RFC 3903 §6 step 4 for a request with a body, into out.
+func (c *Compositor) parseBody(r PublishRequest, out *parsed) error {
 	want := c.ContentType(r.Event)
 	if r.ContentType != want {
-		return nil, &Error{Code: 415, Reason: "Unsupported Media Type - Event " + r.Event + " takes " + want, Accept: want}
+		return &Error{Code: 415, Reason: "Unsupported Media Type - Event " + r.Event + " takes " + want, Accept: want}
 	}
 	if len(r.Body) > c.cache.lim.MaxBytes {
-		return nil, &Error{Code: 413, Reason: fmt.Sprintf("Request Entity Too Large - body above %d bytes", c.cache.lim.MaxBytes)}
+		return &Error{Code: 413, Reason: fmt.Sprintf("Request Entity Too Large - body above %d bytes", c.cache.lim.MaxBytes)}
 	}
-	var out parsed
 	var entity string
 	var err error
 	switch r.Event {
@@ -185,18 +192,18 @@ func (c *Compositor) parseBody(r PublishRequest) (*parsed, error) {
 		entity = r.Resource
 	}
 	if err != nil {
-		return nil, &Error{Code: 400, Reason: reason("Bad Request", err), Err: err}
+		return &Error{Code: 400, Reason: reason("Bad Request", err), Err: err}
 	}
 	if !sameAOR(entity, r.Resource) {
 		err := fmt.Errorf("entity %q is not %q", entity, r.Resource)
-		return nil, &Error{Code: 400, Reason: reason("Bad Request: the body's entity is not the Request-URI's AOR", err), Err: err}
+		return &Error{Code: 400, Reason: reason("Bad Request: the body's entity is not the Request-URI's AOR", err), Err: err}
 	}
-	return &out, nil
+	return nil
 }
 
 // nextPublication builds the version to store: a new one, a refresh (no
-// body) or a modification (body).
-func (c *Compositor) nextPublication(k key, old *entry, r PublishRequest, body *parsed, now time.Time, exp time.Duration, etag string) store.Publication {
+// body) or a modification (body), and the bookkeeping its Meta encodes.
+func (c *Compositor) nextPublication(k key, old *entry, r PublishRequest, body *parsed, now time.Time, exp time.Duration, etag string) (store.Publication, meta) {
 	var p store.Publication
 	var m meta
 	if old == nil {
@@ -219,7 +226,7 @@ func (c *Compositor) nextPublication(k key, old *entry, r PublishRequest, body *
 		m = c.dialogMeta(k, old, body, now)
 	}
 	p.Meta = m.encode()
-	return p
+	return p, m
 }
 
 // bounds refuses a PUBLISH that would take the resource's composed view

@@ -1,6 +1,8 @@
 package compositor
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/presencehub/presencehub/compositor/dialoginfo"
@@ -22,14 +24,14 @@ import (
 
 // sinceMeta returns the stamps of body's dialogs (nil body: a refresh keeps
 // old's). view is the resource's composed dialogs before this PUBLISH.
-func sinceMeta(old *entry, body *parsed, view []dialoginfo.Dialog, now time.Time) map[string]int64 {
+func sinceMeta(old *entry, body *parsed, view []dialoginfo.Dialog, now time.Time) stamps {
 	if body == nil || body.dialogs == nil {
 		if old != nil {
 			return old.meta.Since
 		}
 		return nil
 	}
-	var out map[string]int64
+	var out stamps
 	for _, d := range body.dialogs.Dialogs {
 		if d.Terminated() {
 			continue
@@ -41,10 +43,11 @@ func sinceMeta(old *entry, body *parsed, view []dialoginfo.Dialog, now time.Time
 			at = ms
 		}
 		if out == nil {
-			out = make(map[string]int64, len(body.dialogs.Dialogs))
+			out = make(stamps, 0, len(body.dialogs.Dialogs))
 		}
-		out[d.ID] = at
+		out = append(out, stamp{d.ID, at})
 	}
+	out.sort() // the body's ids are distinct (dialoginfo.Parse)
 	return out
 }
 
@@ -54,7 +57,7 @@ func prevSince(old *entry, d dialoginfo.Dialog) (int64, bool) {
 	if old == nil {
 		return 0, false
 	}
-	ms, ok := old.meta.Since[d.ID]
+	ms, ok := old.meta.Since.get(d.ID)
 	if !ok {
 		return 0, false
 	}
@@ -66,20 +69,20 @@ func prevSince(old *entry, d dialoginfo.Dialog) (int64, bool) {
 	return 0, false
 }
 
-// viewSince is d's stamp in the composed view when the view shows d in the
-// same state.
+// viewSince is d's stamp in the composed view (sorted by id) when the view
+// shows d in the same state.
 func viewSince(view []dialoginfo.Dialog, d dialoginfo.Dialog) (int64, bool) {
-	for _, v := range view {
-		if v.ID == d.ID {
-			return v.Since.UnixMilli(), v.State == d.State && !v.Since.IsZero()
-		}
+	i, ok := slices.BinarySearchFunc(view, d.ID, func(v dialoginfo.Dialog, id string) int { return strings.Compare(v.ID, id) })
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	v := &view[i]
+	return v.Since.UnixMilli(), v.State == d.State && !v.Since.IsZero()
 }
 
 // stamped returns d with the stamp its publication e gave it.
 func stamped(d dialoginfo.Dialog, e *entry) dialoginfo.Dialog {
-	if ms, ok := e.meta.Since[d.ID]; ok {
+	if ms, ok := e.meta.Since.get(d.ID); ok {
 		d.Since = time.UnixMilli(ms).UTC()
 	}
 	return d

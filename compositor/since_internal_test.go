@@ -2,6 +2,7 @@ package compositor
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
@@ -14,10 +15,13 @@ import (
 // reads back, whether the fast form or encoding/json writes it.
 func TestMeta_SinceRoundTrips(t *testing.T) {
 	for _, m := range []meta{
-		{Since: map[string]int64{"d1": 1764751215334}},
-		{Since: map[string]int64{"b": 2, "a": 1, "c-3;x": 3}},
-		{Since: map[string]int64{`q"uote\back`: 5, "ü<&>": 6}},
-		{Since: map[string]int64{"x": 7}, Tombs: tombs{"y": 8}, Ignored: []string{"z"}},
+		{Since: stamps{{"d1", 1764751215334}}},
+		{Since: stamps{{"a", 1}, {"b", 2}, {"c-3;x", 3}}},
+		{Since: stamps{{`q"uote\back`, 5}, {"ü<&>", 6}}},
+		{Since: stamps{{"x", 7}}, Tombs: tombs{"y": 8}, Ignored: []string{"z"}},
+		{Tombs: tombs{"b": 9, "a": 8, "c": -1}, Ignored: []string{"z", "y"}},
+		{Tombs: tombs{"a<": 8}, Since: stamps{{"x", 7}}},
+		{Ignored: []string{"q\"x"}},
 	} {
 		if got := decodeMeta(m.encode()); !reflect.DeepEqual(got, m) {
 			t.Errorf("%s decodes to %+v, want %+v", m.encode(), got, m)
@@ -71,4 +75,59 @@ func TestSince_SharedBetweenHubsThroughTheStore(t *testing.T) {
 	}
 	waitSince(hubs[1], t0)
 	waitSince(hubs[0], t0)
+}
+
+// The bookkeeping's own encoder writes what encoding/json writes for the
+// struct, byte for byte: stores hold both forms, old hubs read either.
+func TestMeta_EncodesAsEncodingJSON(t *testing.T) {
+	for _, m := range []meta{
+		{Since: stamps{{"d1", 1764751215334}}},
+		{Since: stamps{{"a", 1}, {"b", 2}, {"c-3;x", 3}}},
+		{Tombs: tombs{"b": 9, "a": 8, "c": 1}, Ignored: []string{"z", "y"}, Since: stamps{{"x", 7}}},
+		{Tombs: tombs{"only": 1764751215334}},
+		{Ignored: []string{"i"}},
+		{Tombs: tombs{"é": 1}, Since: stamps{{"x", 7}}},
+	} {
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.encode(); string(got) != string(want) {
+			t.Errorf("encode = %s, encoding/json = %s", got, want)
+		}
+	}
+}
+
+// FuzzDecodeMeta_MatchesEncodingJSON: what the fast reader accepts,
+// encoding/json reads to the same bookkeeping.
+func FuzzDecodeMeta_MatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{`{"s":{"d1":1764751215334}}`, `{"t":{"a":1,"b":2},"i":["x"],"s":{"c":3}}`, `{"i":[]}`,
+		`{"t":{"a":01}}`, `{"s":{"b":1,"a":2}}`, `{"s":{"a":1,"a":2}}`, `{"t":{"a":-5}}`, `{}`} {
+		f.Add([]byte(s))
+	}
+	norm := func(m meta) meta {
+		if len(m.Tombs) == 0 {
+			m.Tombs = nil
+		}
+		if len(m.Ignored) == 0 {
+			m.Ignored = nil
+		}
+		if len(m.Since) == 0 {
+			m.Since = nil
+		}
+		return m
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := decodeFast(b)
+		if !ok {
+			return
+		}
+		var want meta
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("the fast reader took %q, encoding/json refuses it: %v", b, err)
+		}
+		if !reflect.DeepEqual(norm(got), norm(want)) {
+			t.Fatalf("%q: fast %+v, encoding/json %+v", b, got, want)
+		}
+	})
 }

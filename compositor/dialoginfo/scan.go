@@ -20,7 +20,9 @@ func parseScan(data []byte, lim Limits) (*Document, bool) {
 	if k, err := s.Next(); err != nil || k != xmltree.KindStart || s.Space != NS || s.Local != "dialog-info" {
 		return nil, false
 	}
-	doc := &Document{}
+	held := &docOfOne{}
+	doc := &held.doc
+	doc.Dialogs = held.one[:0]
 	v, ok := s.Attr("version")
 	if !ok {
 		return nil, false
@@ -48,6 +50,9 @@ func parseScan(data []byte, lim Limits) (*Document, bool) {
 		case xmltree.KindEnd:
 			if k, err := s.Next(); err != nil || k != xmltree.KindEOF {
 				return nil, false
+			}
+			if len(doc.Dialogs) == 0 {
+				doc.Dialogs = nil // as parseTree
 			}
 			return doc, true
 		case xmltree.KindStart:
@@ -82,6 +87,14 @@ func parseScan(data []byte, lim Limits) (*Document, bool) {
 			doc.Dialogs = append(doc.Dialogs, d)
 		}
 	}
+}
+
+// docOfOne is a Document with room for one dialog: the usual body (one
+// call) is one allocation; a second dialog moves them to a slice of their
+// own.
+type docOfOne struct {
+	doc Document
+	one [1]Dialog
 }
 
 // skip reads past the element whose start tag was just read.

@@ -22,6 +22,11 @@ var (
 
 // Publication is one piece of event state published for a resource
 // (RFC 3903 §2: one entity-tag's worth of state).
+//
+// Body and Meta are read-only once handed to Create or Replace, and in
+// every publication a store returns or streams: a store may keep the
+// caller's slices and hand the same ones to its readers, its change feed
+// and the caller, so nobody copies them.
 type Publication struct {
 	ID          string    // stable random identifier, never reused
 	Resource    string    // AOR "sip:user@domain"

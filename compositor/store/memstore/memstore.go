@@ -47,12 +47,6 @@ func New(opts Options) *Store {
 	}
 }
 
-func clone(p store.Publication) store.Publication {
-	p.Body = append([]byte(nil), p.Body...)
-	p.Meta = append([]byte(nil), p.Meta...)
-	return p
-}
-
 func (s *Store) live(p store.Publication) bool { return p.Expires.After(s.now()) }
 
 // Get implements store.Store.
@@ -66,7 +60,7 @@ func (s *Store) Get(_ context.Context, id string) (store.Publication, error) {
 	if !ok || !s.live(p) {
 		return store.Publication{}, fmt.Errorf("get %q: %w", id, store.ErrNotFound)
 	}
-	return clone(p), nil
+	return p, nil
 }
 
 // FindByETag implements store.Store.
@@ -80,7 +74,7 @@ func (s *Store) FindByETag(_ context.Context, resource, etag string) (store.Publ
 	if !ok || p.Resource != resource || !s.live(p) {
 		return store.Publication{}, fmt.Errorf("find %s etag %q: %w", resource, etag, store.ErrNotFound)
 	}
-	return clone(p), nil
+	return p, nil
 }
 
 // List implements store.Store.
@@ -97,7 +91,7 @@ func (s *Store) listLocked(resource string) []store.Publication {
 	var out []store.Publication
 	for _, p := range s.pubs {
 		if (resource == "" || p.Resource == resource) && s.live(p) {
-			out = append(out, clone(p))
+			out = append(out, p)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Rev < out[j].Rev })
@@ -118,13 +112,12 @@ func (s *Store) Create(_ context.Context, p store.Publication) (store.Publicatio
 		return store.Publication{}, fmt.Errorf("create %q: etag exists: %w", p.ID, store.ErrConflict)
 	}
 	s.rev++
-	p = clone(p)
-	p.Rev = s.rev
+	p.Rev = s.rev // p's Body and Meta are kept as given (store.Publication)
 	s.pubs[p.ID] = p
 	s.etags[p.ETag] = p.ID
 	s.armLocked(p.Expires)
-	s.feed.Publish(store.Change{Kind: store.ChangePut, Rev: p.Rev, Pub: clone(p)})
-	return clone(p), nil
+	s.feed.Publish(store.Change{Kind: store.ChangePut, Rev: p.Rev, Pub: p})
+	return p, nil
 }
 
 // Replace implements store.Store.
@@ -145,14 +138,13 @@ func (s *Store) Replace(_ context.Context, p store.Publication, ifRev uint64) (s
 		return store.Publication{}, fmt.Errorf("replace %q: etag exists: %w", p.ID, store.ErrConflict)
 	}
 	s.rev++
-	p = clone(p)
-	p.Rev = s.rev
+	p.Rev = s.rev // p's Body and Meta are kept as given (store.Publication)
 	delete(s.etags, old.ETag)
 	s.pubs[p.ID] = p
 	s.etags[p.ETag] = p.ID
 	s.armLocked(p.Expires)
-	s.feed.Publish(store.Change{Kind: store.ChangePut, Rev: p.Rev, Pub: clone(p)})
-	return clone(p), nil
+	s.feed.Publish(store.Change{Kind: store.ChangePut, Rev: p.Rev, Pub: p})
+	return p, nil
 }
 
 // Delete implements store.Store.

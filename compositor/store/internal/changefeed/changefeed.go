@@ -11,6 +11,10 @@ import (
 // revision without a full snapshot.
 const logSize = 4096
 
+// maxSpare bounds the queue a watcher keeps for reuse: a burst's large
+// queue is given back to the collector.
+const maxSpare = 1024
+
 // Feed is embedded by a store. The zero value is not usable; use New.
 type Feed struct {
 	mu       sync.Mutex
@@ -27,8 +31,9 @@ func New() *Feed { return &Feed{watchers: make(map[*watcher]struct{})} }
 type watcher struct {
 	mu     sync.Mutex
 	queue  []store.Change
-	signal chan struct{} // cap 1: queue grew
-	done   chan struct{} // closed by the feed on Close
+	spare  []store.Change // the pump's last batch, emptied: the next queue
+	signal chan struct{}  // cap 1: queue grew
+	done   chan struct{}  // closed by the feed on Close
 }
 
 // Publish hands committed changes to every watcher. The caller holds the
@@ -132,7 +137,7 @@ func (f *Feed) pump(ctx context.Context, w *watcher, out chan<- store.Change) {
 	for {
 		w.mu.Lock()
 		batch := w.queue
-		w.queue = nil
+		w.queue, w.spare = w.spare[:0], nil
 		w.mu.Unlock()
 		for _, c := range batch {
 			select {
@@ -144,6 +149,14 @@ func (f *Feed) pump(ctx context.Context, w *watcher, out chan<- store.Change) {
 			}
 		}
 		if len(batch) > 0 {
+			// The two queues take turns, so a steady stream appends
+			// without growing a new slice per batch.
+			clear(batch)
+			w.mu.Lock()
+			if cap(batch) <= maxSpare {
+				w.spare = batch[:0]
+			}
+			w.mu.Unlock()
 			continue
 		}
 		select {
