@@ -270,6 +270,11 @@ func BenchmarkNotifyAnswer(b *testing.B) {
 			"Content-Length: 0\r\n\r\n")
 	}
 	answered := 0
+	counter := flow.AnswerFunc(func(_ *sip.Response, err error) {
+		if err == nil {
+			answered++
+		}
+	})
 	var msgs [][]byte
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -279,13 +284,9 @@ func BenchmarkNotifyAnswer(b *testing.B) {
 			b.StopTimer()
 			msgs = msgs[:0]
 			for j := i; j < i+1024; j++ {
-				branch := fmt.Sprintf("z9hG4bK%016d", j) // shaped like the hub's own
-				fl.Request([]byte("NOTIFY sip:x@y.invalid SIP/2.0\r\n\r\n"), branch, func(_ *sip.Response, err error) {
-					if err == nil {
-						answered++
-					}
-				})
-				msgs = append(msgs, answer(branch))
+				branch, _ := flow.ParseBranch(fmt.Sprintf("z9hG4bK%016d", j)) // shaped like the hub's own
+				fl.Request([]byte("NOTIFY sip:x@y.invalid SIP/2.0\r\n\r\n"), branch, counter)
+				msgs = append(msgs, answer(branch.String()))
 			}
 			b.StartTimer()
 		}

@@ -16,20 +16,45 @@ const (
 	branchChars = "abcdefghijklmnopqrstuvwxyz0123456789"
 )
 
-// NewBranch returns the branch for the top Via of a request the hub sends
-// (RFC 3261 §8.1.1.7): unique per transaction; not a secret.
-func NewBranch() string {
-	var b [len(magicCookie) + branchLen]byte
-	copy(b[:], magicCookie)
+// Branch is the top-Via branch of a request the hub sends (RFC 3261
+// §8.1.1.7): the magic cookie and branchLen random characters, kept as a
+// value so that making one, keying a transaction by it and matching an
+// answer to it allocate nothing. The zero Branch is no branch.
+type Branch struct{ r [branchLen]byte }
+
+// NewBranch returns a new branch: unique per transaction; not a secret.
+func NewBranch() Branch {
+	var b Branch
 	r := rand.Uint64()
-	for i := len(magicCookie); i < len(b); i++ {
-		b[i] = branchChars[r%36]
+	for i := range b.r {
+		b.r[i] = branchChars[r%36]
 		r /= 36
 		if r == 0 {
 			r = rand.Uint64()
 		}
 	}
-	return string(b[:])
+	return b
+}
+
+// ParseBranch reads a branch of the shape NewBranch makes; ok is false for
+// any other (such a branch is no transaction of the hub's).
+func ParseBranch(s string) (b Branch, ok bool) {
+	if !ownBranch([]byte(s)) {
+		return Branch{}, false
+	}
+	copy(b.r[:], s[len(magicCookie):])
+	return b, true
+}
+
+// AppendTo appends the branch as it goes in a Via (z9hG4bK…) to dst.
+func (b Branch) AppendTo(dst []byte) []byte {
+	dst = append(dst, magicCookie...)
+	return append(dst, b.r[:]...)
+}
+
+// String is the branch as it goes in a Via.
+func (b Branch) String() string {
+	return string(b.AppendTo(make([]byte, 0, len(magicCookie)+branchLen)))
 }
 
 // ownBranch reports whether b has the shape NewBranch makes.
@@ -52,31 +77,31 @@ func ownBranch(b []byte) bool {
 // which then goes through the parser: a provisional response, a folded or
 // unusually spaced Via, an empty or repeated parameter, a malformed
 // sent-by, a branch not shaped like NewBranch's.
-func ScanAnswer(data []byte) (code int, branch string, ok bool) {
+func ScanAnswer(data []byte) (code int, branch Branch, ok bool) {
 	if len(data) < 13 || string(data[:8]) != "SIP/2.0 " || data[11] != ' ' {
-		return 0, "", false
+		return 0, Branch{}, false
 	}
 	for _, c := range data[8:11] {
 		if c < '0' || c > '9' {
-			return 0, "", false
+			return 0, Branch{}, false
 		}
 		code = code*10 + int(c-'0')
 	}
 	if code < 200 {
-		return 0, "", false
+		return 0, Branch{}, false
 	}
 	var line []byte
 	h := siprule.ScanHeaders(data)
 	for h.Next() {
 		if line == nil && h.Is("via", 'v') {
 			if h.Folded() {
-				return 0, "", false // RFC 3261 §7.3.1: let the parser unfold it
+				return 0, Branch{}, false // RFC 3261 §7.3.1: let the parser unfold it
 			}
 			line = h.Line()
 		}
 	}
 	if !h.Ended() || !bytes.HasPrefix(line, []byte("Via: ")) {
-		return 0, "", false
+		return 0, Branch{}, false
 	}
 	line = line[len("Via: "):]
 	// sent-protocol and sent-by as the hub writes them: "SIP/2.0/WS host;".
@@ -84,24 +109,25 @@ func ScanAnswer(data []byte) (code int, branch string, ok bool) {
 	semi := bytes.IndexByte(line, ';')
 	if !bytes.HasPrefix(line, []byte("SIP/2.0/")) || sp <= len("SIP/2.0/") || semi <= sp+1 ||
 		!siprule.IsToken(string(line[len("SIP/2.0/"):sp])) || !siprule.ValidSentBy(string(line[sp+1:semi])) {
-		return 0, "", false
+		return 0, Branch{}, false
 	}
 	if e := bytes.IndexByte(line, ','); e >= 0 {
 		line = line[:e]
 	}
 	if bytes.Contains(line, []byte(";;")) {
-		return 0, "", false // an empty parameter: let the parser decide
+		return 0, Branch{}, false // an empty parameter: let the parser decide
 	}
 	j := bytes.Index(line, []byte(";branch="))
 	if j < 0 || bytes.Count(line, []byte(";branch=")) != 1 {
-		return 0, "", false
+		return 0, Branch{}, false
 	}
 	b := line[j+len(";branch="):]
 	if e := bytes.IndexByte(b, ';'); e >= 0 {
 		b = b[:e]
 	}
 	if bytes.ContainsAny(b, " \t") || !ownBranch(b) {
-		return 0, "", false // unusual spacing or not the hub's shape: let the parser decide
+		return 0, Branch{}, false // unusual spacing or not the hub's shape: let the parser decide
 	}
-	return code, string(b), true
+	copy(branch.r[:], b[len(magicCookie):])
+	return code, branch, true
 }

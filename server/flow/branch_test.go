@@ -8,11 +8,12 @@ import (
 )
 
 func TestNewBranch_ShapeMatchedByScanAnswer(t *testing.T) {
-	seen := map[string]bool{}
+	seen := map[Branch]bool{}
 	for range 1000 {
 		b := NewBranch()
-		if !ownBranch([]byte(b)) || seen[b] {
-			t.Fatalf("branch %q: own shape %v, repeated %v", b, ownBranch([]byte(b)), seen[b])
+		parsed, ok := ParseBranch(b.String())
+		if !ownBranch([]byte(b.String())) || !ok || parsed != b || seen[b] {
+			t.Fatalf("branch %q: own shape %v, parsed back %v, repeated %v", b, ownBranch([]byte(b.String())), ok && parsed == b, seen[b])
 		}
 		seen[b] = true
 	}
@@ -45,7 +46,7 @@ func TestScanAnswer(t *testing.T) {
 			switch {
 			case tt.wantCode == 0 && ok:
 				t.Fatalf("matched %d %q, want the full parse", code, branch)
-			case tt.wantCode != 0 && (!ok || code != tt.wantCode || branch != own):
+			case tt.wantCode != 0 && (!ok || code != tt.wantCode || branch.String() != own):
 				t.Fatalf("got %d %q %v, want %d %q", code, branch, ok, tt.wantCode, own)
 			}
 		})
@@ -62,10 +63,11 @@ func FuzzScanAnswer(f *testing.F) {
 	f.Add(481, "WSS", "10.0.0.1:5060", "z9hG4bK0000000000000000", "", "Via: SIP/2.0/WS b;branch=x\r\n")
 	f.Fuzz(func(t *testing.T, code int, transport, host, branch, params, rest string) {
 		data := []byte(fmt.Sprintf("SIP/2.0 %d OK\r\nVia: SIP/2.0/%s %s;branch=%s%s\r\n%s\r\n", code, transport, host, branch, params, rest))
-		got, gotBranch, ok := ScanAnswer(data)
+		got, scanned, ok := ScanAnswer(data)
 		if !ok {
 			return
 		}
+		gotBranch := scanned.String()
 		if len(gotBranch) != 23 || gotBranch[:7] != "z9hG4bK" {
 			t.Fatalf("claimed branch %q from %q", gotBranch, data)
 		}

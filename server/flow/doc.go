@@ -6,6 +6,7 @@
 // (NOTIFY): it makes their branches (NewBranch), matches responses to them by
 // the top Via branch (RFC 3261 §17.1.3; ScanAnswer does it for a plain final
 // response without a parse) and fails them after Timer F (64*T1 = 32 s,
-// RFC 3261 §17.1.2.2). On a reliable transport nothing is retransmitted and
+// RFC 3261 §17.1.2.2; one sweep timer per flow, running while requests
+// wait, instead of a timer per request). On a reliable transport nothing is retransmitted and
 // no 100 Trying is sent.
 package flow

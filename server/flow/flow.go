@@ -28,7 +28,8 @@ type Flow struct {
 	mu       sync.Mutex
 	identity *auth.Identity
 	expiry   *time.Timer
-	pending  map[string]*clientTx
+	pending  map[Branch]clientTx // nil while none waits
+	sweeper  *time.Timer         // the Timer F sweep (transaction.go)
 	closed   bool
 	onClose  []func()
 	timerF   time.Duration
@@ -113,12 +114,14 @@ func (f *Flow) Close() {
 	if f.expiry != nil {
 		f.expiry.Stop()
 	}
+	if f.sweeper != nil {
+		f.sweeper.Stop()
+	}
 	pending, fns := f.pending, f.onClose
 	f.pending, f.onClose = nil, nil
 	f.mu.Unlock()
 	for _, tx := range pending {
-		tx.timer.Stop()
-		tx.fn(nil, ErrClosed)
+		tx.a.Answered(nil, ErrClosed)
 	}
 	for _, fn := range fns {
 		fn()

@@ -40,15 +40,15 @@ type outcome struct {
 
 // tx sends a request on fl and records its outcome.
 type tx struct {
-	branch string
+	branch flow.Branch
 	mu     sync.Mutex
 	out    outcome
 }
 
 func send(fl *flow.Flow) *tx {
 	t := &tx{branch: flow.NewBranch()}
-	fl.Request([]byte("NOTIFY sip:x@y.invalid SIP/2.0\r\nVia: SIP/2.0/WS hub.test;branch="+t.branch+"\r\n\r\n"), t.branch,
-		func(res *sip.Response, err error) {
+	fl.Request([]byte("NOTIFY sip:x@y.invalid SIP/2.0\r\nVia: SIP/2.0/WS hub.test;branch="+t.branch.String()+"\r\n\r\n"), t.branch,
+		flow.AnswerFunc(func(res *sip.Response, err error) {
 			t.mu.Lock()
 			defer t.mu.Unlock()
 			t.out.calls++
@@ -56,7 +56,7 @@ func send(fl *flow.Flow) *tx {
 			if res != nil {
 				t.out.code = res.StatusCode
 			}
-		})
+		}))
 	return t
 }
 
@@ -96,20 +96,20 @@ func TestRequest_AnswerMatching(t *testing.T) {
 			return fl.HandleAnswer(x.branch, 200)
 		}, true, outcome{calls: 1, code: 200}, 0},
 		{"parsed 481 with its branch completes it", func(t *testing.T, fl *flow.Flow, x *tx) bool {
-			return fl.HandleResponse(response(t, 481, x.branch))
+			return fl.HandleResponse(response(t, 481, x.branch.String()))
 		}, true, outcome{calls: 1, code: 481}, 0},
 		{"another branch is stray", func(t *testing.T, fl *flow.Flow, x *tx) bool {
 			return fl.HandleAnswer(flow.NewBranch(), 200)
 		}, false, outcome{}, 1},
 		{"a provisional response keeps it waiting", func(t *testing.T, fl *flow.Flow, x *tx) bool {
-			return fl.HandleResponse(response(t, 180, x.branch))
+			return fl.HandleResponse(response(t, 180, x.branch.String()))
 		}, true, outcome{}, 1},
 		{"a second final response is stray", func(t *testing.T, fl *flow.Flow, x *tx) bool {
 			fl.HandleAnswer(x.branch, 200)
-			return fl.HandleResponse(response(t, 500, x.branch))
+			return fl.HandleResponse(response(t, 500, x.branch.String()))
 		}, false, outcome{calls: 1, code: 200}, 0},
 		{"a response without Via is stray", func(t *testing.T, fl *flow.Flow, x *tx) bool {
-			res := response(t, 200, x.branch)
+			res := response(t, 200, x.branch.String())
 			res.RemoveHeader("Via")
 			return fl.HandleResponse(res)
 		}, false, outcome{}, 1},
@@ -153,7 +153,7 @@ func TestRequest_OrderAndIndependentCompletion(t *testing.T) {
 				xs = append(xs, send(fl))
 			}
 			for i, x := range xs {
-				if !bytes.Contains(c.sent[i], []byte(x.branch)) {
+				if !bytes.Contains(c.sent[i], []byte(x.branch.String())) {
 					t.Fatalf("message %d on the wire is not request %d", i, i)
 				}
 			}

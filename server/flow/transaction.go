@@ -11,61 +11,112 @@ import (
 // TimerF is how long the hub waits for the response to a request it sent.
 const TimerF = 32 * time.Second
 
+// sweepsPerTimerF is how often, per Timer F, a flow with requests waiting
+// looks for those that waited too long: one timer per flow instead of one
+// per request, and a request fails between Timer F and Timer F plus a
+// sixteenth of it after it was sent (32 s to 34 s).
+const sweepsPerTimerF = 16
+
 // Errors given to response callbacks when no response came.
 var (
 	ErrTimeout = errors.New("flow: no response within Timer F")
 	ErrClosed  = errors.New("flow: connection closed")
 )
 
-// clientTx is one request the hub sent, waiting for its final response.
-type clientTx struct {
-	fn    func(*sip.Response, error)
-	timer *time.Timer
+// Answerer is told the outcome of a request the hub sent: its final
+// response, or ErrTimeout, or ErrClosed. A long-lived value (the
+// subscription whose NOTIFY it is) rather than a closure per request, so
+// that sending a request allocates nothing.
+type Answerer interface {
+	Answered(res *sip.Response, err error)
 }
 
-// Request sends msg, a request whose top Via carries branch, and calls fn
-// exactly once with its final response, ErrTimeout, or ErrClosed (also when
-// the write fails, wrapping its error). fn runs on the connection's read
-// goroutine or a timer: it must not block.
-func (f *Flow) Request(msg []byte, branch string, fn func(*sip.Response, error)) {
+// AnswerFunc is a function as an Answerer.
+type AnswerFunc func(res *sip.Response, err error)
+
+// Answered calls fn.
+func (fn AnswerFunc) Answered(res *sip.Response, err error) { fn(res, err) }
+
+// clientTx is one request the hub sent, waiting for its final response.
+type clientTx struct {
+	a        Answerer
+	deadline time.Time
+}
+
+// Request sends msg, a request whose top Via carries branch, and tells a
+// exactly once its final response, ErrTimeout, or ErrClosed (also when the
+// write fails, wrapping its error). a runs on the connection's read
+// goroutine, a timer's, or the caller's (a closed flow): it must not block.
+func (f *Flow) Request(msg []byte, branch Branch, a Answerer) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		fn(nil, ErrClosed)
+		a.Answered(nil, ErrClosed)
 		return
 	}
-	tx := &clientTx{fn: fn}
-	tx.timer = time.AfterFunc(f.timerF, func() {
-		if f.take(branch) == tx {
-			fn(nil, ErrTimeout)
-		}
-	})
 	if f.pending == nil {
-		f.pending = make(map[string]*clientTx, 1)
+		f.pending = make(map[Branch]clientTx, 4)
+		f.armSweepLocked()
 	}
-	f.pending[branch] = tx
+	f.pending[branch] = clientTx{a: a, deadline: time.Now().Add(f.timerF)}
 	f.mu.Unlock()
 	if err := f.conn.Send(msg); err != nil {
 		// The connection refuses writes only when it is closing (or closes
 		// it for a slow consumer): the flow is gone, as for ErrClosed.
-		if f.take(branch) == tx {
-			tx.timer.Stop()
-			fn(nil, fmt.Errorf("%w: %w", ErrClosed, err))
+		if tx, ok := f.take(branch); ok {
+			tx.a.Answered(nil, fmt.Errorf("%w: %w", ErrClosed, err))
 		}
 	}
 }
 
-func (f *Flow) take(branch string) *clientTx {
+// armSweepLocked starts the Timer F sweep, which runs while requests wait.
+func (f *Flow) armSweepLocked() {
+	d := max(f.timerF/sweepsPerTimerF, time.Millisecond)
+	if f.sweeper == nil {
+		f.sweeper = time.AfterFunc(d, f.sweep)
+	} else {
+		f.sweeper.Reset(d)
+	}
+}
+
+// sweep fails the requests whose Timer F has run out. When none waits, the
+// transaction table is dropped (an idle flow keeps no map: maps never
+// shrink) and the sweep stops until the next request.
+func (f *Flow) sweep() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	tx := f.pending[branch]
-	if tx != nil {
-		delete(f.pending, branch)
-		if len(f.pending) == 0 {
-			f.pending = nil // an idle flow keeps no map (maps never shrink)
+	if f.closed || f.pending == nil {
+		f.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	var expired []Answerer
+	for b, tx := range f.pending {
+		if !now.Before(tx.deadline) {
+			delete(f.pending, b)
+			expired = append(expired, tx.a)
 		}
 	}
-	return tx
+	if len(f.pending) == 0 {
+		f.pending = nil
+	} else {
+		f.armSweepLocked()
+	}
+	f.mu.Unlock()
+	for _, a := range expired {
+		a.Answered(nil, ErrTimeout)
+	}
+}
+
+func (f *Flow) take(branch Branch) (clientTx, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tx, ok := f.pending[branch]
+	if ok {
+		// The emptied map is kept for the next request; the sweep drops
+		// it once the flow is idle.
+		delete(f.pending, branch)
+	}
+	return tx, ok
 }
 
 // HandleResponse completes the client transaction res belongs to. It reports
@@ -78,24 +129,27 @@ func (f *Flow) HandleResponse(res *sip.Response) bool {
 	if via == nil {
 		return false
 	}
-	branch, _ := via.Params.Get("branch")
+	b, _ := via.Params.Get("branch")
+	branch, ok := ParseBranch(b)
+	if !ok {
+		return false // not shaped like the hub's: no request of the hub's
+	}
 	return f.complete(branch, res)
 }
 
 // HandleAnswer completes the client transaction of branch with a final
 // response of status code, as ScanAnswer found them without a parse. The
 // callback gets a shared response carrying only the status code.
-func (f *Flow) HandleAnswer(branch string, code int) bool {
+func (f *Flow) HandleAnswer(branch Branch, code int) bool {
 	return f.complete(branch, answerFor(code))
 }
 
-func (f *Flow) complete(branch string, res *sip.Response) bool {
-	tx := f.take(branch)
-	if tx == nil {
+func (f *Flow) complete(branch Branch, res *sip.Response) bool {
+	tx, ok := f.take(branch)
+	if !ok {
 		return false
 	}
-	tx.timer.Stop()
-	tx.fn(res, nil)
+	tx.a.Answered(res, nil)
 	return true
 }
 

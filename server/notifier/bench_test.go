@@ -4,7 +4,8 @@ package notifier
 // change to 1, 100 and 10,000 watchers, deduplication, NOTIFY building and
 // SUBSCRIBE handling. Subscriptions are made through HandleSubscribe on real
 // flows whose connection only records what is sent; every NOTIFY is
-// answered 200 through flow.HandleResponse, as the hub's dispatch does.
+// answered 200 through flow.HandleAnswer, as the hub's dispatch does with
+// an answer it scanned.
 //
 //	go test -run '^$' -bench . -benchmem ./server/notifier/
 
@@ -31,7 +32,7 @@ const benchDomain = "bench.test"
 // message when keep is set).
 type benchConn struct {
 	mu       sync.Mutex
-	branches []string
+	branches []flow.Branch
 	bytes    int
 	keep     bool
 	msgs     [][]byte
@@ -51,40 +52,44 @@ func (c *benchConn) Send(msg []byte) error {
 	if bytes.HasPrefix(msg, []byte("NOTIFY ")) {
 		i := bytes.Index(msg, []byte(";branch="))
 		j := bytes.IndexByte(msg[i:], '\r')
-		c.branches = append(c.branches, string(msg[i+8:i+j]))
+		b, ok := flow.ParseBranch(string(msg[i+8 : i+j]))
+		if !ok {
+			panic("NOTIFY with a branch not of the hub's shape: " + string(msg[i+8:i+j]))
+		}
+		c.branches = append(c.branches, b)
 	}
 	return nil
 }
 func (c *benchConn) Close(websocket.StatusCode, string) {}
 func (c *benchConn) RemoteIP() string                   { return "127.0.0.1" }
 
-// benchFlow is a flow with its connection and a reusable 200 response.
+// benchFlow is a flow with its connection.
 type benchFlow struct {
-	fl   *flow.Flow
-	conn *benchConn
-	res  *sip.Response
-	via  *sip.ViaHeader
+	fl      *flow.Flow
+	conn    *benchConn
+	scratch []flow.Branch // the branches being answered
 }
 
 func newBenchFlow(id *auth.Identity) *benchFlow {
 	c := &benchConn{}
-	f := &benchFlow{fl: flow.New(c, id), conn: c, res: sip.NewResponse(200, "OK")}
-	f.via = &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "WS", Host: benchDomain, Params: sip.NewParams()}
-	f.res.AppendHeader(f.via)
-	return f
+	return &benchFlow{fl: flow.New(c, id), conn: c}
 }
 
 // answerAll answers every NOTIFY sent so far with 200; it returns how many.
-func (f *benchFlow) answerAll() int {
+func (f *benchFlow) answerAll() int { return answer(f, 200) }
+
+// answer answers every NOTIFY sent on f so far with code, the way the hub's
+// dispatch does for an answer it scanned (flow.ScanAnswer, then
+// flow.HandleAnswer). The answers may send the next NOTIFYs.
+func answer(f *benchFlow, code int) int {
 	f.conn.mu.Lock()
-	branches := f.conn.branches
-	f.conn.branches = nil
+	f.scratch = append(f.scratch[:0], f.conn.branches...)
+	f.conn.branches = f.conn.branches[:0]
 	f.conn.mu.Unlock()
-	for _, b := range branches {
-		f.via.Params.Add("branch", b)
-		f.fl.HandleResponse(f.res)
+	for _, b := range f.scratch {
+		f.fl.HandleAnswer(b, code)
 	}
-	return len(branches)
+	return len(f.scratch)
 }
 
 // benchViews serves one composed view per resource.

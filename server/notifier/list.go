@@ -183,12 +183,12 @@ func (s *subscription) memberChanged(aor string, rev uint64, body Body) {
 	}
 	send := s.scheduleLocked()
 	s.mu.Unlock()
-	send()
+	send.run()
 }
 
 // scheduleLocked makes sure a NOTIFY with the pending list state leaves
 // within the batching window (or with the answer to the one in flight).
-func (s *subscription) scheduleLocked() func() {
+func (s *subscription) scheduleLocked() sendOp {
 	l := s.list
 	if l.window <= 0 {
 		return s.queueLocked(outgoing{})
@@ -197,7 +197,7 @@ func (s *subscription) scheduleLocked() func() {
 		l.armed = true
 		time.AfterFunc(l.window, s.flushList)
 	}
-	return noop
+	return sendOp{}
 }
 
 // flushList ends a batching window.
@@ -210,7 +210,7 @@ func (s *subscription) flushList() {
 	}
 	send := s.queueLocked(outgoing{})
 	s.mu.Unlock()
-	send()
+	send.run()
 }
 
 // fanOutLists hands a changed view to the list subscriptions that have the
@@ -223,29 +223,27 @@ func (n *Notifier) fanOutLists(v compositor.View) {
 		n.mu.RUnlock()
 		return
 	}
-	subs := make([]*subscription, 0, len(set))
+	subs := n.fanSubs[:0]
 	for s := range set {
 		subs = append(subs, s)
 	}
 	n.mu.RUnlock()
-	var cache map[renderKey]Body
+	var cache renderings[Body]
 	for _, s := range subs {
 		rk := renderKey{s.list.mprov, s.list.mvariant}
-		body, ok := cache[rk]
+		body, ok := cache.get(rk)
 		if !ok {
 			b, err := s.list.mprov.Render(v, s.list.mvariant)
 			if err != nil {
 				n.log.Error("render list member", "provider", s.list.mprov.Name, "resource", v.Resource, "err", err)
 				continue
 			}
-			if cache == nil {
-				cache = make(map[renderKey]Body, 1)
-			}
 			body = b
-			cache[rk] = b
+			cache.put(rk, b)
 		}
 		s.memberChanged(v.Resource, v.Rev, body)
 	}
+	n.keepFanSubs(subs)
 }
 
 // indexListLocked indexes a list subscription by its watchable members and
@@ -361,12 +359,12 @@ func (n *Notifier) SetList(l List) {
 			continue
 		}
 		s.mu.Lock()
-		send := noop
+		var send sendOp
 		if !s.final && !s.done {
 			send = s.queueLocked(outgoing{}) // at once, not after a window
 		}
 		s.mu.Unlock()
-		send()
+		send.run()
 	}
 }
 

@@ -253,7 +253,7 @@ func (n *Notifier) subscribeList(req *sip.Request, fl *flow.Flow, id *auth.Ident
 	s.loadMembers(specs)
 	s.mu.Lock()
 	l.full = true
-	var send func()
+	var send sendOp
 	if expires == 0 {
 		s.final, l.fetch = true, true
 		send = s.queueLocked(outgoing{reason: ReasonTimeout})
@@ -262,7 +262,7 @@ func (n *Notifier) subscribeList(req *sip.Request, fl *flow.Flow, id *auth.Ident
 		n.expiry.schedule(s, s.expires)
 	}
 	s.mu.Unlock()
-	return send, nil
+	return send.run, nil
 }
 
 // refreshList answers a refresh of a list subscription with full state
@@ -276,5 +276,5 @@ func (s *subscription) refreshList() {
 	s.list.full = true
 	send := s.queueLocked(outgoing{})
 	s.mu.Unlock()
-	send()
+	send.run()
 }

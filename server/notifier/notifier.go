@@ -104,6 +104,9 @@ type Notifier struct {
 	byMember map[resourceKey]map[*subscription]struct{}
 	byList   map[string]map[*subscription]struct{}
 
+	// fanSubs is Run's scratch copy of one resource's subscriptions.
+	fanSubs []*subscription
+
 	chMu    sync.Mutex
 	changed map[resourceKey]compositor.View // newest view per resource, not yet fanned out
 	order   []resourceKey
@@ -188,6 +191,10 @@ func (n *Notifier) OnChange(c compositor.Change) {
 
 // Run fans changes out to subscribers until ctx ends.
 func (n *Notifier) Run(ctx context.Context) {
+	// The maps and slices of one round are kept for the round after next
+	// (OnChange fills the other pair meanwhile): steady changes allocate
+	// no map per round.
+	spareOrder, spareChanged := []resourceKey(nil), make(map[resourceKey]compositor.View)
 	for {
 		select {
 		case <-ctx.Done():
@@ -197,17 +204,30 @@ func (n *Notifier) Run(ctx context.Context) {
 		for {
 			n.chMu.Lock()
 			order, changed := n.order, n.changed
-			n.order, n.changed = nil, make(map[resourceKey]compositor.View, len(changed))
-			n.chMu.Unlock()
 			if len(order) == 0 {
+				n.chMu.Unlock()
 				break
 			}
+			n.order, n.changed = spareOrder[:0], spareChanged
+			n.chMu.Unlock()
 			for _, k := range order {
 				n.fanOut(changed[k])
 			}
+			if len(order) > maxKeptRound {
+				// A burst is over: do not keep its memory.
+				spareOrder, spareChanged = nil, make(map[resourceKey]compositor.View)
+				continue
+			}
+			clear(order) // no views pinned until the next round
+			clear(changed)
+			spareOrder, spareChanged = order, changed
 		}
 	}
 }
+
+// maxKeptRound is the most changes of one round whose map and slice Run
+// keeps for reuse.
+const maxKeptRound = 4096
 
 type watcherKey struct {
 	watcher string
@@ -219,34 +239,68 @@ type renderKey struct {
 	variant string
 }
 
+// renderings is one change's bodies by (provider, variant), shared by the
+// subscriptions they were rendered for: a few, looked up in order, on the
+// stack (a change of one resource meets one or two providers' variants).
+type renderings[T any] struct {
+	keys [8]renderKey
+	vals [8]T
+	n    int
+}
+
+func (r *renderings[T]) get(k renderKey) (T, bool) {
+	for i := range r.n {
+		if r.keys[i] == k {
+			return r.vals[i], true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// put keeps v unless full (then k is rendered again when met again).
+func (r *renderings[T]) put(k renderKey, v T) {
+	if r.n < len(r.keys) {
+		r.keys[r.n], r.vals[r.n] = k, v
+		r.n++
+	}
+}
+
 // fanOut renders the view once per (provider, variant) and offers it to every
 // subscription of the resource. No notifier lock is held while offering.
+// It runs on Run's goroutine only (it reuses n.fanSubs).
 func (n *Notifier) fanOut(v compositor.View) {
 	k := resourceKey{v.Resource, v.Event}
 	n.mu.RLock()
-	set := n.byResource[k]
-	subs := make([]*subscription, 0, len(set)) // on the stack when small
-	subs = append(subs, set...)
+	subs := append(n.fanSubs[:0], n.byResource[k]...)
 	n.mu.RUnlock()
-	var cache map[renderKey]*Body // one rendering per variant, shared by its subscriptions
+	var cache renderings[*Body]
 	for _, s := range subs {
 		rk := renderKey{s.provider, s.variant}
-		body, ok := cache[rk]
+		body, ok := cache.get(rk)
 		if !ok {
 			b, err := s.provider.Render(v, s.variant)
 			if err != nil {
 				n.log.Error("render NOTIFY body", "provider", s.provider.Name, "resource", v.Resource, "err", err)
 				continue
 			}
-			if cache == nil {
-				cache = make(map[renderKey]*Body, 2)
-			}
 			body = &b
-			cache[rk] = body
+			cache.put(rk, body)
 		}
 		s.offer(v.Rev, body, false)
 	}
+	n.keepFanSubs(subs)
 	n.fanOutLists(v)
+}
+
+// keepFanSubs keeps subs's memory for the next fan-out, without pinning
+// the subscriptions in it.
+func (n *Notifier) keepFanSubs(subs []*subscription) {
+	clear(subs)
+	if cap(subs) > maxKeptRound {
+		subs = nil
+	}
+	n.fanSubs = subs[:0]
 }
 
 // add indexes a new subscription; false when a limit refuses it.
@@ -368,7 +422,7 @@ func (n *Notifier) flowClosed(id uint64) {
 }
 
 // rebind moves a detached (or other-flow) subscription of the same watcher to fl.
-func (n *Notifier) rebind(s *subscription, fl *flow.Flow) func() {
+func (n *Notifier) rebind(s *subscription, fl *flow.Flow) sendOp {
 	n.mu.Lock()
 	if old := s.flowSnapshot(); old != nil && old.ID() != fl.ID() {
 		if fs := n.byFlow[old.ID()]; fs != nil {
@@ -380,13 +434,13 @@ func (n *Notifier) rebind(s *subscription, fl *flow.Flow) func() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.flow != nil && s.flow.ID() == fl.ID() {
-		return noop
+		return sendOp{}
 	}
 	s.flow = fl
-	if !s.inFlight && s.next != nil {
-		return s.transmitLocked(*s.next)
+	if !s.inFlight {
+		return s.transmitNextLocked()
 	}
-	return noop
+	return sendOp{}
 }
 
 func (s *subscription) flowSnapshot() *flow.Flow {

@@ -155,18 +155,6 @@ func notifies(t *testing.T, f *benchFlow) []notify {
 	return out
 }
 
-// answer answers every NOTIFY sent on f so far with code.
-func answer(f *benchFlow, code int) int {
-	f.conn.mu.Lock()
-	branches := f.conn.branches
-	f.conn.branches = nil
-	f.conn.mu.Unlock()
-	for _, b := range branches {
-		f.fl.HandleAnswer(b, code)
-	}
-	return len(branches)
-}
-
 // change makes change number i the lamp's current view and fans it out,
 // as the compositor's change feed does.
 func (h *testHub) change(i int) {

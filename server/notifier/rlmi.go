@@ -17,7 +17,7 @@ import (
 const RLMIType = "application/rlmi+xml"
 
 func (l *listState) init(n *Notifier) {
-	l.boundary = "rlmi-" + flow.NewBranch()[7:]
+	l.boundary = "rlmi-" + flow.NewBranch().String()[7:]
 	l.cidHost = n.cfg.Domain
 	l.ctype = `multipart/related;type="` + RLMIType + `";start="<` + l.boundary + "@" + l.cidHost + `>";boundary="` + l.boundary + `"`
 	l.window = n.cfg.ListBatch

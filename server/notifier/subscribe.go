@@ -185,7 +185,7 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 	s.mu.Lock()
 	s.lastRev = v.Rev
 	s.last = last
-	var send func()
+	var send sendOp
 	if expires == 0 {
 		// A fetch (RFC 6665 §4.4.3): one NOTIFY with state, terminated.
 		s.final = true
@@ -195,7 +195,7 @@ func (n *Notifier) initial(req *sip.Request, uri sip.Uri, fl *flow.Flow, id *aut
 		n.expiry.schedule(s, s.expires)
 	}
 	s.mu.Unlock()
-	return send, nil
+	return send.run, nil
 }
 
 // sharedBody is the body another subscription to the same resource, of the
@@ -253,8 +253,8 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 		v := n.cfg.Views.View(s.res.resource, s.res.event)
 		if body, err := s.provider.Render(v, s.variant); err == nil {
 			s.mu.Lock()
-			if s.next != nil && s.next.reason == "" && v.Rev >= s.lastRev {
-				s.next = &outgoing{body: body}
+			if s.hasNext && s.next.reason == "" && v.Rev >= s.lastRev {
+				s.next = outgoing{body: body}
 			}
 			s.mu.Unlock()
 		}
@@ -265,7 +265,7 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 	res.AppendHeader(sip.NewHeader("Contact", n.cfg.Contact))
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
 	_ = fl.Respond(res)
-	resend()
+	resend.run()
 	if expires == 0 {
 		s.terminate(ReasonTimeout)
 		return noop, nil

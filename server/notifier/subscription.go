@@ -61,9 +61,16 @@ type subscription struct {
 	lastRev  uint64
 	last     *Body // body of the newest NOTIFY queued (nil: none yet)
 	inFlight bool
-	next     *outgoing
-	final    bool // the final NOTIFY is queued: nothing may follow it
-	done     bool // removed from the notifier
+	// The NOTIFY in flight: what it carried, the flow it went out on and
+	// when (Answered).
+	sent   outgoing
+	sentOn *flow.Flow
+	sentAt time.Time
+	// next is the NOTIFY waiting for the one in flight (hasNext).
+	next    outgoing
+	hasNext bool
+	final   bool // the final NOTIFY is queued: nothing may follow it
+	done    bool // removed from the notifier
 }
 
 // offer queues the view's body unless the subscriber has already been sent
@@ -85,7 +92,7 @@ func (s *subscription) offer(rev uint64, body *Body, force bool) {
 	s.last = body
 	send := s.queueLocked(outgoing{body: *body})
 	s.mu.Unlock()
-	send()
+	send.run()
 }
 
 // terminate queues the final NOTIFY with reason; the subscription ends when
@@ -104,66 +111,98 @@ func (s *subscription) terminate(reason string) {
 	}
 	send := s.queueLocked(o)
 	s.mu.Unlock()
-	send()
+	send.run()
 }
 
 func noop() {}
 
+// sendOp is a NOTIFY built under the subscription's lock, to hand to its
+// flow once the lock is released (the flow may answer at once, calling
+// back into the subscription). The zero sendOp sends nothing. A value,
+// not a closure, so that a NOTIFY allocates no function.
+type sendOp struct {
+	s      *subscription
+	fl     *flow.Flow
+	msg    []byte
+	branch flow.Branch
+	report bool // tell the observer (every NOTIFY but the first)
+}
+
+func (op sendOp) run() {
+	if op.fl == nil {
+		return
+	}
+	if op.report {
+		op.s.n.obs.NotifyWritten(op.s.res.resource, op.s.res.event)
+	}
+	op.fl.Request(op.msg, op.branch, op.s)
+}
+
+// keepLocked makes o the next NOTIFY unless a final one already waits
+// (only the newest state matters; a final NOTIFY is never replaced).
+func (s *subscription) keepLocked(o outgoing) {
+	if !s.hasNext || s.next.reason == "" {
+		s.next, s.hasNext = o, true
+	}
+}
+
 // queueLocked sends o now if nothing is in flight, or keeps it as the next
 // NOTIFY (replacing an older pending one: only the newest state matters).
-// It returns the function that does the sending, to call without s.mu.
-func (s *subscription) queueLocked(o outgoing) func() {
+// It returns the sending to do without s.mu.
+func (s *subscription) queueLocked(o outgoing) sendOp {
 	if s.inFlight || s.flow == nil {
-		if s.next == nil || s.next.reason == "" {
-			s.next = &o
-		}
-		return noop
+		s.keepLocked(o)
+		return sendOp{}
 	}
 	return s.transmitLocked(o)
 }
 
-func (s *subscription) transmitLocked(o outgoing) func() {
+// transmitNextLocked sends the waiting NOTIFY, if any.
+func (s *subscription) transmitNextLocked() sendOp {
+	if !s.hasNext {
+		return sendOp{}
+	}
+	return s.transmitLocked(s.next)
+}
+
+func (s *subscription) transmitLocked(o outgoing) sendOp {
 	if s.list != nil {
 		// A list's body is made now from what is pending (rlmi.go).
 		body, ok := s.list.renderLocked(o.reason)
 		if !ok {
-			s.next = nil
-			return noop
+			s.next, s.hasNext = outgoing{}, false
+			return sendOp{}
 		}
 		o.body = body
 	}
 	s.inFlight = true
-	s.next = nil
+	s.next, s.hasNext = outgoing{}, false
 	s.cseq++
 	branch := flow.NewBranch()
 	msg := s.build(o, branch)
-	fl := s.flow
-	sent := time.Now()
-	first := s.cseq == 1
-	return func() {
-		if !first {
-			s.n.obs.NotifyWritten(s.res.resource, s.res.event)
-		}
-		fl.Request(msg, branch, func(res *sip.Response, err error) { s.answered(o, fl, sent, res, err) })
-	}
+	// What is in flight, for Answered (one NOTIFY at a time).
+	s.sent, s.sentOn, s.sentAt = o, s.flow, time.Now()
+	return sendOp{s: s, fl: s.flow, msg: msg, branch: branch, report: s.cseq != 1}
 }
 
-// answered handles the outcome of NOTIFY o sent on fl (RFC 6665 §4.2.2: a
-// failed NOTIFY ends the subscription).
-func (s *subscription) answered(o outgoing, fl *flow.Flow, sent time.Time, res *sip.Response, err error) {
+// Answered implements flow.Answerer: the outcome of the NOTIFY in flight
+// (RFC 6665 §4.2.2: a failed NOTIFY ends the subscription).
+func (s *subscription) Answered(res *sip.Response, err error) {
 	s.mu.Lock()
+	o, fl, sent := s.sent, s.sentOn, s.sentAt
+	s.sent, s.sentOn = outgoing{}, nil
 	s.inFlight = false
 	switch {
 	case errors.Is(err, flow.ErrClosed) && s.flow != nil && s.flow != fl:
 		// The client came back on another flow before this one's close was
 		// seen (rebind): what was lost goes out there, unless newer state
 		// is already waiting.
-		if s.next == nil || s.next.reason == "" && o.reason != "" {
-			s.next = &o
+		if !s.hasNext || s.next.reason == "" && o.reason != "" {
+			s.next, s.hasNext = o, true
 		}
-		send := s.transmitLocked(*s.next)
+		send := s.transmitLocked(s.next)
 		s.mu.Unlock()
-		send()
+		send.run()
 		return
 	case errors.Is(err, flow.ErrClosed) && (o.reason != "" || s.final):
 		// The final NOTIFY cannot be delivered: the subscription is over
@@ -179,8 +218,8 @@ func (s *subscription) answered(o outgoing, fl *flow.Flow, sent time.Time, res *
 		if s.list != nil {
 			s.list.full = true // what it carried is lost: resend everything
 		}
-		if s.next == nil || s.next.reason == "" && o.reason != "" {
-			s.next = &o
+		if !s.hasNext || s.next.reason == "" && o.reason != "" {
+			s.next, s.hasNext = o, true
 		}
 		s.flow = nil
 		s.detached = time.Now()
@@ -207,17 +246,22 @@ func (s *subscription) answered(o outgoing, fl *flow.Flow, sent time.Time, res *
 		s.n.remove(s)
 		return
 	}
-	send := noop
-	if s.next != nil {
-		send = s.transmitLocked(*s.next)
-	}
+	send := s.transmitNextLocked()
 	s.mu.Unlock()
-	send()
+	send.run()
 }
+
+// notifyFixedSize bounds what build writes besides the dialog's headers,
+// the configured strings, the reason and the body: Via's fixed part and
+// branch, Max-Forwards, the header names, CSeq, Subscription-State and
+// Content-Length with their numbers.
+const notifyFixedSize = len("Via: SIP/2.0/ ;branch=z9hG4bK0123456789abcdef\r\nMax-Forwards: 70\r\nContact: \r\n") +
+	len("CSeq: 4294967295 NOTIFY\r\nSubscription-State: active;expires=18446744073709551615\r\nterminated;reason=\r\n") +
+	len("Content-Type: \r\nContent-Length: 18446744073709551615\r\n\r\n")
 
 // build serializes one NOTIFY (RFC 6665 §4.2.2, §8.2.3: Event with the
 // SUBSCRIBE's id, Subscription-State, Contact).
-func (s *subscription) build(o outgoing, branch string) []byte {
+func (s *subscription) build(o outgoing, branch flow.Branch) []byte {
 	data, at := o.body.Data, o.body.VersionAt
 	var ver []byte
 	if data != nil && at >= 0 {
@@ -225,14 +269,22 @@ func (s *subscription) build(o outgoing, branch string) []byte {
 		s.version++
 	}
 	contact := s.n.cfg.Contact
-	b := make([]byte, 0, len(s.dialog)+len(contact)+len(data)+len(ver)+160+len("Max-Forwards: 70\r\nContact: \r\n"))
+	ctype := ""
+	if data != nil {
+		ctype = s.provider.ContentType
+		if s.list != nil {
+			ctype = s.list.ctype
+		}
+	}
+	b := make([]byte, 0, len(s.dialog)+len(s.n.cfg.ViaTransport)+len(s.n.cfg.ViaHost)+len(contact)+len(ctype)+
+		len(o.reason)+len(data)+len(ver)+notifyFixedSize)
 	b = append(b, s.dialog[:s.viaAt]...)
 	b = append(b, "Via: SIP/2.0/"...)
 	b = append(b, s.n.cfg.ViaTransport...)
 	b = append(b, ' ')
 	b = append(b, s.n.cfg.ViaHost...)
 	b = append(b, ";branch="...)
-	b = append(b, branch...)
+	b = branch.AppendTo(b)
 	b = append(b, "\r\n"...)
 	b = append(b, "Max-Forwards: 70\r\n"...)
 	b = append(b, s.dialog[s.viaAt:s.fixedAt]...)
@@ -257,11 +309,7 @@ func (s *subscription) build(o outgoing, branch string) []byte {
 	b = append(b, "\r\n"...)
 	if data != nil {
 		b = append(b, "Content-Type: "...)
-		if s.list != nil {
-			b = append(b, s.list.ctype...)
-		} else {
-			b = append(b, s.provider.ContentType...)
-		}
+		b = append(b, ctype...)
 		b = append(b, "\r\n"...)
 	}
 	b = append(b, "Content-Length: "...)
