@@ -232,3 +232,30 @@ func TestRequest_FailsWithoutAnswer(t *testing.T) {
 		})
 	}
 }
+
+// Timer F is one sweep per flow, not a timer per request: of requests
+// waiting together, those answered in time keep their answer and each of
+// the others fails once with ErrTimeout; a request sent after the sweep
+// went idle is timed again.
+func TestRequest_TimerFSweepFailsOnlyTheUnanswered(t *testing.T) {
+	fl := flow.New(&conn{}, nil)
+	defer fl.Close()
+	fl.SetTimerF(30 * time.Millisecond)
+	for round := range 2 {
+		xs := []*tx{send(fl), send(fl), send(fl), send(fl)}
+		if !fl.HandleAnswer(xs[1].branch, 200) || !fl.HandleAnswer(xs[3].branch, 202) {
+			t.Fatalf("round %d: answers in time were stray", round)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for fl.Pending() > 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		want := []outcome{{calls: 1, err: flow.ErrTimeout}, {calls: 1, code: 200}, {calls: 1, err: flow.ErrTimeout}, {calls: 1, code: 202}}
+		for i, x := range xs {
+			if got := x.outcome(); got != want[i] {
+				t.Errorf("round %d: request %d got %+v, want %+v", round, i, got, want[i])
+			}
+		}
+		time.Sleep(40 * time.Millisecond) // the sweep finds nothing waiting and stops
+	}
+}
