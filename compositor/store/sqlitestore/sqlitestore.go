@@ -116,6 +116,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	q.Set("_synchronous", syncMode)
 	q.Set("_busy_timeout", fmt.Sprint(opts.BusyTimeout.Milliseconds()))
 	q.Set("_txlock", "immediate")
+	// database/sql never uses one connection from two goroutines at once:
+	// SQLite's own per-connection mutex (serialized mode) is pure cost.
+	q.Set("_mutex", "no")
 	dsn := "file:" + path + "?" + q.Encode()
 	// Readers begin deferred: a read transaction (ListAt) must not take
 	// the write lock.
@@ -205,6 +208,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return mapErr(err)
 	}
+	applied := false
 	for i, m := range migrations {
 		version := i + 1
 		tx, err := s.w.BeginTx(ctx, nil)
@@ -230,6 +234,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("version %d: %w", version, mapErr(err))
+		}
+		applied = true
+	}
+	if applied {
+		// A migration that rebuilt a table (6) left a WAL as large as
+		// the table: copy it into the database and empty it now, not at
+		// the first checkpoint.
+		if _, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			return mapErr(err)
 		}
 	}
 	return nil
