@@ -185,15 +185,19 @@ func BenchmarkSubscribe(b *testing.B) {
 	bs.run(b, fl, c, "NOTIFY sip:ph7ag5s0@5ak4vk6q3m0h.invalid;transport=ws;ob SIP/2.0", subscribeMsg)
 }
 
-func publishMsg(i int, etag string) []byte {
+func publishMsg(i int, etag string) []byte { return publishMsgFor("1001", i, etag) }
+
+// publishMsgFor is PUBLISH number i of user's dialog state (CSeq i+1),
+// modifying the publication etag names ("": a new one).
+func publishMsgFor(user string, i int, etag string) []byte {
 	n := strconv.Itoa(i)
 	state := dialoginfo.Early
 	if i%2 == 1 {
 		state = dialoginfo.Confirmed
 	}
-	doc := dialoginfo.Document{State: "full", Entity: "sip:1001@" + benchDomain, Dialogs: []dialoginfo.Dialog{{
+	doc := dialoginfo.Document{State: "full", Entity: "sip:" + user + "@" + benchDomain, Dialogs: []dialoginfo.Dialog{{
 		ID: "call-1", CallID: "call-1", Direction: dialoginfo.Recipient, State: state,
-		LocalIdentity: "sip:1001@" + benchDomain, LocalTarget: "sip:1001@10.0.0.1;seq=" + n,
+		LocalIdentity: "sip:" + user + "@" + benchDomain, LocalTarget: "sip:1001@10.0.0.1;seq=" + n,
 		RemoteIdentity: "sip:2001@" + benchDomain,
 	}}}
 	body := doc.AppendXML(nil)
@@ -201,12 +205,12 @@ func publishMsg(i int, etag string) []byte {
 	if etag != "" {
 		ifMatch = "SIP-If-Match: " + etag + "\r\n"
 	}
-	return []byte("PUBLISH sip:1001@" + benchDomain + " SIP/2.0\r\n" +
+	return []byte("PUBLISH sip:" + user + "@" + benchDomain + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/WS pbx.invalid;branch=z9hG4bK" + n + "\r\n" +
 		"Max-Forwards: 70\r\n" +
-		"To: <sip:1001@" + benchDomain + ">\r\n" +
-		"From: <sip:1001@" + benchDomain + ">;tag=pbx1\r\n" +
-		"Call-ID: pub-1001\r\n" +
+		"To: <sip:" + user + "@" + benchDomain + ">\r\n" +
+		"From: <sip:" + user + "@" + benchDomain + ">;tag=pbx1\r\n" +
+		"Call-ID: pub-" + user + "\r\n" +
 		"CSeq: " + strconv.Itoa(i+1) + " PUBLISH\r\n" +
 		"Event: dialog\r\n" +
 		"Expires: 3600\r\n" + ifMatch +
@@ -247,6 +251,87 @@ func BenchmarkPublish(b *testing.B) {
 				etag, _, _ = strings.Cut(rest, "\r\n")
 			}
 			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// answerConn is a flow connection that hands every PUBLISH answer to a
+// channel: the user it was for and its SIP-ETag.
+type answerConn struct{ answers chan [2]string }
+
+func (c *answerConn) Send(msg []byte) error {
+	res := string(msg)
+	if !strings.HasPrefix(res, "SIP/2.0 200 ") {
+		return fmt.Errorf("answer %q", res)
+	}
+	_, to, _ := strings.Cut(res, "To: <sip:")
+	user, _, _ := strings.Cut(to, "@")
+	_, tag, _ := strings.Cut(res, "SIP-ETag: ")
+	etag, _, _ := strings.Cut(tag, "\r\n")
+	c.answers <- [2]string{user, etag}
+	return nil
+}
+func (c *answerConn) Close(websocket.StatusCode, string) {}
+func (c *answerConn) RemoteIP() string                   { return "127.0.0.1" }
+
+// BenchmarkPublishPipelined: a PBX's connection with one PUBLISH in flight
+// for each of 64 extensions (each modifies its publication, SIP-If-Match of
+// the previous answer), as the load generator's publisher sockets send
+// them, handled with the connection's PUBLISH concurrency (lanes.go): 1
+// processes them one at a time (one SQLite commit each); 32 lets the store
+// group their commits. writes/commit is the store's average transaction.
+func BenchmarkPublishPipelined(b *testing.B) {
+	const users = 64
+	for _, conc := range []int{1, 32} {
+		b.Run(fmt.Sprintf("store=sqlite/concurrency=%d", conc), func(b *testing.B) {
+			st, err := sqlitestore.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), sqlitestore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			bs := newBenchServer(b, st)
+			conn := &answerConn{answers: make(chan [2]string, users)}
+			id, err := bs.s.cfg.Verifier.Verify(bs.token(b, "pbx", "*"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			fl := flow.New(conn, id)
+			lim := newLimiter(1<<30, 1<<30, conc)
+			seq := 0
+			send := func(user, etag string) {
+				bs.s.handleMessage(fl, lim, publishMsgFor(user, seq, etag))
+				seq++
+			}
+			// Every extension's publication exists before the clock starts.
+			for u := range users {
+				send(strconv.Itoa(3000+u), "")
+			}
+			etags := map[string]string{}
+			for range users {
+				a := <-conn.answers
+				etags[a[0]] = a[1]
+			}
+			stats0 := st.CommitStats()
+			b.ReportAllocs()
+			c0 := cpuTime()
+			b.ResetTimer()
+			for u := range users {
+				user := strconv.Itoa(3000 + u)
+				send(user, etags[user])
+			}
+			for done := 0; done < b.N; done++ {
+				a := <-conn.answers // the reader handles the next PUBLISH of the extension answered
+				if done+users < b.N {
+					send(a[0], a[1])
+				}
+			}
+			b.StopTimer()
+			for range users - min(users, b.N) { // those sent beyond b.N: answered before the store closes
+				<-conn.answers
+			}
+			b.ReportMetric(float64(cpuTime()-c0)/float64(max(b.N, users)), "cpu-ns/op")
+			stats := st.CommitStats()
+			b.ReportMetric(float64(stats.Writes-stats0.Writes)/float64(stats.Commits-stats0.Commits), "writes/commit")
+			lim.lanes.wait()
 		})
 	}
 }

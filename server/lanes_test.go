@@ -98,9 +98,10 @@ func commits(t *testing.T, hub *servertest.Hub) (txs, writes int) {
 }
 
 // A PBX sends K PUBLISHes for K extensions over one socket without
-// waiting: they are processed together and the SQLite store commits them in
-// fewer transactions than K; processed one at a time (concurrency 1) each
-// costs a transaction of its own.
+// waiting: they are processed together and the SQLite store commits them
+// together, at least 2 a transaction on average (10–24 transactions for 96
+// measured under -race); processed one at a time (concurrency 1) each costs
+// a transaction of its own.
 func TestPublish_PipelinedOnOneSocket_ShareStoreCommits(t *testing.T) {
 	const k = 96
 	for _, tc := range []struct {
@@ -137,8 +138,8 @@ func TestPublish_PipelinedOnOneSocket_ShareStoreCommits(t *testing.T) {
 			if writes != k {
 				t.Fatalf("%d writes, want %d", writes, k)
 			}
-			if tc.shared && txs >= k {
-				t.Fatalf("%d transactions for %d pipelined PUBLISHes: none shared a commit", txs, k)
+			if tc.shared && txs > k/2 {
+				t.Fatalf("%d transactions for %d pipelined PUBLISHes, want at most %d (2 writes a commit)", txs, k, k/2)
 			}
 			if !tc.shared && txs != k {
 				t.Fatalf("%d transactions for %d PUBLISHes processed one at a time, want %d", txs, k, k)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/presencehub/presencehub/compositor/store"
@@ -22,8 +23,12 @@ import (
 // synchronous=NORMAL).
 //
 // The leader is a caller, not a dedicated goroutine: a caller that finds no
-// leader commits its own op at once on its own goroutine (no waiting
-// window, no hand-off, so an idle store adds no latency). Callers that
+// leader commits its own op on its own goroutine, after letting the
+// goroutines that are ready to run go first (runtime.Gosched): those about
+// to write (a PBX's PUBLISHes of other extensions, handled concurrently)
+// then queue behind it and share its commit instead of each paying one.
+// Nothing waits for a timer or a hand-off, so an idle store adds no
+// latency (with nothing else ready the yield returns at once). Callers that
 // arrive while a commit runs queue and wait; when the leader's own op is
 // committed it hands the leadership to the oldest waiting op, whose
 // goroutine then commits everything queued meanwhile in one transaction.
@@ -153,6 +158,7 @@ func (s *Store) submit(op *writeOp) {
 	} else {
 		q.leader = true
 		q.mu.Unlock()
+		runtime.Gosched() // let the writers that are ready to run join this commit
 	}
 	// Lead until op is answered; its batch is the first one taken.
 	for {
