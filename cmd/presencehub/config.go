@@ -79,6 +79,9 @@ type config struct {
 	ListBatch          time.Duration
 	MaxListMembers     int
 	WSCompression      string
+	GCPercent          int
+	GCHeadroom         byteSize
+	MemoryLimit        byteSize
 
 	fromEnv map[string]bool // flag names set by a PRESENCEHUB_* variable
 	fromCLI map[string]bool // flag names set on the command line
@@ -154,6 +157,10 @@ func (c *config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxListMembers, "max-list-members", 1000, "most members of one resource list")
 	fs.StringVar(&c.WSCompression, "ws-compression", "no-context-takeover", "permessage-deflate on /ws: no-context-takeover, context-takeover or off")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "bound on graceful shutdown")
+	fs.IntVar(&c.GCPercent, "gc-percent", 100, "garbage collection when the heap has grown by this percent of the live heap (as GOGC; default: GOGC, else 100)")
+	c.GCHeadroom = defaultGCHeadroom
+	fs.Var(&c.GCHeadroom, "gc-headroom", "the heap may always grow by this much between collections, e.g. 64MiB (0: GOGC alone); a live heap above it keeps the percent")
+	fs.Var(&c.MemoryLimit, "memory-limit", "soft memory limit of the Go runtime, as GOMEMLIMIT, e.g. 1GiB: collections run more often near it (0: GOMEMLIMIT or none)")
 }
 
 // envName is the variable of a flag: PRESENCEHUB_<FLAG>.

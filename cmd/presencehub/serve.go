@@ -47,6 +47,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, envir
 		return err
 	}
 	defer stopProfile()
+	undoGC, err := c.gcPolicy().apply(getenv)
+	if err != nil {
+		return err
+	}
+	defer undoGC()
 	level := new(slog.LevelVar)
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("log level: %w", err)
