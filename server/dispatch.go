@@ -27,6 +27,10 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 		}
 		return
 	}
+	// So is a PUBLISH in the form clients and PBXs send.
+	if s.handlePlain(fl, lim, data) {
+		return
+	}
 	msg, err := s.parser.ParseSIP(data)
 	if err != nil {
 		s.metrics.malformed()
@@ -67,19 +71,32 @@ func (s *Server) handleMessage(fl *flow.Flow, lim *limiter, data []byte) {
 			s.respond(fl, m, 400, "Bad Request - CSeq method does not match")
 			return
 		}
-		if id := fl.Identity(); !lim.allow(id != nil && id.PublishesForOthers()) {
-			if id != nil && id.PublishesForOthers() {
-				s.metrics.limitHit("publisher_requests_per_second")
-			} else {
-				s.metrics.limitHit("requests_per_second")
-			}
-			res := sip.NewResponseFromRequest(m, 503, "Service Unavailable - too many requests", nil)
-			res.AppendHeader(sip.NewHeader("Retry-After", "1"))
-			s.send(fl, m, res)
+		if !s.allow(fl, lim) {
+			s.send(fl, m, tooManyRequests.response(m))
 			return
 		}
 		s.handleRequest(fl, lim, m)
 	}
+}
+
+// tooManyRequests is the answer to a request over the connection's rate.
+var tooManyRequests = answer{code: 503, reason: "Service Unavailable - too many requests", retryAfter: 1}
+
+// allow takes a request's token from the connection's rate limit, at the
+// publisher rate when its identity publishes for others; without one it
+// counts the refusal, to be answered with tooManyRequests.
+func (s *Server) allow(fl *flow.Flow, lim *limiter) bool {
+	id := fl.Identity()
+	publisher := id != nil && id.PublishesForOthers()
+	if lim.allow(publisher) {
+		return true
+	}
+	if publisher {
+		s.metrics.limitHit("publisher_requests_per_second")
+	} else {
+		s.metrics.limitHit("requests_per_second")
+	}
+	return false
 }
 
 // longHeader returns the name of the first header field of msg whose value,
@@ -234,12 +251,7 @@ func (s *Server) handleRequest(fl *flow.Flow, lim *limiter, req *sip.Request) {
 		case sip.REGISTER:
 			s.handleRegister(fl, req, id)
 		case sip.PUBLISH:
-			// Concurrently with other resources' PUBLISHes, in order with
-			// this resource's (lanes).
-			if lim.lanes == nil {
-				lim.lanes = newLanes(lim.inFlight, func(j publishJob) { s.handlePublish(fl, j.req, j.id) })
-			}
-			lim.lanes.add(req.Recipient.User, publishJob{req, id})
+			s.startPublish(fl, lim, sipPublish(req), id)
 		case sip.SUBSCRIBE:
 			s.metrics.response("SUBSCRIBE", s.notifier.HandleSubscribe(req, fl, id))
 		}
@@ -303,14 +315,16 @@ func (s *Server) requestBearer(req *sip.Request) (*auth.Identity, *sip.Response)
 // unauthorized counts the failure and builds a 401 with a Bearer challenge
 // (RFC 8898 §2.3): error="invalid_token" when a token was presented.
 func (s *Server) unauthorized(req *sip.Request, cause error, reason string) *sip.Response {
+	return s.unauthorizedAnswer(cause, reason).response(req)
+}
+
+func (s *Server) unauthorizedAnswer(cause error, reason string) answer {
 	s.metrics.authFailure(cause)
 	challenge := `Bearer realm="` + s.cfg.Domain + `"`
 	if !errors.Is(cause, auth.ErrNoToken) {
 		challenge += `, error="invalid_token"`
 	}
-	res := sip.NewResponseFromRequest(req, 401, reason, nil)
-	res.AppendHeader(sip.NewHeader("WWW-Authenticate", challenge))
-	return res
+	return answer{code: 401, reason: reason, challenge: challenge}
 }
 
 func (s *Server) respond(fl *flow.Flow, req *sip.Request, code int, reason string) {

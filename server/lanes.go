@@ -3,14 +3,13 @@ package server
 import (
 	"sync"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/presencehub/presencehub/server/auth"
 )
 
 // publishJob is one PUBLISH waiting for its lane: the request and who sent
 // it (the identity is taken when it is read, as for every request).
 type publishJob struct {
-	req *sip.Request
+	req *publishReq
 	id  *auth.Identity
 }
 

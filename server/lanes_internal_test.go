@@ -25,7 +25,7 @@ func TestLanes_BoundedInOrderPerKey_LanesEnd(t *testing.T) {
 		<-release
 		mu.Lock()
 		running--
-		order[j.req.Recipient.User] = append(order[j.req.Recipient.User], int(j.req.CSeq().SeqNo))
+		order[j.req.user] = append(order[j.req.user], int(j.req.req.CSeq().SeqNo))
 		mu.Unlock()
 	})
 	added := make(chan int, 100)
@@ -65,8 +65,8 @@ func TestLanes_BoundedInOrderPerKey_LanesEnd(t *testing.T) {
 }
 
 // testPublish is a PUBLISH to user with CSeq seq.
-func testPublish(user string, seq int) *sip.Request {
+func testPublish(user string, seq int) *publishReq {
 	req := sip.NewRequest(sip.PUBLISH, sip.Uri{Scheme: "sip", User: user, Host: benchDomain})
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: uint32(seq), MethodName: sip.PUBLISH})
-	return req
+	return sipPublish(req)
 }

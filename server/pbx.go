@@ -110,7 +110,7 @@ func (s *Server) pbxPublish(req *sip.Request) *sip.Response {
 	if res := copiedRefusal(req); res != nil {
 		return res
 	}
-	return s.publish(req, id)
+	return s.publish(sipPublish(req), id).response(req)
 }
 
 func (s *Server) trusted(source string) bool {

@@ -18,34 +18,145 @@ import (
 // minimum, 86400 s maximum (RFC 3903 §6 step 3).
 var DefaultPublishExpiry = siprule.ExpiryPolicy{Default: 3600 * time.Second, Min: 60 * time.Second, Max: 86400 * time.Second}
 
+// publishReq is what the PUBLISH handler reads of a request (RFC 3903 §6):
+// from sipgo's parse (sipPublish) or from the plain scan of the message
+// (plainPublish, siprule.ScanPlain).
+type publishReq struct {
+	user, host  string // of the Request-URI
+	requested   int    // the Expires asked for, -1: none
+	badExpires  bool   // an Expires that is not delta-seconds
+	event       string // the Event package, lower case ("" without one)
+	ifMatch     []string
+	contentType string // the media type, lower case, without parameters
+	body        []byte
+	// The answer is built from req (sipgo) or copies plain's header lines.
+	req   *sip.Request
+	plain *siprule.PlainRequest
+}
+
+// sipPublish reads a PUBLISH from sipgo's parse.
+func sipPublish(req *sip.Request) *publishReq {
+	p := &publishReq{user: req.Recipient.User, host: req.Recipient.Host, body: req.Body(), req: req}
+	var err error
+	p.requested, err = siprule.Expires(req)
+	p.badExpires = err != nil
+	p.event, _, _ = siprule.Event(req)
+	for _, h := range req.Headers() {
+		if siprule.HeaderIs(h, "SIP-If-Match") {
+			p.ifMatch = appendIfMatch(p.ifMatch, h.Value())
+		}
+	}
+	if ct := req.ContentType(); ct != nil {
+		p.contentType = mediaType(ct.Value())
+	}
+	return p
+}
+
+// appendIfMatch appends the entity-tags of a SIP-If-Match value (RFC 3903
+// §11.3.2; a comma-separated list is read as several).
+func appendIfMatch(tags []string, v string) []string {
+	for _, t := range strings.Split(v, ",") {
+		tags = append(tags, strings.TrimSpace(t))
+	}
+	return tags
+}
+
+// mediaType is the media type of a Content-Type value, lower case, without
+// parameters.
+func mediaType(v string) string {
+	mt, _, _ := strings.Cut(v, ";")
+	mt = strings.TrimSpace(mt)
+	for _, known := range [...]string{compositor.ContentTypeDialogInfo, compositor.ContentTypePIDF, compositor.ContentTypeMessageSummary} {
+		if strings.EqualFold(mt, known) {
+			return known // not a substring of the message
+		}
+	}
+	return strings.ToLower(mt)
+}
+
+// startPublish runs the PUBLISH handler for p: concurrently with other
+// resources' PUBLISHes, in order with this resource's (lanes).
+func (s *Server) startPublish(fl *flow.Flow, lim *limiter, p *publishReq, id *auth.Identity) {
+	if lim.lanes == nil {
+		lim.lanes = newLanes(lim.inFlight, func(j publishJob) { s.handlePublish(fl, j.req, j.id) })
+	}
+	lim.lanes.add(p.user, publishJob{p, id})
+}
+
 // handlePublish answers a PUBLISH that came over a WebSocket flow.
-func (s *Server) handlePublish(fl *flow.Flow, req *sip.Request, id *auth.Identity) {
-	s.send(fl, req, s.publish(req, id))
+func (s *Server) handlePublish(fl *flow.Flow, p *publishReq, id *auth.Identity) {
+	a := s.publish(p, id)
+	if p.plain != nil {
+		s.answerPlain(fl, p.plain, a)
+		return
+	}
+	s.send(fl, p.req, a.response(p.req))
+}
+
+// answer is a response to build: its status and the headers it adds (those
+// of a PUBLISH's answers and a 503's).
+type answer struct {
+	code       int
+	reason     string
+	etag       string // SIP-ETag
+	expires    int    // Expires, on a 2xx
+	minExpires int    // Min-Expires (423)
+	accept     string
+	allowEvts  string // Allow-Events
+	retryAfter int    // Retry-After (seconds, 0: none)
+	challenge  string // WWW-Authenticate (401)
+}
+
+// response is a as an answer to req, built by sipgo.
+func (a answer) response(req *sip.Request) *sip.Response {
+	res := sip.NewResponseFromRequest(req, a.code, a.reason, nil)
+	if a.etag != "" {
+		res.AppendHeader(sip.NewHeader("SIP-ETag", a.etag))
+	}
+	if a.code/100 == 2 {
+		res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(a.expires)))
+	}
+	if a.minExpires > 0 {
+		res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(a.minExpires)))
+	}
+	if a.accept != "" {
+		res.AppendHeader(sip.NewHeader("Accept", a.accept))
+	}
+	if a.allowEvts != "" {
+		res.AppendHeader(sip.NewHeader("Allow-Events", a.allowEvts))
+	}
+	if a.retryAfter > 0 {
+		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(a.retryAfter)))
+	}
+	if a.challenge != "" {
+		res.AppendHeader(sip.NewHeader("WWW-Authenticate", a.challenge))
+	}
+	return res
 }
 
 // publish maps a PUBLISH to the compositor and its answer back to SIP
 // (RFC 3903 §6: the expiry grant is the shared siprule.ExpiryPolicy's, every
 // other step the compositor's). Both the WebSocket front end and the
 // plain-SIP listener for PBXs use it.
-func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
-	uri := req.Recipient
-	if !strings.EqualFold(uri.Host, s.cfg.Domain) {
+func (s *Server) publish(p *publishReq, id *auth.Identity) answer {
+	if !strings.EqualFold(p.host, s.cfg.Domain) {
 		// Say so: a PBX whose domain differs from --domain is the usual cause.
-		return sip.NewResponseFromRequest(req, 403, "Forbidden - Request-URI domain "+sanitizeReason(uri.Host)+" is not this hub's domain "+s.cfg.Domain, nil)
+		return answer{code: 403, reason: "Forbidden - Request-URI domain " + sanitizeReason(p.host) + " is not this hub's domain " + s.cfg.Domain}
 	}
-	if !id.CanPublish(uri.User, s.cfg.Domain) {
-		return sip.NewResponseFromRequest(req, 403, "Forbidden - the token's publish claim does not include "+sanitizeReason(uri.User), nil)
+	if !id.CanPublish(p.user, s.cfg.Domain) {
+		return answer{code: 403, reason: "Forbidden - the token's publish claim does not include " + sanitizeReason(p.user)}
 	}
-	requested, err := siprule.Expires(req)
-	if err != nil {
-		return sip.NewResponseFromRequest(req, 400, "Bad Request - invalid Expires", nil)
+	if p.badExpires {
+		return answer{code: 400, reason: "Bad Request - invalid Expires"}
 	}
+	requested := p.requested
 	pr := compositor.PublishRequest{
-		Resource:  siprule.AOR(uri.User, s.cfg.Domain), // the host matched case-insensitively above
-		Body:      req.Body(),
+		Resource:  siprule.AOR(p.user, s.cfg.Domain), // the host matched case-insensitively above
+		Body:      p.body,
 		Publisher: id.Sub,
+		Event:     p.event,
+		IfMatch:   p.ifMatch,
 	}
-	pr.Event, _, _ = siprule.Event(req)
 	// RFC 3903 §6 step 3, for the packages the compositor accepts (any
 	// other is answered 489 by it, step 1).
 	if pol, ok := s.publishExpiry[pr.Event]; ok {
@@ -55,17 +166,8 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 		}
 		pr.Expires = siprule.Seconds(grant)
 	}
-	for _, h := range req.Headers() {
-		if !siprule.HeaderIs(h, "SIP-If-Match") {
-			continue
-		}
-		for _, v := range strings.Split(h.Value(), ",") {
-			pr.IfMatch = append(pr.IfMatch, strings.TrimSpace(v))
-		}
-	}
-	if ct := req.ContentType(); ct != nil && len(pr.Body) > 0 {
-		mt, _, _ := strings.Cut(ct.Value(), ";")
-		pr.ContentType = strings.ToLower(strings.TrimSpace(mt))
+	if len(pr.Body) > 0 {
+		pr.ContentType = p.contentType
 	}
 	start := time.Now()
 	changes := len(pr.Body) > 0 || requested == 0 // a refresh changes no state
@@ -79,9 +181,8 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 	var ce *compositor.Error
 	switch {
 	case errors.Is(err, compositor.ErrTooBrief):
-		res := s.publishExpiry[pr.Event].TooBrief(req)
-		res.Reason = "Interval Too Brief - at least " + res.GetHeader("Min-Expires").Value() + " s for state that goes on"
-		return res
+		least := s.publishExpiry[pr.Event].MinExpires()
+		return answer{code: 423, reason: "Interval Too Brief - at least " + strconv.Itoa(least) + " s for state that goes on", minExpires: least}
 	case errors.As(err, &ce):
 		if ce.StoreFault {
 			s.noteStoreFault(pr.Resource, ce)
@@ -89,30 +190,15 @@ func (s *Server) publish(req *sip.Request, id *auth.Identity) *sip.Response {
 		if ce.Limit != "" {
 			s.metrics.limitHit(ce.Limit)
 		}
-		res := sip.NewResponseFromRequest(req, ce.Code, ce.Reason, nil)
-		if ce.Accept != "" {
-			res.AppendHeader(sip.NewHeader("Accept", ce.Accept))
-		}
-		if ce.AllowEvents != "" {
-			res.AppendHeader(sip.NewHeader("Allow-Events", ce.AllowEvents))
-		}
-		if ce.RetryAfter > 0 {
-			res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(ce.RetryAfter)))
-		}
-		return res
+		return answer{code: ce.Code, reason: ce.Reason, accept: ce.Accept, allowEvts: ce.AllowEvents, retryAfter: ce.RetryAfter}
 	case err != nil:
 		s.log.Error("publish", "resource", pr.Resource, "err", err)
-		return sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil)
+		return answer{code: 500, reason: "Server Internal Error"}
 	default:
 		if s.storeFault.Load() != nil && s.storeFault.Swap(nil) != nil {
 			s.log.Info("store writes again: ready") // the store writes again: ready
 		}
-		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-		if result.ETag != "" {
-			res.AppendHeader(sip.NewHeader("SIP-ETag", result.ETag))
-		}
-		res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(result.Expires)))
-		return res
+		return answer{code: 200, reason: "OK", etag: result.ETag, expires: result.Expires}
 	}
 }
 

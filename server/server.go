@@ -38,6 +38,9 @@ type Server struct {
 	// publishExpiry is the PUBLISH expiry policy of each event package the
 	// compositor accepts.
 	publishExpiry map[string]siprule.ExpiryPolicy
+	// parseAll sends every message through sipgo's parse, none through
+	// the plain path (tests compare the two).
+	parseAll bool
 
 	ctx      context.Context // lives until Close
 	cancel   context.CancelFunc

@@ -25,16 +25,21 @@ func Event(req *sip.Request) (pkg, value string, ok bool) {
 		return "", "", false
 	}
 	value = strings.TrimSpace(h.Value())
-	pkg, _, _ = strings.Cut(value, ";")
-	// Not a substring: the package name is kept (by a subscription, for its
-	// life) without the rest of the header value it was cut from.
+	return EventPackage(value), value, true
+}
+
+// EventPackage is the package of an Event value, lower-cased without
+// parameters. Not a substring: the package name is kept (by a subscription,
+// for its life) without the rest of the header value it was cut from.
+func EventPackage(value string) string {
+	pkg, _, _ := strings.Cut(value, ";")
 	switch pkg = strings.ToLower(strings.TrimSpace(pkg)); pkg {
 	case "dialog":
-		return "dialog", value, true
+		return "dialog"
 	case "presence":
-		return "presence", value, true
+		return "presence"
 	}
-	return strings.Clone(pkg), value, true
+	return strings.Clone(pkg)
 }
 
 // Header returns req's first header field named name (ASCII case ignored),
