@@ -28,9 +28,12 @@ import (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	opened        prometheus.Counter
-	closes        *prometheus.CounterVec
-	responses     *prometheus.CounterVec
+	opened    prometheus.Counter
+	closes    *prometheus.CounterVec
+	responses *prometheus.CounterVec
+	// respCounters caches responses' counters by responseKey: looked up
+	// per answer without hashing the labels or formatting the code.
+	respCounters  sync.Map
 	notifies      *prometheus.CounterVec
 	notifyFailed  *prometheus.CounterVec
 	notifyRTT     prometheus.Histogram
@@ -274,7 +277,19 @@ func (m *Metrics) connClosed(fl *flow.Flow, err error) {
 }
 
 func (m *Metrics) response(method string, code int) {
-	m.responses.WithLabelValues(methodLabel(method), strconv.Itoa(code)).Inc()
+	key := responseKey{methodLabel(method), code}
+	if c, ok := m.respCounters.Load(key); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := m.responses.WithLabelValues(key.method, strconv.Itoa(code))
+	m.respCounters.Store(key, c) // bounded: methodLabel's methods × status codes
+	c.Inc()
+}
+
+type responseKey struct {
+	method string
+	code   int
 }
 
 // methodLabel bounds the method label: a client may send any token as a

@@ -35,7 +35,7 @@ func (s *Server) handlePlain(fl *flow.Flow, lim *limiter, data []byte) bool {
 	if id == nil {
 		return true
 	}
-	s.startPublish(fl, lim, plainPublish(&r), id)
+	s.startPublish(fl, lim, s.plainPublish(&r), id)
 	return true
 }
 
@@ -61,30 +61,75 @@ func (s *Server) plainIdentity(fl *flow.Flow, r *siprule.PlainRequest) *auth.Ide
 	return nil
 }
 
-// plainPublish reads a PUBLISH from its plain scan; r stays its answer's
-// source.
-func plainPublish(r *siprule.PlainRequest) *publishReq {
-	p := &publishReq{user: string(r.User), host: string(r.Host), requested: -1, body: r.Body, plain: r}
+// plainPublish reads a PUBLISH from its plain scan, which it keeps as its
+// answer's source. The values the hub knows (its domain, the event
+// packages and body types of the compositor) are not copied.
+func (s *Server) plainPublish(r *siprule.PlainRequest) *publishReq {
+	p := &publishReq{scanned: *r, user: string(r.User), host: s.cfg.Domain, requested: -1, body: r.Body}
+	p.plain = &p.scanned
+	if !equalFold(r.Host, s.cfg.Domain) {
+		p.host = string(r.Host)
+	}
 	if r.Expires != nil {
 		var err error
 		p.requested, err = siprule.ParseExpires(string(r.Expires))
 		p.badExpires = err != nil
 	}
 	if r.Event != nil {
-		p.event = siprule.EventPackage(string(r.Event))
+		pkg, _, _ := bytes.Cut(r.Event, []byte(";"))
+		if p.event = known(bytes.TrimSpace(pkg), "dialog", "presence"); p.event == "" {
+			p.event = siprule.EventPackage(string(r.Event))
+		}
 	}
 	if r.IfMatch != nil {
-		p.ifMatch = appendIfMatch(nil, string(r.IfMatch))
+		if bytes.IndexByte(r.IfMatch, ',') < 0 {
+			p.ifMatchOne[0] = string(r.IfMatch)
+			p.ifMatch = p.ifMatchOne[:]
+		} else {
+			p.ifMatch = appendIfMatch(nil, string(r.IfMatch))
+		}
 	}
 	if r.ContentType != nil {
-		p.contentType = mediaType(string(r.ContentType))
+		mt, _, _ := bytes.Cut(r.ContentType, []byte(";"))
+		if p.contentType = known(bytes.TrimSpace(mt), knownMediaTypes[:]...); p.contentType == "" {
+			p.contentType = mediaType(string(r.ContentType))
+		}
 	}
 	return p
 }
 
+// known returns the one of names that b is, ASCII case ignored, or "".
+func known(b []byte, names ...string) string {
+	for _, n := range names {
+		if equalFold(b, n) {
+			return n
+		}
+	}
+	return ""
+}
+
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c, d := b[i], s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
 // answerPlain sends a as the answer to r, counted as send counts it.
 func (s *Server) answerPlain(fl *flow.Flow, r *siprule.PlainRequest, a answer) {
-	s.metrics.response(string(r.Method), a.code)
+	s.metrics.response("PUBLISH", a.code) // the only method on the plain path
 	_ = fl.Send(appendPlainAnswer(nil, r, a, fl.RemoteIP()))
 }
 

@@ -29,9 +29,11 @@ type publishReq struct {
 	ifMatch     []string
 	contentType string // the media type, lower case, without parameters
 	body        []byte
+	ifMatchOne  [1]string // ifMatch's room for one entity-tag
 	// The answer is built from req (sipgo) or copies plain's header lines.
-	req   *sip.Request
-	plain *siprule.PlainRequest
+	req     *sip.Request
+	plain   *siprule.PlainRequest // &scanned
+	scanned siprule.PlainRequest
 }
 
 // sipPublish reads a PUBLISH from sipgo's parse.
@@ -66,13 +68,16 @@ func appendIfMatch(tags []string, v string) []string {
 func mediaType(v string) string {
 	mt, _, _ := strings.Cut(v, ";")
 	mt = strings.TrimSpace(mt)
-	for _, known := range [...]string{compositor.ContentTypeDialogInfo, compositor.ContentTypePIDF, compositor.ContentTypeMessageSummary} {
+	for _, known := range knownMediaTypes {
 		if strings.EqualFold(mt, known) {
 			return known // not a substring of the message
 		}
 	}
 	return strings.ToLower(mt)
 }
+
+// knownMediaTypes are the bodies the compositor reads.
+var knownMediaTypes = [...]string{compositor.ContentTypeDialogInfo, compositor.ContentTypePIDF, compositor.ContentTypeMessageSummary}
 
 // startPublish runs the PUBLISH handler for p: concurrently with other
 // resources' PUBLISHes, in order with this resource's (lanes).
@@ -178,7 +183,13 @@ func (s *Server) publish(p *publishReq, id *auth.Identity) answer {
 	if err != nil && changes {
 		s.metrics.publishFailed(pr.Resource, pr.Event, start)
 	}
-	var ce *compositor.Error
+	if err == nil {
+		if s.storeFault.Load() != nil && s.storeFault.Swap(nil) != nil {
+			s.log.Info("store writes again: ready") // the store writes again: ready
+		}
+		return answer{code: 200, reason: "OK", etag: result.ETag, expires: result.Expires}
+	}
+	var ce *compositor.Error // declared here: errors.As moves it to the heap
 	switch {
 	case errors.Is(err, compositor.ErrTooBrief):
 		least := s.publishExpiry[pr.Event].MinExpires()
@@ -191,14 +202,9 @@ func (s *Server) publish(p *publishReq, id *auth.Identity) answer {
 			s.metrics.limitHit(ce.Limit)
 		}
 		return answer{code: ce.Code, reason: ce.Reason, accept: ce.Accept, allowEvts: ce.AllowEvents, retryAfter: ce.RetryAfter}
-	case err != nil:
+	default:
 		s.log.Error("publish", "resource", pr.Resource, "err", err)
 		return answer{code: 500, reason: "Server Internal Error"}
-	default:
-		if s.storeFault.Load() != nil && s.storeFault.Swap(nil) != nil {
-			s.log.Info("store writes again: ready") // the store writes again: ready
-		}
-		return answer{code: 200, reason: "OK", etag: result.ETag, expires: result.Expires}
 	}
 }
 
