@@ -26,6 +26,13 @@ func (c *tappedConn) Send(msg []byte) error {
 	return c.Conn.Send(msg)
 }
 
+// SendRecycle is Send for a message whose memory the sender reuses once
+// written (flow.Recycler).
+func (c *tappedConn) SendRecycle(msg []byte, recycle func([]byte)) error {
+	c.s.traceMessage("out", c.flow, msg)
+	return c.Conn.SendRecycle(msg, recycle)
+}
+
 // traceMessage is the request-level debug log (switched on at run time,
 // SIGUSR1): one line per SIP message with its first line, Call-ID and CSeq.
 // Headers and bodies are never logged: they may carry a Bearer token.

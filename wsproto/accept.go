@@ -38,6 +38,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error)
 	}
 	c := newConn(ws, remoteIP(r.RemoteAddr), opts)
 	c.cork = cw.cork
+	// With compression possible, coder/websocket frames every message (it compresses);
+	// otherwise the writer does (corkConn.writeFrames).
+	c.raw = c.cork != nil && opts.Compression == websocket.CompressionDisabled
 	return c, nil
 }
 

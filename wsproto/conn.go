@@ -25,8 +25,11 @@ var (
 // Conn is one SIP-over-WebSocket connection. Send, Close, Done, RemoteIP and QueueLen are
 // safe for concurrent use; Serve is called once.
 type Conn struct {
-	ws       *websocket.Conn
-	cork     *corkConn // server side only: batches the writer's flushes
+	ws   *websocket.Conn
+	cork *corkConn // server side only: batches the writer's flushes
+	// raw: the writer frames data messages itself into the cork buffer
+	// (server side without compression: unmasked, uncompressed frames).
+	raw      bool
 	remoteIP string
 	opts     Options
 	// The write queue: a slice that grows only as messages wait (an idle
@@ -34,7 +37,7 @@ type Conn struct {
 	// runs only while there is something to write (write.go): an idle
 	// connection parks no writer stack.
 	qmu     sync.Mutex
-	queue   [][]byte
+	queue   []outMsg
 	writing bool // a writer goroutine is running
 	stopped bool // Serve has ended: no writer may start
 	writers sync.WaitGroup
@@ -69,10 +72,23 @@ func newConn(ws *websocket.Conn, ip string, opts Options) *Conn {
 	}
 }
 
+// outMsg is a queued message and who wants its memory back once written.
+type outMsg struct {
+	b       []byte
+	recycle func([]byte) // nil: nobody
+}
+
 // Send queues msg to be written as one text frame and returns at once. msg must not be
 // modified afterwards. It returns ErrClosed when the connection is closing, and
 // ErrSlowConsumer (closing the connection with 1008) when the write queue is full.
-func (c *Conn) Send(msg []byte) error {
+func (c *Conn) Send(msg []byte) error { return c.SendRecycle(msg, nil) }
+
+// SendRecycle is Send for a message whose memory the caller reuses: once msg has been
+// written, the writer calls recycle(msg) (it must not block), after which msg is the
+// caller's again. recycle is not called when SendRecycle returns an error, nor for a
+// message dropped because the connection closed (its memory is then the garbage
+// collector's). A nil recycle is Send.
+func (c *Conn) SendRecycle(msg []byte, recycle func([]byte)) error {
 	select {
 	case <-c.closing:
 		return ErrClosed
@@ -89,7 +105,7 @@ func (c *Conn) Send(msg []byte) error {
 			fmt.Errorf("%w: %d messages queued for %s", ErrSlowConsumer, c.opts.WriteQueue, c.remoteIP), false)
 		return ErrSlowConsumer
 	}
-	c.queue = append(c.queue, msg)
+	c.queue = append(c.queue, outMsg{msg, recycle})
 	if !c.writing {
 		c.writing = true
 		c.writers.Add(1)
@@ -103,7 +119,7 @@ func (c *Conn) Send(msg []byte) error {
 // writer's previous (drained) slice, so steady traffic allocates nothing.
 // With nothing queued it ends the writer's turn (writing = false) and
 // returns nil: the writer goroutine then exits.
-func (c *Conn) take(done [][]byte) [][]byte {
+func (c *Conn) take(done []outMsg) []outMsg {
 	clear(done) // let the sent messages be collected
 	c.qmu.Lock()
 	defer c.qmu.Unlock()

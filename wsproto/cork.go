@@ -7,12 +7,15 @@ import (
 	"sync"
 )
 
-// Per-connection buffer sizes (see Hijack). The write buffer is tiny because every data
+// Per-connection buffer sizes (see Hijack). The write buffer is small because every data
 // frame is written corked (write.go): the bytes collect in a pooled cork buffer, held only
-// while a batch is written, instead of a buffer each idle connection keeps.
+// while a batch is written, instead of a buffer each idle connection keeps. It holds a
+// whole control frame (2 header bytes, at most 125 of payload: RFC 6455 §5.5), so that
+// coder/websocket hands each control frame to the corkConn in one Write, never split
+// around frames the writer makes itself (writeFrames).
 const (
 	connReadBuffer  = 512
-	connWriteBuffer = 64
+	connWriteBuffer = 128
 )
 
 // maxCork bounds the bytes held back while corked; beyond it writes go straight through.
@@ -26,13 +29,22 @@ var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxCork); return
 // meanwhile are collected too, so byte order on the socket is kept.
 type corkConn struct {
 	net.Conn
-	mu  sync.Mutex
-	buf *[]byte // non-nil while corked
+	mu        sync.Mutex
+	buf       *[]byte // non-nil while corked
+	closeSent bool    // coder/websocket wrote a close frame: no data frame may follow
 }
+
+// opCloseFinal is the first byte of a close frame (FIN, opcode 8).
+const opCloseFinal = 0x88
 
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(p) > 0 && p[0] == opCloseFinal {
+		// Every frame coder/websocket writes on a raw connection is a control frame,
+		// and reaches here whole (connWriteBuffer).
+		c.closeSent = true
+	}
 	if c.buf != nil && len(*c.buf)+len(p) <= maxCork {
 		*c.buf = append(*c.buf, p...)
 		return len(p), nil
@@ -69,6 +81,60 @@ func (c *corkConn) flushLocked() error {
 	_, err := c.Conn.Write(*c.buf)
 	*c.buf = (*c.buf)[:0]
 	return err
+}
+
+// writeFrames writes each message of batch as one text frame, the batch in as few
+// write(2) calls as fit in a cork buffer, and recycles each message once copied. It holds
+// the corkConn's lock throughout, so coder/websocket's control frames (pongs, pings,
+// close) go before or after the batch, whole. Nothing is written after a close frame.
+func (c *corkConn) writeFrames(batch []outMsg) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent {
+		return net.ErrClosed
+	}
+	bp := corkBufs.Get().(*[]byte)
+	defer func() {
+		*bp = (*bp)[:0]
+		corkBufs.Put(bp)
+	}()
+	buf := *bp
+	for _, m := range batch {
+		if len(buf) > 0 && len(buf)+maxFrameHeader+len(m.b) > maxCork {
+			if _, err := c.Conn.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		buf = appendFrameHeader(buf, len(m.b))
+		buf = append(buf, m.b...) // a message bigger than maxCork grows buf this once
+		if m.recycle != nil {
+			m.recycle(m.b)
+		}
+	}
+	_, err := c.Conn.Write(buf)
+	if cap(buf) <= maxCork {
+		*bp = buf
+	}
+	return err
+}
+
+// maxFrameHeader is the longest header of an unmasked frame.
+const maxFrameHeader = 10
+
+// appendFrameHeader appends the header of an unmasked, final text frame of n payload bytes
+// (RFC 6455 §5.2: 7-bit length, or 126 and 16 bits, or 127 and 64 bits).
+func appendFrameHeader(dst []byte, n int) []byte {
+	const finText = 0x81
+	switch {
+	case n <= 125:
+		return append(dst, finText, byte(n))
+	case n <= 0xffff:
+		return append(dst, finText, 126, byte(n>>8), byte(n))
+	default:
+		return append(dst, finText, 127, byte(uint64(n)>>56), byte(uint64(n)>>48), byte(uint64(n)>>40), byte(uint64(n)>>32),
+			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
 }
 
 // corkingWriter hands coder/websocket a corkConn when it hijacks the HTTP connection.

@@ -23,7 +23,7 @@ func (c *Conn) writeLoop() {
 	})
 	stall.Stop()
 	defer stall.Stop()
-	var batch [][]byte
+	var batch []outMsg
 	for {
 		if batch = c.take(batch); batch == nil {
 			return // nothing queued: the next Send starts a writer again
@@ -56,8 +56,14 @@ func (c *Conn) abandon() {
 
 // writeBatch writes the messages of one batch corked (server side): coder/websocket's
 // per-connection write buffer is then only a few bytes (cork.go), the frames of a batch
-// collect in a pooled cork buffer and leave in as few write(2) calls as fit in it.
-func (c *Conn) writeBatch(batch [][]byte) (err error) {
+// collect in a pooled cork buffer and leave in as few write(2) calls as fit in it. Without
+// compression the frames are made here (writeFrames): a text frame from the server is its
+// header and the message as it is (RFC 6455 §5.2, unmasked). Each message is recycled as
+// soon as it has been copied.
+func (c *Conn) writeBatch(batch []outMsg) (err error) {
+	if c.raw {
+		return c.cork.writeFrames(batch)
+	}
 	if c.cork != nil {
 		c.cork.cork()
 		defer func() {
@@ -66,9 +72,12 @@ func (c *Conn) writeBatch(batch [][]byte) (err error) {
 			}
 		}()
 	}
-	for _, msg := range batch {
-		if err := c.ws.Write(context.Background(), websocket.MessageText, msg); err != nil {
+	for _, m := range batch {
+		if err := c.ws.Write(context.Background(), websocket.MessageText, m.b); err != nil {
 			return err
+		}
+		if m.recycle != nil {
+			m.recycle(m.b)
 		}
 	}
 	return nil

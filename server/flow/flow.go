@@ -18,12 +18,20 @@ type Conn interface {
 	RemoteIP() string
 }
 
+// Recycler is a Conn that can give a message's memory back once it has
+// been written (wsproto.Conn): recycle(msg) is called then, and never when
+// SendRecycle fails.
+type Recycler interface {
+	SendRecycle(msg []byte, recycle func([]byte)) error
+}
+
 var nextID atomic.Uint64
 
 // Flow is one connected client.
 type Flow struct {
-	id   uint64
-	conn Conn
+	id       uint64
+	conn     Conn
+	recycler Recycler // conn, when it is one
 
 	mu       sync.Mutex
 	identity *auth.Identity
@@ -39,6 +47,7 @@ type Flow struct {
 // carried no token; a later request may bring one).
 func New(conn Conn, id *auth.Identity) *Flow {
 	f := &Flow{id: nextID.Add(1), conn: conn, timerF: TimerF}
+	f.recycler, _ = conn.(Recycler)
 	if id != nil {
 		f.SetIdentity(id)
 	}

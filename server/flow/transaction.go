@@ -48,6 +48,14 @@ type clientTx struct {
 // write fails, wrapping its error). a runs on the connection's read
 // goroutine, a timer's, or the caller's (a closed flow): it must not block.
 func (f *Flow) Request(msg []byte, branch Branch, a Answerer) {
+	f.RequestRecycle(msg, nil, branch, a)
+}
+
+// RequestRecycle is Request for a message whose memory the caller reuses:
+// when the connection is a Recycler, recycle(msg) is called once msg has
+// been written; otherwise (or when the send fails) never, and msg is the
+// garbage collector's. recycle must not block.
+func (f *Flow) RequestRecycle(msg []byte, recycle func([]byte), branch Branch, a Answerer) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -60,7 +68,13 @@ func (f *Flow) Request(msg []byte, branch Branch, a Answerer) {
 	}
 	f.pending[branch] = clientTx{a: a, deadline: time.Now().Add(f.timerF)}
 	f.mu.Unlock()
-	if err := f.conn.Send(msg); err != nil {
+	var err error
+	if recycle != nil && f.recycler != nil {
+		err = f.recycler.SendRecycle(msg, recycle)
+	} else {
+		err = f.conn.Send(msg)
+	}
+	if err != nil {
 		// The connection refuses writes only when it is closing (or closes
 		// it for a slow consumer): the flow is gone, as for ErrClosed.
 		if tx, ok := f.take(branch); ok {

@@ -39,11 +39,18 @@ type benchConn struct {
 	err      error // returned by Send when set (a closing connection)
 }
 
-func (c *benchConn) Send(msg []byte) error {
+func (c *benchConn) Send(msg []byte) error { return c.SendRecycle(msg, nil) }
+
+// SendRecycle hands msg back at once, as wsproto's writer does once it has
+// copied msg into its socket buffer (flow.Recycler).
+func (c *benchConn) SendRecycle(msg []byte, recycle func([]byte)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return c.err
+	}
+	if recycle != nil {
+		defer recycle(msg)
 	}
 	c.bytes += len(msg)
 	if c.keep {

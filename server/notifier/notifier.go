@@ -106,6 +106,10 @@ type Notifier struct {
 
 	// fanSubs is Run's scratch copy of one resource's subscriptions.
 	fanSubs []*subscription
+	// bufs holds written NOTIFYs' memory; recycle (bufs.put) is handed to
+	// the flows with each NOTIFY.
+	bufs    bufPool
+	recycle func([]byte)
 
 	chMu    sync.Mutex
 	changed map[resourceKey]compositor.View // newest view per resource, not yet fanned out
@@ -157,6 +161,7 @@ func New(cfg Config) *Notifier {
 		changed:    make(map[resourceKey]compositor.View),
 		wake:       make(chan struct{}, 1),
 	}
+	n.recycle = n.bufs.put
 	if n.obs == nil {
 		n.obs = nopObserver{}
 	}

@@ -135,7 +135,7 @@ func (op sendOp) run() {
 	if op.report {
 		op.s.n.obs.NotifyWritten(op.s.res.resource, op.s.res.event)
 	}
-	op.fl.Request(op.msg, op.branch, op.s)
+	op.fl.RequestRecycle(op.msg, op.s.n.recycle, op.branch, op.s)
 }
 
 // keepLocked makes o the next NOTIFY unless a final one already waits
@@ -276,8 +276,8 @@ func (s *subscription) build(o outgoing, branch flow.Branch) []byte {
 			ctype = s.list.ctype
 		}
 	}
-	b := make([]byte, 0, len(s.dialog)+len(s.n.cfg.ViaTransport)+len(s.n.cfg.ViaHost)+len(contact)+len(ctype)+
-		len(o.reason)+len(data)+len(ver)+notifyFixedSize)
+	b := s.n.bufs.get(len(s.dialog) + len(s.n.cfg.ViaTransport) + len(s.n.cfg.ViaHost) + len(contact) + len(ctype) +
+		len(o.reason) + len(data) + len(ver) + notifyFixedSize)
 	b = append(b, s.dialog[:s.viaAt]...)
 	b = append(b, "Via: SIP/2.0/"...)
 	b = append(b, s.n.cfg.ViaTransport...)
