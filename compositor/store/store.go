@@ -94,8 +94,10 @@ type Store interface {
 	// revision order.
 	List(ctx context.Context, resource string) ([]Publication, error)
 
-	// Create stores a new publication. p.ID and p.ETag must be unique
-	// (ErrConflict otherwise). It returns p with Rev set.
+	// Create stores a new publication. p.ID must be unique and p.ETag
+	// unique among the publications of p.Resource (ErrConflict otherwise;
+	// a store may also refuse an entity-tag used by another resource). It
+	// returns p with Rev set.
 	Create(ctx context.Context, p Publication) (Publication, error)
 	// Replace overwrites the publication p.ID if its current revision is
 	// ifRev (ErrConflict otherwise, ErrNotFound if gone). It returns p with

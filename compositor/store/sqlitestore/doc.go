@@ -11,10 +11,19 @@
 // disk's fsync rate). Options.Synchronous = "FULL" gives power-loss safety.
 //
 // Layout: one embedded schema file (schema.sql) applied as migration 1 and
-// recorded in schema_migrations. One dedicated write connection with
-// prepared statements serialises commits, which assigns revisions without
-// gaps; a small read pool serves lookups (WAL readers never block the
-// writer). Every SQL statement uses bound parameters.
+// recorded in schema_migrations; later files (migrate_00N_*.sql) are
+// applied in order, once. One dedicated write connection with prepared
+// statements serialises commits, which assigns revisions without gaps; a
+// small read pool serves lookups (WAL readers never block the writer).
+// Every SQL statement uses bound parameters.
+//
+// Table (migration 6): publications is a rowid table with the id as a
+// UNIQUE column, indexed by resource and by expiry. A PUBLISH rewrites the
+// row's leaf page, the expiry index entry and the revision row, and
+// nothing else: the entity-tag has no index (it is new on every PUBLISH);
+// FindByETag looks it up among the resource's rows, and a write that would
+// give a resource's entity-tag to a second publication of that resource
+// fails with store.ErrConflict.
 //
 // Group commit (write.go): concurrent Create/Replace/Delete calls share one
 // transaction, each with its own compare-and-swap, each answered only after
