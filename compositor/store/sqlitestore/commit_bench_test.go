@@ -59,7 +59,7 @@ func BenchmarkCommit(b *testing.B) {
 					// PUBLISHes to 1,000 resources would.
 					k := (next + i*7) % n
 					p := ps[k]
-					p.ETag = fmt.Sprintf("%026d", done+i)
+					p.ETag = fmt.Sprintf("r%025d", done+i)
 					p.Expires = time.Now().Add(time.Hour)
 					*op = writeOp{kind: opReplace, ctx: ctx, p: p, ifRev: p.Rev, done: op.done}
 				}
