@@ -108,3 +108,65 @@ func TestOpen_SecondOpenOfOneFileIsRefusedUntilClose(t *testing.T) {
 	}
 	again.Close()
 }
+
+// An entity-tag has no index of its own (migration 6): the writes keep it
+// unique within its resource, where FindByETag looks it up.
+func TestETag_UniqueWithinItsResource(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "e.db"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exp := time.Now().Add(time.Hour)
+	mk := func(id, res, etag string) store.Publication {
+		return store.Publication{ID: id, Resource: res, Event: "dialog", ETag: etag, Expires: exp,
+			ContentType: "application/dialog-info+xml", Body: []byte(id)}
+	}
+	a, err := s.Create(ctx, mk("a", "sip:1@x", "ea"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Create(ctx, mk("b", "sip:1@x", "eb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"Create_TagOfAnotherPublicationOfTheResource_Conflict", func() error {
+			_, err := s.Create(ctx, mk("c", "sip:1@x", "ea"))
+			return err
+		}, store.ErrConflict},
+		{"Replace_TagOfAnotherPublicationOfTheResource_Conflict", func() error {
+			_, err := s.Replace(ctx, mk("b", "sip:1@x", "ea"), b.Rev)
+			return err
+		}, store.ErrConflict},
+		{"Replace_KeepingItsOwnTag_Succeeds", func() error {
+			p, err := s.Replace(ctx, mk("a", "sip:1@x", "ea"), a.Rev)
+			a = p
+			return err
+		}, nil},
+		{"Create_TagOfAnotherResource_Succeeds", func() error {
+			_, err := s.Create(ctx, mk("d", "sip:2@x", "eb"))
+			return err
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.do(); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+		})
+	}
+	for res, want := range map[string]string{"sip:1@x": "b", "sip:2@x": "d"} {
+		if p, err := s.FindByETag(ctx, res, "eb"); err != nil || p.ID != want {
+			t.Fatalf("FindByETag(%s, eb) = %q, %v; want %q", res, p.ID, err, want)
+		}
+	}
+	if p, err := s.Get(ctx, "b"); err != nil || p.ETag != "eb" || p.Rev != b.Rev {
+		t.Fatalf("b after the refused Replace: %+v, %v", p, err)
+	}
+}
