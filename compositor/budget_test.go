@@ -16,16 +16,17 @@ var raceEnabled bool
 
 // Allocation budgets of Publish, memory store (parse, bookkeeping, store,
 // composition, one rendering), with a margin of 2 for the map growth a run
-// may hit. Before the scanner and the incremental composition a dialog
+// may hit. Before the scanners and the incremental composition a dialog
 // modify took 105, a PIDF modify 63. Since the bookkeeping is handed to the
 // cache instead of decoded again, the memory store keeps the bytes it is
-// given and the stamps are a slice, the shapes below take: a dialog modify
-// 8 (22 before), a call that ends, leaving a tombstone, 16 (46), a PIDF
-// modify 17 (23). BenchmarkPublish_Modify has the same shapes.
+// given, the stamps are a slice and PIDF is scanned without a tree, the
+// shapes below take: a dialog modify 8 (22 before), a call that ends,
+// leaving a tombstone, 14 (46), a PIDF modify 9 (23).
+// BenchmarkPublish_Modify has the same shapes.
 const (
 	budgetPublishDialog   = 10
-	budgetPublishCallEnds = 18
-	budgetPublishPresence = 19
+	budgetPublishCallEnds = 16
+	budgetPublishPresence = 11
 )
 
 func TestAllocationBudget_Publish(t *testing.T) {

@@ -87,13 +87,3 @@ func stamped(d dialoginfo.Dialog, e *entry) dialoginfo.Dialog {
 	}
 	return d
 }
-
-// viewDialogs returns the composed dialogs of k (shared: read only).
-func (c *cache) viewDialogs(k key) []dialoginfo.Dialog {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if rs := c.res[k]; rs != nil {
-		return rs.view.Dialogs
-	}
-	return nil
-}

@@ -1,6 +1,10 @@
 package compositor
 
-import "time"
+import (
+	"time"
+
+	"github.com/presencehub/presencehub/compositor/dialoginfo"
+)
 
 // Terminated dialogs (RFC 4235 §3.7.1: terminated is final). This file is
 // the one home of the rule:
@@ -68,32 +72,38 @@ func (rs *resState) absorbTombs(m meta, now time.Time) (added []string) {
 	return added
 }
 
-// resTombs returns the live tombstones of k (a copy).
-func (c *cache) resTombs(k key, now time.Time) tombs {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	rs := c.res[k]
-	if rs == nil {
-		return nil
-	}
-	return mergeTombs(nil, rs.tombs, now)
-}
-
 // dialogMeta is Publish's side: the bookkeeping written with a dialog
 // publication. It carries the resource's and the previous version's live
 // tombstones, adds one for each dialog the body terminates, and marks the
 // body's non-terminal dialogs that are already tombstoned as ignored. A
-// refresh (no body) keeps the previous version's ignored list.
+// refresh (no body) keeps the previous version's ignored list. It reads the
+// resource's state under one read lock.
 func (c *Compositor) dialogMeta(k key, old *entry, body *parsed, now time.Time) meta {
-	resTombs := c.cache.resTombs(k, now)
-	t := mergeTombs(nil, resTombs, now)
+	c.cache.mu.RLock()
+	defer c.cache.mu.RUnlock()
+	var resTombs tombs
+	var view []dialoginfo.Dialog
+	if rs := c.cache.res[k]; rs != nil {
+		resTombs, view = rs.tombs, rs.view.Dialogs // changed only under the write lock
+	}
+	ms := now.UnixMilli()
 	var out meta
 	if old != nil {
-		t = mergeTombs(t, old.meta.Tombs, now)
 		out.Ignored = old.meta.Ignored
 	}
 	if body != nil && body.dialogs != nil {
 		out.Ignored = nil
+		for _, d := range body.dialogs.Dialogs {
+			if until, ok := resTombs[d.ID]; ok && until > ms && !d.Terminated() {
+				out.Ignored = append(out.Ignored, d.ID)
+			}
+		}
+	}
+	t := mergeTombs(nil, resTombs, now)
+	if old != nil {
+		t = mergeTombs(t, old.meta.Tombs, now)
+	}
+	if body != nil && body.dialogs != nil {
 		until := now.Add(c.cache.tombTTL).UnixMilli()
 		for _, d := range body.dialogs.Dialogs {
 			if d.Terminated() {
@@ -103,15 +113,11 @@ func (c *Compositor) dialogMeta(k key, old *entry, body *parsed, now time.Time) 
 				if t[d.ID] < until {
 					t[d.ID] = until
 				}
-				continue
-			}
-			if resTombs.dead(d.ID) {
-				out.Ignored = append(out.Ignored, d.ID)
 			}
 		}
 	}
 	out.Tombs = t
-	out.Since = sinceMeta(old, body, c.cache.viewDialogs(k), now)
+	out.Since = sinceMeta(old, body, view, now)
 	return out
 }
 

@@ -2,6 +2,7 @@ package dialoginfo
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/presencehub/presencehub/compositor/internal/xmltree"
 )
@@ -82,7 +83,7 @@ func (d *Dialog) appendXML(dst []byte) []byte {
 	dst = appendParticipant(dst, "remote", d.RemoteIdentity, d.RemoteDisplay, d.RemoteTarget, d.RemoteParams)
 	if !d.Since.IsZero() {
 		dst = append(dst, `<since xmlns="`+HubNS+`">`...)
-		dst = d.Since.UTC().AppendFormat(dst, SinceLayout)
+		dst = appendSince(dst, d.Since)
 		dst = append(dst, "</since>"...)
 	}
 	return append(dst, "</dialog>\n"...)
@@ -122,4 +123,32 @@ func appendParticipant(dst []byte, name, identity, display, target string, param
 	dst = append(dst, "</"...)
 	dst = append(dst, name...)
 	return append(dst, '>')
+}
+
+// appendSince appends t in SinceLayout, as t.UTC().AppendFormat would,
+// without reading the layout (once per dialog of every rendering).
+func appendSince(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(dst, SinceLayout)
+	}
+	h, mi, sec := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	two := func(dst []byte, v int) []byte { return append(dst, byte('0'+v/10), byte('0'+v%10)) }
+	dst = two(dst, y/100)
+	dst = two(dst, y%100)
+	dst = append(dst, '-')
+	dst = two(dst, int(mo))
+	dst = append(dst, '-')
+	dst = two(dst, d)
+	dst = append(dst, 'T')
+	dst = two(dst, h)
+	dst = append(dst, ':')
+	dst = two(dst, mi)
+	dst = append(dst, ':')
+	dst = two(dst, sec)
+	dst = append(dst, '.', byte('0'+ms/100))
+	dst = two(dst, ms%100)
+	return append(dst, 'Z')
 }

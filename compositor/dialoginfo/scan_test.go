@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/presencehub/presencehub/compositor/internal/xmltree"
 )
@@ -140,4 +141,21 @@ func FuzzParse_ScannerMatchesTree(f *testing.F) {
 			t.Fatalf("documents differ for %q:\n got %+v\nwant %+v", data, got, want)
 		}
 	})
+}
+
+// The <since> stamp is written as time.Time.AppendFormat writes SinceLayout.
+func TestAppendSince_AsAppendFormat(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 12, 3, 9, 41, 7, 250_000_000, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2030, 5, 6, 7, 8, 9, 5_000_000, time.FixedZone("x", 3600)),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.UnixMilli(1764751215334),
+	} {
+		if got, want := string(appendSince(nil, tm)), tm.UTC().Format(SinceLayout); got != want {
+			t.Errorf("appendSince(%v) = %s, want %s", tm, got, want)
+		}
+	}
 }

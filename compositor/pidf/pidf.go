@@ -57,8 +57,19 @@ type Tuple struct {
 // Note is a <note> with its optional xml:lang.
 type Note struct{ Lang, Text string }
 
-// Parse parses and validates a PIDF body.
+// Parse parses and validates a PIDF body. The usual body is read by a
+// scanner straight into the Document (extension elements into their small
+// trees); anything unusual (and every invalid body, for its error) by the
+// tree parser, with the same result.
 func Parse(data []byte, lim Limits) (*Document, error) {
+	if doc, ok := parseScan(data, lim); ok {
+		return doc, nil
+	}
+	return parseTree(data, lim)
+}
+
+// parseTree parses the body into a tree, then reads the tree.
+func parseTree(data []byte, lim Limits) (*Document, error) {
 	root, err := xmltree.Parse(data, lim)
 	if err != nil {
 		return nil, fmt.Errorf("pidf: %w", err)

@@ -183,34 +183,52 @@ func (s *Scanner) skipSpace() {
 	}
 }
 
-func isNameStart(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
-}
+// Byte classes, one table lookup each on the scanner's hot loops.
+const (
+	classNameStart = 1 << iota // ASCII letter, '_'
+	classNameChar              // a name start, digit, '-', '.'
+	classPlain                 // character data taken as it is: not markup, an entity, a control character or non-ASCII
+)
 
-func isNameChar(c byte) bool {
-	return isNameStart(c) || c >= '0' && c <= '9' || c == '-' || c == '.'
+var byteClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_':
+			t[c] |= classNameStart | classNameChar
+		case c >= '0' && c <= '9' || c == '-' || c == '.':
+			t[c] |= classNameChar
+		}
+		if c >= 0x20 && c < utf8.RuneSelf && c != '<' && c != '&' && c != ']' && c != '"' && c != '\'' || c == '\t' || c == '\n' {
+			t[c] |= classPlain
+		}
+	}
+	return t
+}()
+
+func isNameStart(c byte) bool { return byteClass[c]&classNameStart != 0 }
+
+// namePart reads [A-Za-z_][A-Za-z0-9_.-]* at s.pos.
+func (s *Scanner) namePart() bool {
+	if s.pos >= len(s.src) || !isNameStart(s.src[s.pos]) {
+		return false
+	}
+	s.pos++
+	for s.pos < len(s.src) && byteClass[s.src[s.pos]]&classNameChar != 0 {
+		s.pos++
+	}
+	return true
 }
 
 // name reads an ASCII name, optionally prefixed (prefix:local), at s.pos.
 func (s *Scanner) name() (qname, prefix, local string, ok bool) {
 	start := s.pos
-	part := func() bool {
-		if s.pos >= len(s.src) || !isNameStart(s.src[s.pos]) {
-			return false
-		}
-		s.pos++
-		for s.pos < len(s.src) && isNameChar(s.src[s.pos]) {
-			s.pos++
-		}
-		return true
-	}
-	if !part() {
+	if !s.namePart() {
 		return "", "", "", false
 	}
 	mid := s.pos
 	if s.pos < len(s.src) && s.src[s.pos] == ':' {
 		s.pos++
-		if !part() {
+		if !s.namePart() {
 			return "", "", "", false
 		}
 		prefix, local = s.src[start:mid], s.src[mid+1:s.pos]
@@ -421,6 +439,15 @@ func (s *Scanner) chars(stop byte) (string, error) {
 	decoded := false
 	s.buf = s.buf[:0]
 	for s.pos < len(s.src) {
+		if !decoded {
+			// The usual run: bytes taken as they are, one lookup each.
+			for s.pos < len(s.src) && byteClass[s.src[s.pos]]&classPlain != 0 {
+				s.pos++
+			}
+			if s.pos >= len(s.src) {
+				break
+			}
+		}
 		c := s.src[s.pos]
 		switch {
 		case c == stop:

@@ -84,50 +84,71 @@ func Parse(data []byte, lim Limits) (*Element, error) {
 func parseScan(data []byte, lim Limits) (*Element, bool) {
 	s := NewScanner(string(data), lim)
 	defer s.Release()
-	var root *Element
-	var stack []*Element
-	var text []string // character data of each open element, when in pieces
+	if k, err := s.Next(); err != nil || k != KindStart {
+		return nil, false
+	}
+	root := new(Element)
+	if !s.ReadElement(root) {
+		return nil, false
+	}
+	if k, err := s.Next(); err != nil || k != KindEOF {
+		return nil, false
+	}
+	return root, true
+}
+
+// ReadElement reads the element whose start tag was just read (Kind is
+// KindStart) up to its end tag into el, as Parse builds it: attributes,
+// children, character data. false when the document is outside the
+// Scanner's subset (the caller hands it to Parse).
+func (s *Scanner) ReadElement(el *Element) bool {
+	*el = Element{}
+	s.startElement(el)
+	stack := []*Element{el}
+	text := []string{""} // character data of each open element, when in pieces
 	for {
 		k, err := s.Next()
 		if err != nil {
-			return nil, false
+			return false
 		}
 		switch k {
-		case KindEOF:
-			return root, true
 		case KindStart:
-			var el *Element
-			if len(stack) == 0 {
-				root = &Element{}
-				el = root
-			} else {
-				parent := stack[len(stack)-1]
-				parent.Children = append(parent.Children, Element{})
-				el = &parent.Children[len(parent.Children)-1]
-			}
-			el.Space, el.Local = s.Space, s.Local
-			if len(s.raw) > 0 {
-				// As ParseDecoder: non-nil when the tag had attributes,
-				// even if all were namespace declarations.
-				el.Attrs = append(make([]Attr, 0, len(s.Attrs)), s.Attrs...)
-			}
-			stack = append(stack, el)
+			parent := stack[len(stack)-1]
+			parent.Children = append(parent.Children, Element{})
+			child := &parent.Children[len(parent.Children)-1]
+			s.startElement(child)
+			stack = append(stack, child)
 			text = append(text, "")
 		case KindEnd:
-			el := stack[len(stack)-1]
-			el.Text = text[len(text)-1]
-			if len(el.Children) > 0 && strings.TrimSpace(el.Text) == "" {
-				el.Text = ""
+			e := stack[len(stack)-1]
+			e.Text = text[len(text)-1]
+			if len(e.Children) > 0 && strings.TrimSpace(e.Text) == "" {
+				e.Text = ""
 			}
 			stack = stack[:len(stack)-1]
 			text = text[:len(text)-1]
+			if len(stack) == 0 {
+				return true
+			}
 		case KindText:
 			if t := &text[len(text)-1]; *t == "" {
 				*t = s.Text
 			} else {
 				*t += s.Text
 			}
+		default:
+			return false
 		}
+	}
+}
+
+// startElement fills el's name and attributes from the start tag just read.
+func (s *Scanner) startElement(el *Element) {
+	el.Space, el.Local = s.Space, s.Local
+	if len(s.raw) > 0 {
+		// As ParseDecoder: non-nil when the tag had attributes, even if
+		// all were namespace declarations.
+		el.Attrs = append(make([]Attr, 0, len(s.Attrs)), s.Attrs...)
 	}
 }
 
