@@ -52,8 +52,9 @@ type Hub struct {
 
 // Spawn starts `presencehub serve` on a random 127.0.0.1 port with a
 // SQLite database in a new temporary directory, and returns once it
-// listens. The per-connection request limit is lifted (the generator sends
-// thousands of requests per second on one socket). Stop ends it.
+// listens, with default flags: the generator's publisher tokens may
+// publish for every AOR, so the hub's publisher request limit applies to
+// their sockets, not the browser limit. Stop ends it.
 func Spawn(ctx context.Context, opts SpawnOptions) (*Hub, error) {
 	exe := opts.Exe
 	if exe == "" {
