@@ -250,3 +250,47 @@ func settledGoroutines(t *testing.T, want int) int {
 	}
 	return n
 }
+
+// A SUBSCRIBE read right after PUBLISHes for the same resource on one
+// connection may be answered before them (they run on the resource's lane;
+// RFC 6665 §4.2.1 allows either order), but the subscriber always ends up
+// with the state the last PUBLISH sent.
+func TestPublish_SubscribeRightAfterPipelinedPublishes_SeesFinalState(t *testing.T) {
+	hub := servertest.Start(t, servertest.Options{})
+	notifies := make(chan *sip.Request, 1024)
+	tok := hub.Token("pbx", func(c *auth.Claims) { c.Publish, c.Subscribe = []string{"*"}, []string{"*"} })
+	c := hub.Dial(testCtx(t), "", sipclient.Options{Token: tok, Incoming: notifies})
+	var reqs []*sip.Request
+	for i := range 8 {
+		state := "confirmed"
+		if i == 7 {
+			state = "early"
+		}
+		reqs = append(reqs, dialogPublish(t, c, "6100", "d", state))
+	}
+	reqs = append(reqs, newReq(t, c, sip.SUBSCRIBE, "pbx", "6100", "Event", "dialog", "Expires", "60", "Accept", "application/dialog-info+xml"))
+	for _, req := range reqs {
+		if req.ContentLength() == nil {
+			cl := sip.ContentLengthHeader(len(req.Body()))
+			req.AppendHeader(&cl)
+		}
+		if err := c.SendRaw([]byte(req.String())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The subscriber's state is the last NOTIFY's once they stop coming.
+	last := ""
+	for deadline := time.After(10 * time.Second); ; {
+		select {
+		case n := <-notifies:
+			last = lamp(n.Body())
+			continue
+		case <-time.After(500 * time.Millisecond):
+		case <-deadline:
+		}
+		break
+	}
+	if last != "early" {
+		t.Fatalf("the subscriber's last NOTIFY shows %q, want the last state published (early)", last)
+	}
+}
