@@ -22,26 +22,36 @@ type publishJob struct {
 // flight (RFC 3903 §4 lets a client send the next before the answer to the
 // previous one, as long as it does not need its entity-tag).
 //
+// A lane is the queue of one resource's PUBLISHes, kept while any is
+// unanswered. Workers run the lanes: at most max goroutines, each taking a
+// lane nobody runs, running it until it is empty, then the next such lane;
+// a worker ends when there is none (so a connection that publishes nothing
+// has no worker, and every worker ends before wait returns). A worker goes
+// on from lane to lane while the connection keeps publishing, so its stack,
+// grown by the compositor and the store, is not grown again for every
+// PUBLISH.
+//
 // At most max PUBLISHes are read and not yet answered, queued or running:
 // the reader waits for one to finish, so a connection costs at most max
-// requests however fast it sends. A lane is a goroutine started with its
-// resource's first PUBLISH and ended when its queue is empty: a connection
-// that publishes nothing has none, and every lane ends before wait returns.
+// requests however fast it sends.
 type lanes struct {
 	run func(publishJob) // answers the PUBLISH
 	max int
 
-	mu     sync.Mutex
-	room   sync.Cond // signalled when a PUBLISH is answered
-	n      int       // read and not yet answered
-	active []*lane
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	room    sync.Cond // signalled when a PUBLISH is answered
+	n       int       // read and not yet answered
+	lanes   []*lane   // every resource with a PUBLISH unanswered
+	ready   []*lane   // lanes with PUBLISHes waiting and no worker, oldest first
+	workers int
+	wg      sync.WaitGroup
 }
 
-// lane is the queue of one resource; its goroutine owns the job it runs.
+// lane is the queue of one resource.
 type lane struct {
-	key  string
-	jobs []publishJob // waiting, in order
+	key     string
+	jobs    []publishJob // waiting, in order
+	running bool         // a worker runs it
 }
 
 func newLanes(limit int, run func(publishJob)) *lanes {
@@ -50,10 +60,10 @@ func newLanes(limit int, run func(publishJob)) *lanes {
 	return l
 }
 
-// add runs j after every PUBLISH for the same key read before it, on the
-// key's lane, starting one when none runs. It waits while max PUBLISHes are
-// unanswered. With max 1 it runs j itself, in order with everything else.
-// Called by the connection's reader only.
+// add runs j after every PUBLISH for the same key read before it, starting
+// a worker when the key's lane is new and fewer than max run. It waits
+// while max PUBLISHes are unanswered. With max 1 it runs j itself, in order
+// with everything else. Called by the connection's reader only.
 func (l *lanes) add(key string, j publishJob) {
 	if l.max == 1 {
 		l.run(j)
@@ -64,48 +74,66 @@ func (l *lanes) add(key string, j publishJob) {
 		l.room.Wait()
 	}
 	l.n++
-	for _, ln := range l.active {
+	for _, ln := range l.lanes {
 		if ln.key == key {
+			// Running, or ready and waiting for a worker: either way its
+			// PUBLISHes run in order.
 			ln.jobs = append(ln.jobs, j)
 			l.mu.Unlock()
 			return
 		}
 	}
-	ln := &lane{key: key}
-	l.active = append(l.active, ln)
-	l.wg.Add(1)
+	ln := &lane{key: key, jobs: []publishJob{j}}
+	l.lanes = append(l.lanes, ln)
+	l.ready = append(l.ready, ln)
+	start := l.workers < l.max
+	if start {
+		l.workers++
+		l.wg.Add(1)
+	}
 	l.mu.Unlock()
-	go l.drain(ln, j)
-}
-
-// drain runs j and then the lane's queue, and ends the lane when it is
-// empty.
-func (l *lanes) drain(ln *lane, j publishJob) {
-	defer l.wg.Done()
-	for {
-		l.run(j)
-		l.mu.Lock()
-		l.n--
-		l.room.Signal()
-		if len(ln.jobs) == 0 {
-			for i, a := range l.active {
-				if a == ln {
-					last := len(l.active) - 1
-					l.active[i], l.active[last] = l.active[last], nil
-					l.active = l.active[:last]
-					break
-				}
-			}
-			l.mu.Unlock()
-			return
-		}
-		j = ln.jobs[0]
-		ln.jobs[0] = publishJob{}
-		ln.jobs = ln.jobs[1:]
-		l.mu.Unlock()
+	if start {
+		go l.work()
 	}
 }
 
-// wait returns when every lane has ended. The reader must have stopped
+// work runs ready lanes until there is none.
+func (l *lanes) work() {
+	defer l.wg.Done()
+	l.mu.Lock()
+	for len(l.ready) > 0 {
+		ln := l.ready[0]
+		l.ready[0] = nil
+		l.ready = l.ready[1:]
+		ln.running = true
+		for len(ln.jobs) > 0 {
+			j := ln.jobs[0]
+			ln.jobs[0] = publishJob{}
+			ln.jobs = ln.jobs[1:]
+			l.mu.Unlock()
+			l.run(j)
+			l.mu.Lock()
+			l.n--
+			l.room.Signal()
+		}
+		l.drop(ln)
+	}
+	l.workers--
+	l.mu.Unlock()
+}
+
+// drop forgets an empty lane. Called with mu held.
+func (l *lanes) drop(ln *lane) {
+	for i, a := range l.lanes {
+		if a == ln {
+			last := len(l.lanes) - 1
+			l.lanes[i], l.lanes[last] = l.lanes[last], nil
+			l.lanes = l.lanes[:last]
+			return
+		}
+	}
+}
+
+// wait returns when every worker has ended. The reader must have stopped
 // adding.
 func (l *lanes) wait() { l.wg.Wait() }

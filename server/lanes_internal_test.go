@@ -59,8 +59,8 @@ func TestLanes_BoundedInOrderPerKey_LanesEnd(t *testing.T) {
 			}
 		}
 	}
-	if len(l.active) != 0 || l.n != 0 {
-		t.Fatalf("%d lanes, %d PUBLISHes left after wait", len(l.active), l.n)
+	if len(l.lanes) != 0 || len(l.ready) != 0 || l.workers != 0 || l.n != 0 {
+		t.Fatalf("%d lanes, %d ready, %d workers, %d PUBLISHes left after wait", len(l.lanes), len(l.ready), l.workers, l.n)
 	}
 }
 
