@@ -196,7 +196,16 @@ func parseDialog(e *xmltree.Element) (Dialog, error) {
 // publishers write "Trying" (Kamailio's pua_dialoginfo) or pad with white
 // space, so values compare case-insensitively and are kept in the lower
 // case the hub renders.
-func enum(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
+func enum(v string) string {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 'a' || c > 'z' {
+			if c != '-' {
+				return strings.ToLower(strings.TrimSpace(v))
+			}
+		}
+	}
+	return v // the usual value: lower-case letters (and '-'), nothing to trim
+}
 
 func parseParticipant(e *xmltree.Element) (identity, display, target string, params []Param) {
 	for i := range e.Children {

@@ -178,9 +178,11 @@ func (s *Scanner) pop() {
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func (s *Scanner) skipSpace() {
-	for s.pos < len(s.src) && isSpace(s.src[s.pos]) {
-		s.pos++
+	src, pos := s.src, s.pos // locals: the loop runs in registers
+	for pos < len(src) && isSpace(src[pos]) {
+		pos++
 	}
+	s.pos = pos
 }
 
 // Byte classes, one table lookup each on the scanner's hot loops.
@@ -209,13 +211,15 @@ func isNameStart(c byte) bool { return byteClass[c]&classNameStart != 0 }
 
 // namePart reads [A-Za-z_][A-Za-z0-9_.-]* at s.pos.
 func (s *Scanner) namePart() bool {
-	if s.pos >= len(s.src) || !isNameStart(s.src[s.pos]) {
+	src, pos := s.src, s.pos
+	if pos >= len(src) || !isNameStart(src[pos]) {
 		return false
 	}
-	s.pos++
-	for s.pos < len(s.src) && byteClass[s.src[s.pos]]&classNameChar != 0 {
-		s.pos++
+	pos++
+	for pos < len(src) && byteClass[src[pos]]&classNameChar != 0 {
+		pos++
 	}
+	s.pos = pos
 	return true
 }
 
@@ -441,10 +445,11 @@ func (s *Scanner) chars(stop byte) (string, error) {
 	for s.pos < len(s.src) {
 		if !decoded {
 			// The usual run: bytes taken as they are, one lookup each.
-			for s.pos < len(s.src) && byteClass[s.src[s.pos]]&classPlain != 0 {
-				s.pos++
+			src, pos := s.src, s.pos
+			for pos < len(src) && byteClass[src[pos]]&classPlain != 0 {
+				pos++
 			}
-			if s.pos >= len(s.src) {
+			if s.pos = pos; pos >= len(src) {
 				break
 			}
 		}

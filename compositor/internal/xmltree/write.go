@@ -11,9 +11,38 @@ func AppendText(dst []byte, s string) []byte { return appendEscaped(dst, s, fals
 // AppendAttr appends s escaped for a double-quoted attribute value.
 func AppendAttr(dst []byte, s string) []byte { return appendEscaped(dst, s, true) }
 
+// escapes marks the bytes appendEscaped must look at: in text (escText)
+// and in attribute values (escAttr). Every other byte is copied as it is.
+const (
+	escText = 1 << iota
+	escAttr
+)
+
+var escapes = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		if c < 0x20 || c >= utf8.RuneSelf || c == '&' || c == '<' || c == '>' {
+			t[c] = escText | escAttr
+		}
+	}
+	t['"'] |= escAttr
+	return t
+}()
+
 func appendEscaped(dst []byte, s string, attr bool) []byte {
+	mask := uint8(escText)
+	if attr {
+		mask = escAttr
+	}
+	// The usual value needs no escaping: find the first byte that may.
+	first := 0
+	for first < len(s) && escapes[s[first]]&mask == 0 {
+		first++
+	}
+	if first == len(s) {
+		return append(dst, s...)
+	}
 	last := 0
-	for i := 0; i < len(s); {
+	for i := first; i < len(s); {
 		c := s[i]
 		if c >= 0x20 && c < utf8.RuneSelf && c != '&' && c != '<' && c != '>' && c != '"' {
 			i++
