@@ -155,7 +155,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.New("bench: several -hub URLs are for load runs")
 	}
 	loadCfg := loadgen.Config{
-		Hub: subHubs[0], SubscribeHubs: subHubs, PublishHub: *publishHub, Domain: c.Domain, Token: token, HubPID: *hubPID,
+		Hub: subHubs[0], SubscribeHubs: subHubs, PublishHub: *publishHub, Domain: c.Domain, Token: token, HubPID: *hubPID, HubHTTP: hubURL(h),
 		Subscribers: *subscribers, SubsPerSocket: *subs, Resources: *resources, Publishers: *publishers,
 		Duration: *duration, Rate: *rate, Window: *window, Drain: *drain, Progress: progress,
 	}
@@ -195,6 +195,15 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return report(stdout, res, *jsonOnly, res.OK, "bench: idle run failed")
 	}
 	return benchLoad(ctx, loadCfg, *jsonOnly, stdout)
+}
+
+// hubURL is a spawned hub's base URL ("" for a hub not spawned: its
+// /metrics may be elsewhere or need a token).
+func hubURL(h *loadgen.Hub) string {
+	if h == nil {
+		return ""
+	}
+	return h.URL
 }
 
 func progressOf(quiet, jsonOnly bool, stderr io.Writer) io.Writer {

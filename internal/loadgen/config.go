@@ -37,6 +37,9 @@ type Config struct {
 	Domain     string    // the hub's SIP domain
 	Token      TokenFunc // required
 	HubPID     int       // hub process to read /proc of; 0: none
+	// HubHTTP is the hub's base URL for /metrics (its collections and
+	// bytes allocated while publishing); "" skips them.
+	HubHTTP string
 
 	Subscribers   int // subscriber sockets (S)
 	SubsPerSocket int // dialog subscriptions per subscriber socket (K)

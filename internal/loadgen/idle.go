@@ -465,7 +465,8 @@ func scrapeRuntime(base string) map[string]float64 {
 	for sc.Scan() {
 		name, val, ok := strings.Cut(sc.Text(), " ")
 		switch name {
-		case "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines":
+		case "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines",
+			"go_gc_duration_seconds_count", "go_memstats_alloc_bytes_total":
 			if ok {
 				out[name], _ = strconv.ParseFloat(strings.TrimSpace(val), 64)
 			}

@@ -62,10 +62,15 @@ type Result struct {
 	HubThreads          int     `json:"hub_threads,omitempty"`
 	// HubReads and HubWrites are the hub's read(2) and write(2) calls while
 	// publishing (sockets, database and log together).
-	HubReads     uint64  `json:"hub_read_syscalls,omitempty"`
-	HubWrites    uint64  `json:"hub_write_syscalls,omitempty"`
-	GenCPUPct    float64 `json:"generator_cpu_pct"`
-	GenCPUTotalS float64 `json:"generator_cpu_s"`
+	HubReads  uint64 `json:"hub_read_syscalls,omitempty"`
+	HubWrites uint64 `json:"hub_write_syscalls,omitempty"`
+	// HubGCCycles and HubAllocPerNotify are from the hub's /metrics while
+	// publishing (with Config.HubHTTP): its garbage collections, and the
+	// bytes it allocated (all of its work) per NOTIFY delivered.
+	HubGCCycles       uint64  `json:"hub_gc_cycles,omitempty"`
+	HubAllocPerNotify float64 `json:"hub_alloc_bytes_per_notify,omitempty"`
+	GenCPUPct         float64 `json:"generator_cpu_pct"`
+	GenCPUTotalS      float64 `json:"generator_cpu_s"`
 	// GenCPUPerNotifyUs is the generator's CPU (user + system, getrusage)
 	// while publishing per NOTIFY received then, in µs: all of its work
 	// (PUBLISHes, NOTIFYs, answers) divided by the NOTIFYs.
@@ -120,6 +125,10 @@ func (r *Result) WriteHuman(w io.Writer) {
 			r.GenCPUPerNotifyUs, perCall(r.Notify, r.GenReads), perCall(r.Notify, r.GenWrites))
 		if r.HubReads > 0 {
 			fmt.Fprintf(w, "hub I/O     %.1f NOTIFYs per write(2), %.1f per read(2)\n", perCall(r.Notify, r.HubWrites), perCall(r.Notify, r.HubReads))
+		}
+		if r.HubAllocPerNotify > 0 {
+			fmt.Fprintf(w, "hub GC      %d collections while publishing (%.0f NOTIFYs each); %.0f bytes allocated per NOTIFY\n",
+				r.HubGCCycles, perCall(r.Notify, r.HubGCCycles), r.HubAllocPerNotify)
 		}
 	}
 	c := r.Checks

@@ -159,6 +159,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	pctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	mStart := readMachine()
+	rtPub := scrapeRuntime(cfg.HubHTTP)
 	genPub, _ := readProc(self)
 	cpuPub := selfCPU()
 	hubPub := hubSub
@@ -192,6 +193,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	mEnd := readMachine()
 	genEnd, _ := readProc(self)
 	cpuEnd := selfCPU()
+	rtEnd := scrapeRuntime(cfg.HubHTTP)
 	peak()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -201,6 +203,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.NotifyPerS = float64(res.Notify) / elapsed.Seconds()
 	res.GenCPUPct = cpuPercent(genPub, genEnd)
 	res.GenReads, res.GenWrites = genEnd.readCalls-genPub.readCalls, genEnd.writeCalls-genPub.writeCalls
+	if rtPub != nil && rtEnd != nil {
+		res.HubGCCycles = uint64(rtEnd["go_gc_duration_seconds_count"] - rtPub["go_gc_duration_seconds_count"])
+		if res.Notify > 0 {
+			res.HubAllocPerNotify = (rtEnd["go_memstats_alloc_bytes_total"] - rtPub["go_memstats_alloc_bytes_total"]) / float64(res.Notify)
+		}
+	}
 	if res.Notify > 0 {
 		res.GenCPUPerNotifyUs = float64((cpuEnd - cpuPub).Microseconds()) / float64(res.Notify)
 	}

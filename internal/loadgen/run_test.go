@@ -30,7 +30,7 @@ func TestRun_SmallTopology_EveryCheckPasses(t *testing.T) {
 	defer cancel()
 	for _, rate := range []float64{0, 400} {
 		res, err := loadgen.Run(ctx, loadgen.Config{
-			Hub: h.WS, Domain: servertest.Domain, Token: tokens(h), HubPID: os.Getpid(),
+			Hub: h.WS, Domain: servertest.Domain, Token: tokens(h), HubPID: os.Getpid(), HubHTTP: h.URL,
 			Subscribers: 3, SubsPerSocket: 8, Resources: 10, Publishers: 2,
 			Duration: 500 * time.Millisecond, Rate: rate, Window: 4,
 		})
@@ -64,6 +64,10 @@ func TestRun_SmallTopology_EveryCheckPasses(t *testing.T) {
 			}
 		} else if res.PublishScheduled != 0 || res.PublishBehind != 0 {
 			t.Errorf("unpaced run reports a schedule: %d due, %d skipped", res.PublishScheduled, res.PublishBehind)
+		}
+		// The hub's /metrics was read before and after publishing.
+		if res.HubAllocPerNotify <= 0 || !strings.Contains(js.String(), `"hub_alloc_bytes_per_notify":`) {
+			t.Errorf("rate %v: no hub allocation figure from /metrics:\n%s", rate, human.String())
 		}
 		if !strings.HasPrefix(js.String(), `{"mode":"load"`) || strings.Count(js.String(), "\n") != 1 {
 			t.Errorf("JSON line = %s", js.String())
