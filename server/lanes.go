@@ -24,12 +24,13 @@ type publishJob struct {
 //
 // A lane is the queue of one resource's PUBLISHes, kept while any is
 // unanswered. Workers run the lanes: at most max goroutines, each taking a
-// lane nobody runs, running it until it is empty, then the next such lane;
-// a worker ends when there is none (so a connection that publishes nothing
-// has no worker, and every worker ends before wait returns). A worker goes
-// on from lane to lane while the connection keeps publishing, so its stack,
-// grown by the compositor and the store, is not grown again for every
-// PUBLISH.
+// lane nobody runs, running it until it is empty, then the next such lane.
+// A worker with no lane to take waits while other PUBLISHes of the
+// connection are unanswered (more are likely to follow) and ends when none
+// is: a connection that publishes nothing has no worker, and every worker
+// ends before wait returns. So a worker goes on from lane to lane while the
+// connection keeps publishing, and its stack, grown by the compositor and
+// the store, is not grown again for every PUBLISH.
 //
 // At most max PUBLISHes are read and not yet answered, queued or running:
 // the reader waits for one to finish, so a connection costs at most max
@@ -43,7 +44,10 @@ type lanes struct {
 	n       int       // read and not yet answered
 	lanes   []*lane   // every resource with a PUBLISH unanswered
 	ready   []*lane   // lanes with PUBLISHes waiting and no worker, oldest first
+	free    []*lane   // empty lanes kept for reuse (at most max: a lane per unanswered PUBLISH)
 	workers int
+	idle    int       // workers waiting on more and not yet woken
+	more    sync.Cond // a lane is ready for an idle worker, or nothing is unanswered
 	wg      sync.WaitGroup
 }
 
@@ -57,6 +61,7 @@ type lane struct {
 func newLanes(limit int, run func(publishJob)) *lanes {
 	l := &lanes{run: run, max: max(limit, 1)}
 	l.room.L = &l.mu
+	l.more.L = &l.mu
 	return l
 }
 
@@ -83,11 +88,24 @@ func (l *lanes) add(key string, j publishJob) {
 			return
 		}
 	}
-	ln := &lane{key: key, jobs: []publishJob{j}}
+	var ln *lane
+	if n := len(l.free); n > 0 {
+		ln, l.free[n-1] = l.free[n-1], nil
+		l.free = l.free[:n-1]
+	} else {
+		ln = new(lane)
+	}
+	ln.key = key
+	ln.jobs = append(ln.jobs, j)
 	l.lanes = append(l.lanes, ln)
 	l.ready = append(l.ready, ln)
-	start := l.workers < l.max
-	if start {
+	start := false
+	switch {
+	case l.idle > 0:
+		l.idle--
+		l.more.Signal()
+	case l.workers < l.max:
+		start = true
 		l.workers++
 		l.wg.Add(1)
 	}
@@ -97,24 +115,34 @@ func (l *lanes) add(key string, j publishJob) {
 	}
 }
 
-// work runs ready lanes until there is none.
+// work runs ready lanes until every PUBLISH read is answered.
 func (l *lanes) work() {
 	defer l.wg.Done()
 	l.mu.Lock()
-	for len(l.ready) > 0 {
+	for {
+		if len(l.ready) == 0 {
+			if l.n == 0 {
+				break
+			}
+			l.idle++
+			l.more.Wait() // woken by add (which took it off idle) or when n reaches 0 (idle reset)
+			continue
+		}
 		ln := l.ready[0]
-		l.ready[0] = nil
-		l.ready = l.ready[1:]
+		l.ready = shift(l.ready)
 		ln.running = true
 		for len(ln.jobs) > 0 {
 			j := ln.jobs[0]
-			ln.jobs[0] = publishJob{}
-			ln.jobs = ln.jobs[1:]
+			ln.jobs = shift(ln.jobs)
 			l.mu.Unlock()
 			l.run(j)
 			l.mu.Lock()
 			l.n--
 			l.room.Signal()
+			if l.n == 0 && l.idle > 0 {
+				l.idle = 0
+				l.more.Broadcast() // nothing unanswered: idle workers end
+			}
 		}
 		l.drop(ln)
 	}
@@ -122,16 +150,28 @@ func (l *lanes) work() {
 	l.mu.Unlock()
 }
 
-// drop forgets an empty lane. Called with mu held.
+// drop forgets an empty lane, keeping it for the next new one. Called with
+// mu held.
 func (l *lanes) drop(ln *lane) {
 	for i, a := range l.lanes {
 		if a == ln {
 			last := len(l.lanes) - 1
 			l.lanes[i], l.lanes[last] = l.lanes[last], nil
 			l.lanes = l.lanes[:last]
-			return
+			break
 		}
 	}
+	ln.key, ln.running = "", false
+	l.free = append(l.free, ln)
+}
+
+// shift removes a queue's first element in place, so the queue keeps its
+// capacity (queues are short: at most max elements).
+func shift[T any](q []T) []T {
+	copy(q, q[1:])
+	var zero T
+	q[len(q)-1] = zero
+	return q[:len(q)-1]
 }
 
 // wait returns when every worker has ended. The reader must have stopped
