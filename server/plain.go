@@ -22,7 +22,7 @@ func (s *Server) handlePlain(fl *flow.Flow, lim *limiter, data []byte) bool {
 		return false
 	}
 	r, ok := siprule.ScanPlain(data)
-	if !ok || !bytes.Equal(r.CSeqMethod, r.Method) || r.Headers > s.cfg.MaxHeaders || longHeader(data, s.cfg.MaxHeaderLength) != "" {
+	if !ok || !bytes.Equal(r.CSeqMethod, r.Method) || r.Headers > s.cfg.MaxHeaders || r.LongestValue > s.cfg.MaxHeaderLength {
 		return false
 	}
 	// From here as handleMessage and handleRequest: the rate limit, who

@@ -27,7 +27,10 @@ type PlainRequest struct {
 	// Headers is how many header fields sipgo's parse would hold (Server's
 	// MaxHeaders counts them).
 	Headers int
-	Body    []byte
+	// LongestValue is the length of the longest header value as written
+	// after its colon (HeaderLines.ValueLen: what a size limit counts).
+	LongestValue int
+	Body         []byte
 }
 
 // maxPlainVias is how many Via header fields a plain request may have: a
@@ -79,6 +82,7 @@ func ScanPlain(msg []byte) (r PlainRequest, ok bool) {
 		}
 		name, value := line[:colon], trimWS(line[colon+1:])
 		r.Headers++
+		r.LongestValue = max(r.LongestValue, len(line)-colon-1)
 		switch {
 		case equalFold(name, "via"):
 			if r.nVias == maxPlainVias || !plainVia(value) {
@@ -167,7 +171,7 @@ func ScanPlain(msg []byte) (r PlainRequest, ok bool) {
 func nextPlainLine(b []byte) (line, rest []byte, ok bool) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
-		if c >= 0x20 && c < 0x7f || c == '\t' && i > 0 {
+		if plainChars[c]&cText != 0 || c == '\t' && i > 0 {
 			continue
 		}
 		if c == '\r' && i+1 < len(b) && b[i+1] == '\n' {
@@ -214,7 +218,7 @@ func plainURI(uri []byte) (user, host []byte, params, ok bool) {
 		end = len(rest)
 	}
 	host, port, hasPort := bytes.Cut(rest[:end], []byte(":"))
-	if len(host) == 0 || !allIn(host, isHostChar) || hasPort && !plainNumber(port, 65535) {
+	if len(host) == 0 || !allIn(host, isHostChar) || hasPort && !plainPort(port) {
 		return nil, nil, false, false
 	}
 	if end < len(rest) {
@@ -226,8 +230,10 @@ func plainURI(uri []byte) (user, host []byte, params, ok bool) {
 	return user, host, params, true
 }
 
-// plainParams reads (;name[=value])+ with token names and values.
+// plainParams reads (;name[=value])+ with token names and values, each
+// name once (RFC 3261 §7.3.1; sipgo keeps only one of a name given twice).
 func plainParams(p []byte) bool {
+	all := p
 	for len(p) > 0 {
 		if p[0] != ';' {
 			return false
@@ -238,12 +244,30 @@ func plainParams(p []byte) bool {
 			end = len(p)
 		}
 		name, value, hasValue := bytes.Cut(p[:end], []byte("="))
-		if !isTokenBytes(name) || hasValue && !isTokenBytes(value) {
+		if !isTokenBytes(name) || hasValue && !isTokenBytes(value) || hasParam(all[:len(all)-len(p)-1], name) {
 			return false
 		}
 		p = p[end:]
 	}
 	return true
+}
+
+// hasParam reports whether the parameters before (;name[=value])* include
+// name, ASCII case ignored.
+func hasParam(before, name []byte) bool {
+	for len(before) > 0 {
+		before = before[1:]
+		end := bytes.IndexByte(before, ';')
+		if end < 0 {
+			end = len(before)
+		}
+		n, _, _ := bytes.Cut(before[:end], []byte("="))
+		if bytes.EqualFold(n, name) {
+			return true
+		}
+		before = before[end:]
+	}
+	return false
 }
 
 // plainVia reads SIP/2.0/transport host[:port](;name[=value])*, without
@@ -264,7 +288,7 @@ func plainVia(v []byte) bool {
 		end = len(rest)
 	}
 	host, port, hasPort := bytes.Cut(rest[:end], []byte(":"))
-	if len(host) == 0 || !allIn(host, isHostChar) || hasPort && !plainNumber(port, 65535) {
+	if len(host) == 0 || !allIn(host, isHostChar) || hasPort && !plainPort(port) {
 		return false
 	}
 	params := rest[end:]
@@ -349,6 +373,10 @@ func plainWords(b []byte) bool {
 	}
 }
 
+// plainPort reads a port, 1 to 65535 without a leading zero (sipgo drops
+// port 0 and would write 05060 as 5060).
+func plainPort(b []byte) bool { return plainNumber(b, 65535) && b[0] != '0' }
+
 // plainNumber reads 1 to 10 digits of a value at most max.
 func plainNumber(b []byte, max uint64) bool {
 	if len(b) == 0 || len(b) > 10 {
@@ -370,19 +398,38 @@ func isUpperAlpha(b []byte) bool {
 
 func isTokenBytes(b []byte) bool { return len(b) > 0 && allIn(b, isTokenChar) }
 
-func isTokenChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0
-}
+func isTokenChar(c byte) bool { return plainChars[c]&cToken != 0 }
 
-// isUserChar: RFC 3261 §25.1 unreserved and the user-unreserved that
-// cannot be read as a separator.
-func isUserChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.!~*'()&=+$", c) >= 0
-}
+func isUserChar(c byte) bool { return plainChars[c]&cUser != 0 }
 
-func isHostChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-'
-}
+func isHostChar(c byte) bool { return plainChars[c]&cHost != 0 }
+
+// Character classes of the plain form.
+const (
+	cText  = 1 << iota // printable ASCII
+	cToken             // RFC 3261 §25.1 token
+	cUser              // unreserved and the user-unreserved that cannot be read as a separator
+	cHost              // host names and IPv4 addresses
+)
+
+var plainChars = func() (t [256]uint8) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] |= cText
+	}
+	for c := 0; c < 256; c++ {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if alnum || c < 0x80 && strings.IndexByte("-.!%*_+`'~", byte(c)) >= 0 {
+			t[c] |= cToken
+		}
+		if alnum || c < 0x80 && strings.IndexByte("-_.!~*'()&=+$", byte(c)) >= 0 {
+			t[c] |= cUser
+		}
+		if alnum || c == '.' || c == '-' {
+			t[c] |= cHost
+		}
+	}
+	return t
+}()
 
 func isSpace(c byte) bool { return c == ' ' }
 

@@ -85,6 +85,11 @@ func TestScanPlain_UnusualFormsAreLeftToSipgo(t *testing.T) {
 		{"two Vias in one line", strings.Replace(plain, "branch=z9hG4bK1", "branch=z9hG4bK1, SIP/2.0/WS y;branch=z9hG4bK2", 1)},
 		{"five Via lines", strings.Replace(plain, via, strings.Repeat(via, 5), 1)},
 		{"Via with a quoted parameter", strings.Replace(plain, "branch=z9hG4bK1", "branch=z9hG4bK1;x=\"a\"", 1)},
+		{"Via with a parameter twice", strings.Replace(plain, "branch=z9hG4bK1", "branch=z9hG4bK1;lr;lr", 1)},
+		{"From with a parameter twice", strings.Replace(plain, ";tag=a", ";tag=a;TAG=b", 1)},
+		{"Request-URI with a parameter twice", strings.Replace(plain, "hub.test SIP/2.0", "hub.test;a=1;A=2 SIP/2.0", 1)},
+		{"Via with port 0", strings.Replace(plain, "x.invalid;", "x.invalid:0;", 1)},
+		{"Via with a port with a leading zero", strings.Replace(plain, "x.invalid;", "x.invalid:05060;", 1)},
 		{"Via with spaces", strings.Replace(plain, "branch=z9hG4bK1", "branch = z9hG4bK1", 1)},
 		{"no Via", strings.Replace(plain, via, "", 1)},
 		{"no From", strings.Replace(plain, from, "", 1)},
@@ -233,7 +238,46 @@ func samePlain(t *testing.T, name string, data []byte, r siprule.PlainRequest) {
 	if !bytes.Equal(r.Body, req.Body()) {
 		t.Errorf("%s: body %q, sipgo %q", name, r.Body, req.Body())
 	}
+	longest := 0
+	for h := siprule.ScanHeaders(data); h.Next(); {
+		longest = max(longest, h.ValueLen())
+	}
+	if r.LongestValue != longest {
+		t.Errorf("%s: longest value %d bytes, HeaderLines %d", name, r.LongestValue, longest)
+	}
 	if siprule.HeaderCount(req, "SIP-If-Match") > 1 {
 		t.Errorf("%s: several SIP-If-Match read as plain", name)
+	}
+}
+
+// BenchmarkScanPlain: a JsSIP PUBLISH (testdata/wire) read without a parse.
+func BenchmarkScanPlain(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "wire", "jssip-node", "07-c2s-PUBLISH_presence.sip"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := siprule.ScanPlain(data); !ok {
+			b.Fatal("not plain")
+		}
+	}
+}
+
+// BenchmarkScanPlain_SipgoParse: the same PUBLISH parsed by sipgo, for
+// comparison.
+func BenchmarkScanPlain_SipgoParse(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "wire", "jssip-node", "07-c2s-PUBLISH_presence.sip"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := sip.NewParser()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.ParseSIP(data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
