@@ -182,12 +182,12 @@ func copiedProblem(r *sip.Request) copyProblem {
 	}
 	if from := r.From(); from == nil {
 		p.add("Missing From header field", "")
-	} else if !validAddr(from.Address) || !siprule.ValidText(from.Value()) {
+	} else if !validAddr(from.Address) || !validDisplayName(from.DisplayName) || !siprule.ValidText(from.Value()) {
 		p.add("Bad Request - invalid From header field", "From")
 	}
 	if to := r.To(); to == nil {
 		p.add("Missing To header field", "")
-	} else if !validAddr(to.Address) || !siprule.ValidText(to.Value()) {
+	} else if !validAddr(to.Address) || !validDisplayName(to.DisplayName) || !siprule.ValidText(to.Value()) {
 		p.add("Bad Request - invalid To header field", "To")
 	}
 	for _, h := range r.Headers() { // Record-Route is copied into a 2xx, and the NOTIFYs' route set
@@ -218,6 +218,24 @@ func copiedRefusal(r *sip.Request) *sip.Response {
 
 func validAddr(u sip.Uri) bool {
 	return !u.Wildcard && (u.Scheme == "sip" || u.Scheme == "sips" || u.Scheme == "tel") && (siprule.ValidHost(u.Host) || u.Scheme == "tel")
+}
+
+// validDisplayName reports whether a display name, written back between
+// quotes as sipgo writes it, reads again (RFC 3261 §25.1 quoted-string): no
+// quote that is not escaped, no escape left open at its end.
+func validDisplayName(n string) bool {
+	escaped := false
+	for i := 0; i < len(n); i++ {
+		switch {
+		case escaped:
+			escaped = false
+		case n[i] == '\\':
+			escaped = true
+		case n[i] == '"':
+			return false
+		}
+	}
+	return !escaped
 }
 
 // reasonText turns a parse error into a short, safe reason phrase.

@@ -206,6 +206,8 @@ func TestAttack_DuplicateAndBrokenCopiedHeadersGet400NamingThem(t *testing.T) {
 		{"invalid UTF-8 in Call-ID", from + to + "Call-ID: c\xff\xfe%s\r\n" + cseq, "Bad Request - invalid Call-ID header field"},
 		{"NUL in From", "From: \"a\x00b\" <sip:1001@hub.test>;tag=a\r\n" + to + cid + cseq, "Bad Request - invalid From header field"},
 		{"invalid UTF-8 in From", "From: \"\xc3\x28\" <sip:1001@hub.test>;tag=a\r\n" + to + cid + cseq, "Bad Request - invalid From header field"},
+		{"From display name ending in an escape", "From: \\<sip:1001@hub.test>;tag=a\r\n" + to + cid + cseq, "Bad Request - invalid From header field"},
+		{"To display name ending in an escape", from + "To: a\\ <sip:1001@hub.test>\r\n" + cid + cseq, "Bad Request - invalid To header field"},
 		{"no Call-ID", from + to + cseq, "Missing Call-ID header field"},
 	}
 	for i, tt := range tests {
