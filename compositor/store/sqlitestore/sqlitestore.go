@@ -66,10 +66,11 @@ type Store struct {
 	feed *changefeed.Feed
 
 	// Statements on w (used under mu) and on the read pool.
-	stBegin, stCommit, stRollback                       *sql.Stmt
-	stInsert, stReplace, stDelete, stDeleteIf, stSetRev *sql.Stmt
-	stAlive, stExpired, stMinExpires                    *sql.Stmt
-	stGet, stFind, stListAt                             *sql.Stmt
+	stBegin, stCommit, stRollback               *sql.Stmt
+	stInsert, stReplace, stReplacePub, stDelete *sql.Stmt
+	stDeleteIf, stSetRev                        *sql.Stmt
+	stAlive, stExpired, stMinExpires            *sql.Stmt
+	stGet, stFind, stListAt                     *sql.Stmt
 
 	closed atomic.Bool // set by Close; reads check it without taking mu
 	lock   *fileLock   // one process per database file (lock.go)
@@ -269,9 +270,15 @@ func (s *Store) prepare(ctx context.Context) error {
 		// updates nothing, which the caller reports as a conflict.
 		{&s.stInsert, s.w, `INSERT INTO publications (` + columns + `) SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12
 			WHERE NOT EXISTS (SELECT 1 FROM publications INDEXED BY publications_by_resource WHERE resource = ?2 AND etag = ?4)`},
-		{&s.stReplace, s.w, `UPDATE publications SET etag = ?1, rev = ?2, expires = ?3, created = ?4, updated = ?5, content_type = ?6, body = ?7, publisher = ?8, meta = ?9
-			WHERE id = ?10 AND rev = ?11 AND expires > ?12 AND NOT EXISTS (SELECT 1 FROM publications q INDEXED BY publications_by_resource
-				WHERE q.resource = publications.resource AND q.etag = ?1 AND q.seq <> publications.seq)`},
+		// A Replace by the same publisher (nearly all) leaves the
+		// publisher column out of its SET: the per-publisher count
+		// trigger (AFTER UPDATE OF publisher) is then not part of the
+		// statement at all, nor is loading the old row's values for it.
+		// stReplacePub is the write that changes the publisher.
+		{&s.stReplace, s.w, `UPDATE publications SET etag = ?1, rev = ?2, expires = ?3, created = ?4, updated = ?5, content_type = ?6, body = ?7, meta = ?9
+			WHERE id = ?10 AND rev = ?11 AND expires > ?12 AND publisher = ?8 AND ` + etagFree},
+		{&s.stReplacePub, s.w, `UPDATE publications SET etag = ?1, rev = ?2, expires = ?3, created = ?4, updated = ?5, content_type = ?6, body = ?7, publisher = ?8, meta = ?9
+			WHERE id = ?10 AND rev = ?11 AND expires > ?12 AND ` + etagFree},
 		{&s.stDelete, s.w, `DELETE FROM publications WHERE id = ? AND rev = ?`},
 		{&s.stDeleteIf, s.w, `DELETE FROM publications WHERE id = ? AND rev = ? AND expires > ? RETURNING ` + columns},
 		{&s.stSetRev, s.w, `UPDATE store_rev SET rev = ? WHERE id = 1`},
@@ -290,6 +297,11 @@ func (s *Store) prepare(ctx context.Context) error {
 	}
 	return nil
 }
+
+// etagFree is the condition of a Replace that no other publication of
+// the resource holds the new entity-tag (?1).
+const etagFree = `NOT EXISTS (SELECT 1 FROM publications q INDEXED BY publications_by_resource
+	WHERE q.resource = publications.resource AND q.etag = ?1 AND q.seq <> publications.seq)`
 
 // mapErr turns SQLite conditions the caller can act on into store errors.
 func mapErr(err error) error {
@@ -614,7 +626,7 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.stBegin, s.stCommit, s.stRollback, s.stInsert, s.stReplace, s.stDelete,
+	for _, st := range []*sql.Stmt{s.stBegin, s.stCommit, s.stRollback, s.stInsert, s.stReplace, s.stReplacePub, s.stDelete,
 		s.stDeleteIf, s.stSetRev, s.stAlive, s.stExpired, s.stMinExpires, s.stGet, s.stFind, s.stListAt} {
 		if st != nil {
 			errs = append(errs, st.Close())

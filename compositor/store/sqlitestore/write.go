@@ -364,18 +364,22 @@ func (s *Store) execCreate(ctx context.Context, op *writeOp, rev uint64) error {
 
 func (s *Store) execReplace(ctx context.Context, op *writeOp, rev uint64, now int64) error {
 	p := op.p
-	res, err := s.stReplace.ExecContext(ctx, p.ETag, int64(rev), p.Expires.UnixNano(), p.Created.UnixNano(), p.Updated.UnixNano(),
-		p.ContentType, nonNil(p.Body), p.Publisher, nonNil(p.Meta),
-		p.ID, int64(op.ifRev), now)
-	if err != nil {
-		return mapErr(err)
+	// Same publisher first (see stReplace); nothing matched: the
+	// publisher changes, or the compare-and-swap fails.
+	for _, st := range []*sql.Stmt{s.stReplace, s.stReplacePub} {
+		res, err := st.ExecContext(ctx, p.ETag, int64(rev), p.Expires.UnixNano(), p.Created.UnixNano(), p.Updated.UnixNano(),
+			p.ContentType, nonNil(p.Body), p.Publisher, nonNil(p.Meta),
+			p.ID, int64(op.ifRev), now)
+		if err != nil {
+			return mapErr(err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			p.Rev = rev
+			op.res = p
+			return nil
+		}
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return s.missLocked(ctx, p.ID)
-	}
-	p.Rev = rev
-	op.res = p
-	return nil
+	return s.missLocked(ctx, p.ID)
 }
 
 func (s *Store) execDelete(ctx context.Context, op *writeOp, rev uint64, now int64) error {
