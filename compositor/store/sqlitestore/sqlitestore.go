@@ -38,8 +38,11 @@ var schemaV5 string
 //go:embed migrate_006_rowid_table.sql
 var schemaV6 string
 
+//go:embed migrate_007_rev_alone.sql
+var schemaV7 string
+
 // migrations are applied in order; index i is version i+1. Append, never edit.
-var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6}
+var migrations = []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7}
 
 // Options configure Open.
 type Options struct {
@@ -66,11 +69,11 @@ type Store struct {
 	feed *changefeed.Feed
 
 	// Statements on w (used under mu) and on the read pool.
-	stBegin, stCommit, stRollback               *sql.Stmt
-	stInsert, stReplace, stReplacePub, stDelete *sql.Stmt
-	stDeleteIf, stSetRev                        *sql.Stmt
-	stAlive, stExpired, stMinExpires            *sql.Stmt
-	stGet, stFind, stListAt                     *sql.Stmt
+	stBegin, stCommit, stRollback            *sql.Stmt
+	stInsert, stDelete, stDeleteIf, stSetRev *sql.Stmt
+	stReplace                                [2][2]*sql.Stmt // [alone][publisher changes]
+	stAlive, stExpired, stMinExpires         *sql.Stmt
+	stGet, stFind, stListAt                  *sql.Stmt
 
 	closed atomic.Bool // set by Close; reads check it without taking mu
 	lock   *fileLock   // one process per database file (lock.go)
@@ -273,12 +276,16 @@ func (s *Store) prepare(ctx context.Context) error {
 		// A Replace by the same publisher (nearly all) leaves the
 		// publisher column out of its SET: the per-publisher count
 		// trigger (AFTER UPDATE OF publisher) is then not part of the
-		// statement at all, nor is loading the old row's values for it.
-		// stReplacePub is the write that changes the publisher.
-		{&s.stReplace, s.w, `UPDATE publications SET etag = ?1, rev = ?2, expires = ?3, created = ?4, updated = ?5, content_type = ?6, body = ?7, meta = ?9
-			WHERE id = ?10 AND rev = ?11 AND expires > ?12 AND publisher = ?8 AND ` + etagFree},
-		{&s.stReplacePub, s.w, `UPDATE publications SET etag = ?1, rev = ?2, expires = ?3, created = ?4, updated = ?5, content_type = ?6, body = ?7, publisher = ?8, meta = ?9
-			WHERE id = ?10 AND rev = ?11 AND expires > ?12 AND ` + etagFree},
+		// statement at all, nor is loading the old row's values for it;
+		// stReplace[…][1] is the write that changes the publisher.
+		// stReplace[1][…] is a Replace that is its transaction's only
+		// statement: it sets alone, whose trigger writes the store
+		// revision (migration 7); in a group commit (stReplace[0][…]) the
+		// leader writes it once at the end.
+		{&s.stReplace[0][0], s.w, replaceSQL("", false)},
+		{&s.stReplace[0][1], s.w, replaceSQL("", true)},
+		{&s.stReplace[1][0], s.w, replaceSQL("alone = 1, ", false)},
+		{&s.stReplace[1][1], s.w, replaceSQL("alone = 1, ", true)},
 		{&s.stDelete, s.w, `DELETE FROM publications WHERE id = ? AND rev = ?`},
 		{&s.stDeleteIf, s.w, `DELETE FROM publications WHERE id = ? AND rev = ? AND expires > ? RETURNING ` + columns},
 		{&s.stSetRev, s.w, `UPDATE store_rev SET rev = ? WHERE id = 1`},
@@ -296,6 +303,18 @@ func (s *Store) prepare(ctx context.Context) error {
 		*p.st = st
 	}
 	return nil
+}
+
+// replaceSQL is a Replace's compare-and-swap UPDATE; set is what it sets
+// besides the publication, and withPublisher whether it sets the
+// publisher too (or requires it unchanged).
+func replaceSQL(set string, withPublisher bool) string {
+	if withPublisher {
+		return `UPDATE publications SET ` + set + `etag = ?1, rev = ?2, expires = ?3, created = ?4, updated = ?5, content_type = ?6, body = ?7, publisher = ?8, meta = ?9
+			WHERE id = ?10 AND rev = ?11 AND expires > ?12 AND ` + etagFree
+	}
+	return `UPDATE publications SET ` + set + `etag = ?1, rev = ?2, expires = ?3, created = ?4, updated = ?5, content_type = ?6, body = ?7, meta = ?9
+			WHERE id = ?10 AND rev = ?11 AND expires > ?12 AND publisher = ?8 AND ` + etagFree
 }
 
 // etagFree is the condition of a Replace that no other publication of
@@ -626,8 +645,9 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.stBegin, s.stCommit, s.stRollback, s.stInsert, s.stReplace, s.stReplacePub, s.stDelete,
-		s.stDeleteIf, s.stSetRev, s.stAlive, s.stExpired, s.stMinExpires, s.stGet, s.stFind, s.stListAt} {
+	for _, st := range []*sql.Stmt{s.stBegin, s.stCommit, s.stRollback, s.stInsert, s.stDelete,
+		s.stDeleteIf, s.stSetRev, s.stAlive, s.stExpired, s.stMinExpires, s.stGet, s.stFind, s.stListAt,
+		s.stReplace[0][0], s.stReplace[0][1], s.stReplace[1][0], s.stReplace[1][1]} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -290,7 +290,7 @@ func (s *Store) commitLocked(b *batch, ops []*writeOp) error {
 		case opCreate:
 			err = s.execCreate(ctx, op, rev+1)
 		case opReplace:
-			err = s.execReplace(ctx, op, rev+1, now)
+			err = s.execReplace(ctx, op, rev+1, now, single)
 		case opDelete:
 			err = s.execDelete(ctx, op, rev+1, now)
 		}
@@ -318,13 +318,12 @@ func (s *Store) commitLocked(b *batch, ops []*writeOp) error {
 			s.rollbackLocked()
 			return nil
 		}
-		// The commit's revision, read at start-up (and by ListAt): the
-		// triggers wrote it unless the last op is a delete.
-		if b.ok[len(b.ok)-1].kind == opDelete {
-			if _, err := s.stSetRev.ExecContext(ctx, int64(rev)); err != nil {
-				s.rollbackLocked()
-				return mapErr(err)
-			}
+		// The commit's revision, read at start-up (and by ListAt):
+		// written once here, since a Replace in a group does not write
+		// it (migration 7) and a delete leaves no row that has it.
+		if _, err := s.stSetRev.ExecContext(ctx, int64(rev)); err != nil {
+			s.rollbackLocked()
+			return mapErr(err)
 		}
 		if _, err := s.stCommit.ExecContext(ctx); err != nil {
 			s.rollbackLocked()
@@ -362,11 +361,17 @@ func (s *Store) execCreate(ctx context.Context, op *writeOp, rev uint64) error {
 	return nil
 }
 
-func (s *Store) execReplace(ctx context.Context, op *writeOp, rev uint64, now int64) error {
+// execReplace runs op's compare-and-swap; alone says that it is its
+// transaction's only statement (see Store.stReplace).
+func (s *Store) execReplace(ctx context.Context, op *writeOp, rev uint64, now int64, alone bool) error {
 	p := op.p
-	// Same publisher first (see stReplace); nothing matched: the
+	sts := &s.stReplace[0]
+	if alone {
+		sts = &s.stReplace[1]
+	}
+	// Same publisher first (see Store.stReplace); nothing matched: the
 	// publisher changes, or the compare-and-swap fails.
-	for _, st := range []*sql.Stmt{s.stReplace, s.stReplacePub} {
+	for _, st := range sts {
 		res, err := st.ExecContext(ctx, p.ETag, int64(rev), p.Expires.UnixNano(), p.Created.UnixNano(), p.Updated.UnixNano(),
 			p.ContentType, nonNil(p.Body), p.Publisher, nonNil(p.Meta),
 			p.ID, int64(op.ifRev), now)
