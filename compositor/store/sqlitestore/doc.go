@@ -23,7 +23,10 @@
 // nothing else: the entity-tag has no index (it is new on every PUBLISH);
 // FindByETag looks it up among the resource's rows, and a write that would
 // give a resource's entity-tag to a second publication of that resource
-// fails with store.ErrConflict.
+// fails with store.ErrConflict. Triggers keep the counts of store.Indexed
+// in the same transactions; a write committed alone records the store
+// revision through its trigger, a group commit once at its end
+// (migration 7).
 //
 // Group commit (write.go): concurrent Create/Replace/Delete calls share one
 // transaction, each with its own compare-and-swap, each answered only after
