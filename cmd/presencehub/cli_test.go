@@ -85,6 +85,7 @@ func TestCLI_HelpVersionAndBadValues(t *testing.T) {
 		{name: "log format yaml", args: []string{"--log-format", "yaml"}, code: 1, stderr: []string{`--log-format="yaml"`, "want text, json or auto"}},
 		{name: "log format yaml from the environment", env: []string{"PRESENCEHUB_LOG_FORMAT=yaml"}, code: 1, stderr: []string{`PRESENCEHUB_LOG_FORMAT="yaml"`}},
 		{name: "log level", args: []string{"--log-level", "verbose"}, code: 1, stderr: []string{`--log-level="verbose"`, "debug, info, warn or error"}},
+		{name: "publish concurrency 0", args: []string{"--publish-concurrency", "0"}, code: 1, stderr: []string{`--publish-concurrency="0"`, "want 1 or more"}},
 		{name: "bad CIDR", env: []string{"PRESENCEHUB_TRUSTED_PROXIES=10.0.0.0/33"}, code: 1, stderr: []string{`PRESENCEHUB_TRUSTED_PROXIES="10.0.0.0/33"`, "CIDRs"}},
 		{name: "short secret", args: []string{"--jwt-secret", "short"}, code: 1, stderr: []string{"--jwt-secret: 5 bytes; want at least 32"}},
 		{name: "JWKS that is no URL", args: []string{"--jwks-url", "idp.example.com/certs"}, code: 1, stderr: []string{"--jwks-url", "want a URL like https://"}},
