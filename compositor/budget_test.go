@@ -21,11 +21,11 @@ var raceEnabled bool
 // cache instead of decoded again, the memory store keeps the bytes it is
 // given, the stamps are a slice and PIDF is scanned without a tree, the
 // shapes below take: a dialog modify 8 (22 before), a call that ends,
-// leaving a tombstone, 14 (46), a PIDF modify 9 (23).
+// leaving a tombstone, 13 (46), a PIDF modify 9 (23).
 // BenchmarkPublish_Modify has the same shapes.
 const (
 	budgetPublishDialog   = 10
-	budgetPublishCallEnds = 16
+	budgetPublishCallEnds = 15
 	budgetPublishPresence = 11
 )
 

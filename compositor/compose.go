@@ -20,9 +20,12 @@ import (
 // of the publication it replaces or removes, of its new version, and of the
 // tombstones it adds, from an index of which publications carry each id.
 // Time also changes a view — a publication expires, a tombstone ends — so
-// the index keeps the earliest such instant and the next change at or after
-// it composes the whole resource again (which is what every change did
-// before, and what the incremental path is tested against).
+// the index keeps the earliest instant of each. The next change at or after
+// a publication's expiry composes the whole resource again (which is what
+// every change did before, and what the incremental path is tested
+// against); one at or after a tombstone's end adds the ids whose tombstones
+// ended to the ids it recomputes (a call that ended a minute ago: the usual
+// case on a PBX's extensions).
 
 // noMessages is the message summary of an account nobody publishes for.
 var noMessages = msgsummary.Summary{}
@@ -37,7 +40,8 @@ type owner struct {
 type dialogIndex struct {
 	owners map[string][]owner // dialog id -> publications carrying it (ignored ones left out)
 	count  int                // dialogs over every publication's body (bounded per resource)
-	due    int64              // unix ns: a publication expires or a tombstone ends; a full composition is due
+	pubDue  int64 // unix ns: a publication expires; a full composition is due
+	tombDue int64 // unix ns: a tombstone ends; its id is recomputed
 }
 
 func dialogsOf(e *entry) []dialoginfo.Dialog {
@@ -98,9 +102,13 @@ func (c *cache) composeDialogsLocked(k key, rs *resState, prev, next *entry, tom
 		return
 	}
 	v := View{Resource: k.resource, Event: k.event, Rev: rs.rev}
-	if ix.owners == nil || now.UnixNano() >= ix.due {
+	switch ns := now.UnixNano(); {
+	case ix.owners == nil || ns >= ix.pubDue:
 		v.Dialogs = c.reindexLocked(rs, now)
-	} else {
+	case ns >= ix.tombDue:
+		tombed = append(tombed, ix.endTombs(rs, now)...)
+		fallthrough
+	default:
 		v.Dialogs = ix.update(rs, prev, next, tombed, now)
 	}
 	rs.view, c.scratch = v.rendered(rs.view, c.scratch)
@@ -113,23 +121,40 @@ func (c *cache) reindexLocked(rs *resState, now time.Time) []dialoginfo.Dialog {
 		ix.add(e)
 	}
 	// Publications already expired stay out of the view from now on.
-	ix.due = math.MaxInt64
+	ix.pubDue = math.MaxInt64
 	for _, e := range rs.pubs {
 		if e.pub.Expires.After(now) {
-			ix.due = min(ix.due, e.pub.Expires.UnixNano())
+			ix.pubDue = min(ix.pubDue, e.pub.Expires.UnixNano())
 		}
 	}
 	out := composeDialogs(c.live(rs, now), rs, now) // prunes the tombstones
+	ix.tombDue = math.MaxInt64
 	for _, until := range rs.tombs {
-		ix.due = min(ix.due, until*int64(time.Millisecond))
+		ix.tombDue = min(ix.tombDue, until*int64(time.Millisecond))
 	}
 	rs.dialogs = ix
 	return out
 }
 
+// endTombs removes the tombstones of rs that ended at now and returns their
+// ids: their dialogs may show again. It sets tombDue from the others.
+func (ix *dialogIndex) endTombs(rs *resState, now time.Time) (ended []string) {
+	ms := now.UnixMilli()
+	ix.tombDue = math.MaxInt64
+	for id, until := range rs.tombs {
+		if until <= ms {
+			ended = append(ended, id)
+			delete(rs.tombs, id)
+		} else {
+			ix.tombDue = min(ix.tombDue, until*int64(time.Millisecond))
+		}
+	}
+	return ended
+}
+
 // add indexes e's dialogs.
 func (ix *dialogIndex) add(e *entry) {
-	ix.due = min(ix.due, e.pub.Expires.UnixNano())
+	ix.pubDue = min(ix.pubDue, e.pub.Expires.UnixNano())
 	ds := dialogsOf(e)
 	ix.count += len(ds)
 	for i := range ds {
@@ -187,7 +212,9 @@ func (ix *dialogIndex) update(rs *resState, prev, next *entry, tombed []string, 
 		ix.remove(prev)
 	}
 	for _, id := range tombed {
-		ix.due = min(ix.due, rs.tombs[id]*int64(time.Millisecond))
+		if until, ok := rs.tombs[id]; ok { // not one that just ended
+			ix.tombDue = min(ix.tombDue, until*int64(time.Millisecond))
+		}
 	}
 	affected := make([]string, 0, len(dialogsOf(prev))+len(dialogsOf(next))+len(tombed))
 	for _, d := range dialogsOf(prev) {

@@ -60,11 +60,13 @@ func mergeTombs(dst, src tombs, now time.Time) tombs {
 
 // absorbTombs is the cache's side: the tombstones a stored publication
 // carries join its resource's (called under cache.mu). It returns the ids
-// that were not tombstoned before: their dialogs leave the view.
+// that had no live tombstone before: their dialogs leave the view. Ended
+// tombstones are left for the composition to remove (compose.go), which
+// shows their dialogs again.
 func (rs *resState) absorbTombs(m meta, now time.Time) (added []string) {
-	rs.tombs.prune(now)
-	for id := range m.Tombs {
-		if !rs.tombs.dead(id) && m.Tombs[id] > now.UnixMilli() {
+	ms := now.UnixMilli()
+	for id, until := range m.Tombs {
+		if had, ok := rs.tombs[id]; (!ok || had <= ms) && until > ms {
 			added = append(added, id)
 		}
 	}
