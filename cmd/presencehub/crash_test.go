@@ -15,7 +15,9 @@ import (
 	"github.com/presencehub/presencehub/server/auth"
 )
 
-// Crash safety under load: publishers run flat out, the hub is
+// Crash safety under load: publishers run flat out, 4 sockets with 8
+// PUBLISHes in flight each (as a PBX pipelines them: the hub processes them
+// together and commits them in shared transactions), the hub is
 // killed with SIGKILL at a random moment, restarted on the same database,
 // and every PUBLISH that had been answered 200 must still be there with its
 // entity-tag (a refresh with SIP-If-Match is answered 200, not 412).
@@ -38,28 +40,30 @@ func TestCrash_SIGKILLUnderLoad_KeepsEveryAcknowledgedPublish(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				a := aor(fmt.Sprintf("%d%05d", w+1, i))
-				doc := dialoginfo.Document{State: "full", Entity: a, Dialogs: []dialoginfo.Dialog{{ID: "d", State: "early"}}}
-				req, _ := cl.NewRequest(sip.PUBLISH, a, a)
-				req.AppendHeader(sip.NewHeader("Event", "dialog"))
-				ct := sip.ContentTypeHeader("application/dialog-info+xml")
-				req.AppendHeader(&ct)
-				req.SetBody(doc.AppendXML(nil))
-				res, err := cl.Do(ctx, req)
-				if err != nil {
-					return // the hub died
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ctx.Err() == nil; i++ {
+					a := aor(fmt.Sprintf("%d%d%05d", w+1, g, i))
+					doc := dialoginfo.Document{State: "full", Entity: a, Dialogs: []dialoginfo.Dialog{{ID: "d", State: "early"}}}
+					req, _ := cl.NewRequest(sip.PUBLISH, a, a)
+					req.AppendHeader(sip.NewHeader("Event", "dialog"))
+					ct := sip.ContentTypeHeader("application/dialog-info+xml")
+					req.AppendHeader(&ct)
+					req.SetBody(doc.AppendXML(nil))
+					res, err := cl.Do(ctx, req)
+					if err != nil {
+						return // the hub died
+					}
+					if res.StatusCode == 200 {
+						mu.Lock()
+						acks = append(acks, acked{a, res.GetHeader("SIP-ETag").Value()})
+						mu.Unlock()
+					}
 				}
-				if res.StatusCode == 200 {
-					mu.Lock()
-					acks = append(acks, acked{a, res.GetHeader("SIP-ETag").Value()})
-					mu.Unlock()
-				}
-			}
-		}()
+			}()
+		}
 	}
 	time.Sleep(time.Duration(300+rand.IntN(900)) * time.Millisecond)
 	_ = h.cmd.Process.Kill() // SIGKILL: no shutdown, no flush
