@@ -221,6 +221,7 @@ func TestCheckpoint_WALStaysBounded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stat WAL: %v", err)
 	}
+	t.Logf("WAL %.1f MB after %d writes", float64(fi.Size())/(1<<20), n)
 	if fi.Size() > 32<<20 {
 		t.Fatalf("WAL is %d MB after %d writes; checkpoints do not keep up", fi.Size()>>20, n)
 	}
