@@ -63,10 +63,14 @@ func (s *Server) plainIdentity(fl *flow.Flow, r *siprule.PlainRequest) *auth.Ide
 
 // plainPublish reads a PUBLISH from its plain scan, which it keeps as its
 // answer's source. The values the hub knows (its domain, the event
-// packages and body types of the compositor) are not copied.
+// packages and body types of the compositor) are not copied; the user is
+// read from the resource, made at once. The body is copied: the store
+// keeps it, and a slice would keep the whole message.
 func (s *Server) plainPublish(r *siprule.PlainRequest) *publishReq {
-	p := &publishReq{scanned: *r, user: string(r.User), host: s.cfg.Domain, requested: -1, body: r.Body}
+	p := &publishReq{scanned: *r, host: s.cfg.Domain, requested: -1, body: bytes.Clone(r.Body)}
 	p.plain = &p.scanned
+	p.resource = siprule.AOR(string(r.User), s.cfg.Domain)
+	p.user = p.resource[len("sip:") : len("sip:")+len(r.User)]
 	if !equalFold(r.Host, s.cfg.Domain) {
 		p.host = string(r.Host)
 	}

@@ -23,6 +23,7 @@ var DefaultPublishExpiry = siprule.ExpiryPolicy{Default: 3600 * time.Second, Min
 // (plainPublish, siprule.ScanPlain).
 type publishReq struct {
 	user, host  string // of the Request-URI
+	resource    string // siprule.AOR(user, the hub's domain), "": not made yet
 	requested   int    // the Expires asked for, -1: none
 	badExpires  bool   // an Expires that is not delta-seconds
 	event       string // the Event package, lower case ("" without one)
@@ -155,8 +156,11 @@ func (s *Server) publish(p *publishReq, id *auth.Identity) answer {
 		return answer{code: 400, reason: "Bad Request - invalid Expires"}
 	}
 	requested := p.requested
+	if p.resource == "" {
+		p.resource = siprule.AOR(p.user, s.cfg.Domain) // the host matched case-insensitively above
+	}
 	pr := compositor.PublishRequest{
-		Resource:  siprule.AOR(p.user, s.cfg.Domain), // the host matched case-insensitively above
+		Resource:  p.resource,
 		Body:      p.body,
 		Publisher: id.Sub,
 		Event:     p.event,
