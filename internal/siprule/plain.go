@@ -49,9 +49,9 @@ func (r *PlainRequest) Vias() [][]byte { return r.vias[:r.nVias] }
 // answer by copying its header lines: ok is false for anything else (a
 // response, folded or compact headers, a header field sipgo parses that is
 // not read here such as Contact or Route, duplicates of single-instance
-// headers, Via rport, non-ASCII header bytes, a body shorter than its
-// Content-Length …), which is then parsed by sipgo and refused or answered
-// as before. It allocates nothing.
+// headers, Via rport, a non-ASCII or control byte in a value the answer
+// copies, a body shorter than its Content-Length …), which is then parsed
+// by sipgo and refused or answered as before. It allocates nothing.
 //
 // The forms read: the request line "METHOD sip:user@host[:port] SIP/2.0";
 // Via "SIP/2.0/transport host[:port](;name[=value])*" with token names and
@@ -80,7 +80,10 @@ func ScanPlain(msg []byte) (r PlainRequest, ok bool) {
 		if colon < 2 || !isTokenBytes(line[:colon]) { // a one-letter name is a compact form
 			return r, false
 		}
-		name, value := line[:colon], trimWS(line[colon+1:])
+		name, value := line[:colon], bytes.TrimSpace(line[colon+1:]) // as sipgo trims it
+		if value == nil {
+			value = line[len(line):] // present, empty: not nil
+		}
 		r.Headers++
 		r.LongestValue = max(r.LongestValue, len(line)-colon-1)
 		switch {
@@ -165,21 +168,16 @@ func ScanPlain(msg []byte) (r PlainRequest, ok bool) {
 	return r, true
 }
 
-// nextPlainLine cuts the line before the next CRLF. It refuses a line with
-// a control character other than HTAB (a bare CR or LF among them), a
-// non-ASCII byte, or that starts with white space (a folded header).
+// nextPlainLine cuts the line before the next CRLF; a CR without LF is
+// refused, as sipgo refuses it. Its bytes are checked by the grammar of
+// what is read of them: the values not read (and never copied into an
+// answer) may hold anything sipgo accepts.
 func nextPlainLine(b []byte) (line, rest []byte, ok bool) {
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if plainChars[c]&cText != 0 || c == '\t' && i > 0 {
-			continue
-		}
-		if c == '\r' && i+1 < len(b) && b[i+1] == '\n' {
-			return b[:i], b[i+2:], true
-		}
+	i := bytes.IndexByte(b, '\r')
+	if i < 0 || i+1 == len(b) || b[i+1] != '\n' {
 		return nil, nil, false
 	}
-	return nil, nil, false
+	return b[:i], b[i+2:], true
 }
 
 func (r *PlainRequest) scanRequestLine(line []byte) bool {
@@ -321,7 +319,7 @@ func plainAddr(v []byte, tagged *bool) bool {
 	if name := v[:lt]; len(name) > 0 {
 		if name[0] == '"' {
 			q := bytes.IndexByte(name[1:], '"')
-			if q < 0 || bytes.IndexByte(name[1:q+1], '\\') >= 0 || !allIn(name[q+2:], isSpace) {
+			if q < 0 || !allIn(name[1:q+1], isQuotable) || !allIn(name[q+2:], isSpace) {
 				return false
 			}
 		} else if name[len(name)-1] != ' ' || !plainWords(name[:len(name)-1]) {
@@ -433,6 +431,9 @@ var plainChars = func() (t [256]uint8) {
 
 func isSpace(c byte) bool { return c == ' ' }
 
+// isQuotable: printable ASCII but the quote and the escape.
+func isQuotable(c byte) bool { return plainChars[c]&cText != 0 && c != '"' && c != '\\' }
+
 func allIn(b []byte, in func(byte) bool) bool {
 	for _, c := range b {
 		if !in(c) {
@@ -440,18 +441,6 @@ func allIn(b []byte, in func(byte) bool) bool {
 		}
 	}
 	return true
-}
-
-// trimWS trims spaces and tabs (the only white space nextPlainLine lets
-// through, so it trims what bytes.TrimSpace would).
-func trimWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // equalFold reports whether b is name (given in lower case), ASCII case

@@ -114,8 +114,8 @@ func TestScanPlain_UnusualFormsAreLeftToSipgo(t *testing.T) {
 		{"From display name in UTF-8", strings.Replace(plain, "Ext 1001", "Müller", 1)},
 		{"From with a space before its parameters", strings.Replace(plain, ">;tag=a", "> ;tag=a", 1)},
 		{"To with TAG in upper case", strings.Replace(plain, to, "To: <sip:1001@hub.test>;TAG=b\r\n", 1)},
-		{"NUL in a header", strings.Replace(plain, "Event: dialog", "Event: dia\x00log", 1)},
-		{"bare LF", strings.Replace(plain, "Event: dialog\r\n", "Event: dialog\n", 1)},
+		{"NUL in a copied header", strings.Replace(plain, "Call-ID: c1", "Call-ID: c\x001", 1)},
+		{"control character in a display name", strings.Replace(plain, "Ext 1001", "Ext\x7f1001", 1)},
 		{"bare CR", strings.Replace(plain, "Event: dialog\r\n", "Event: dialog\rX: y\r\n", 1)},
 		{"no end of header", start + via + from + to + "Call-ID: c1\r\nCSeq: 1 PUBLISH\r\n"},
 		{"longer than sipgo parses", strings.Replace(plain, rest, "X: "+strings.Repeat("a", 65536)+"\r\n"+rest, 1)},
@@ -124,6 +124,26 @@ func TestScanPlain_UnusualFormsAreLeftToSipgo(t *testing.T) {
 		if _, ok := siprule.ScanPlain([]byte(tt.msg)); ok {
 			t.Errorf("%s: read as plain", tt.name)
 		}
+	}
+}
+
+func TestScanPlain_BytesOfValuesNotCopiedReadAsSipgoReadsThem(t *testing.T) {
+	const plain = "PUBLISH sip:1001@hub.test SIP/2.0\r\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bK1\r\n" +
+		"From: <sip:1001@hub.test>;tag=a\r\nTo: <sip:1001@hub.test>\r\nCall-ID: c1\r\nCSeq: 1 PUBLISH\r\n" +
+		"Event: dialog\r\nContent-Length: 3\r\n\r\nabc"
+	tests := []struct{ name, msg string }{
+		{"NUL in Event", strings.Replace(plain, "Event: dialog", "Event: dia\x00log", 1)},
+		{"bare LF: the next line is part of the value", strings.Replace(plain, "Event: dialog\r\n", "Event: dialog\n", 1)},
+		{"UTF-8 in User-Agent", strings.Replace(plain, "Event: dialog", "Event: dialog\r\nUser-Agent: Grüße", 1)},
+		{"vertical tab around Expires", strings.Replace(plain, "Event: dialog", "Event: dialog\r\nExpires:\v60\v", 1)},
+	}
+	for _, tt := range tests {
+		r, ok := siprule.ScanPlain([]byte(tt.msg))
+		if !ok {
+			t.Errorf("%s: not read as plain", tt.name)
+			continue
+		}
+		samePlain(t, tt.name, []byte(tt.msg), r)
 	}
 }
 
