@@ -252,9 +252,24 @@ func (s *Scanner) name() (qname, prefix, local string, ok bool) {
 
 // procInst accepts only the XML declaration before the root, with the
 // version 1.0, a UTF-8 encoding and a yes/no standalone.
+// commonDecls are XML declarations procInst accepts without reading
+// their pseudo-attributes one by one.
+var commonDecls = [...]string{
+	`<?xml version="1.0" encoding="UTF-8"?>`,
+	`<?xml version="1.0"?>`,
+	`<?xml version="1.0" encoding="utf-8"?>`,
+}
+
 func (s *Scanner) procInst() error {
 	if s.started || !strings.HasPrefix(s.src[s.pos:], "<?xml") {
 		return ErrUnsupported
+	}
+	// The declarations clients send, recognised whole.
+	for _, decl := range commonDecls {
+		if strings.HasPrefix(s.src[s.pos:], decl) {
+			s.pos += len(decl)
+			return nil
+		}
 	}
 	s.pos += len("<?xml")
 	end := strings.Index(s.src[s.pos:], "?>")
