@@ -38,10 +38,10 @@ type owner struct {
 
 // dialogIndex is the composition state of one dialog resource.
 type dialogIndex struct {
-	owners map[string][]owner // dialog id -> publications carrying it (ignored ones left out)
-	count  int                // dialogs over every publication's body (bounded per resource)
-	pubDue  int64 // unix ns: a publication expires; a full composition is due
-	tombDue int64 // unix ns: a tombstone ends; its id is recomputed
+	owners  map[string][]owner // dialog id -> publications carrying it (ignored ones left out)
+	count   int                // dialogs over every publication's body (bounded per resource)
+	pubDue  int64              // unix ns: a publication expires; a full composition is due
+	tombDue int64              // unix ns: a tombstone ends; its id is recomputed
 }
 
 func dialogsOf(e *entry) []dialoginfo.Dialog {
