@@ -2,6 +2,7 @@ package wsproto
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -32,7 +33,12 @@ type corkConn struct {
 	mu        sync.Mutex
 	buf       *[]byte // non-nil while corked
 	closeSent bool    // coder/websocket wrote a close frame: no data frame may follow
+	// rd reads the socket (burst.go). Only coder/websocket's reader, under its
+	// own lock, calls Read.
+	rd io.Reader
 }
+
+func (c *corkConn) Read(p []byte) (int, error) { return c.rd.Read(p) }
 
 // opCloseFinal is the first byte of a close frame (FIN, opcode 8).
 const opCloseFinal = 0x88
@@ -152,11 +158,13 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		nc.Close()
 		return nil, nil, err
 	}
-	w.cork = &corkConn{Conn: nc}
+	w.cork = &corkConn{Conn: nc, rd: socketReader(nc)}
 	// coder/websocket keeps these buffers for the connection's life; net/http's
 	// are 4 KiB each. SIP messages are mostly under 2 KiB and bigger frames
 	// bypass a bufio buffer anyway; writes go through the cork (see
 	// connWriteBuffer), so smaller ones save ~7 KiB per idle socket.
+	// coder/websocket resets the read buffer to read from the returned conn
+	// (after what is already buffered): the corkConn's Read, a burst reader.
 	br := brw.Reader
 	if br.Buffered() == 0 {
 		br = bufio.NewReaderSize(nc, connReadBuffer)
