@@ -1,12 +1,14 @@
 package wsproto
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -81,4 +83,53 @@ func writeSyscalls() int64 {
 		}
 	}
 	return -1
+}
+
+// BenchmarkSend_OneAtATime: one message sent and read by the peer before the next, as a
+// subscriber socket gets a NOTIFY now and then: every message is a writer turn of its own
+// (the writer starts, writes, finds the queue empty and ends). The peer reads the raw
+// frames into one buffer, so allocs/op are the server side's.
+func BenchmarkSend_OneAtATime(b *testing.B) {
+	s := startServer(b, Options{}, nil)
+	t := &testing.T{}
+	nc := rawUpgrade(t, s)
+	defer nc.Close()
+	c := s.conn(t)
+	r := bufio.NewReaderSize(nc, 4096)
+	buf := make([]byte, 4096)
+	b.SetBytes(int64(len(benchMsg)))
+	b.ReportAllocs()
+	w0 := writeSyscalls()
+	defer reportCPU(b)()
+	for b.Loop() {
+		if err := c.Send(benchMsg); err != nil {
+			b.Fatal(err)
+		}
+		var h [4]byte
+		if _, err := io.ReadFull(r, h[:4]); err != nil || h[1] != 126 {
+			b.Fatalf("frame header %x: %v", h, err)
+		}
+		n := int(h[2])<<8 | int(h[3])
+		if _, err := io.ReadFull(r, buf[:n]); err != nil || n != len(benchMsg) {
+			b.Fatalf("payload of %d bytes: %v", n, err)
+		}
+	}
+	if w0 >= 0 {
+		b.ReportMetric(float64(writeSyscalls()-w0)/float64(b.N), "writes/msg")
+	}
+}
+
+// reportCPU starts the CPU clock (user+system time of the process, every goroutine and
+// the kernel included: on a shared machine wall-clock ns/op is noisy); call the returned
+// func after the loop.
+func reportCPU(b *testing.B) func() {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			return 0
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	start := cpu()
+	return func() { b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op") }
 }
