@@ -101,11 +101,11 @@ func BenchmarkSend_OneAtATime(b *testing.B) {
 	b.ReportAllocs()
 	w0 := writeSyscalls()
 	defer reportCPU(b)()
+	var h [4]byte
 	for b.Loop() {
 		if err := c.Send(benchMsg); err != nil {
 			b.Fatal(err)
 		}
-		var h [4]byte
 		if _, err := io.ReadFull(r, h[:4]); err != nil || h[1] != 126 {
 			b.Fatalf("frame header %x: %v", h, err)
 		}

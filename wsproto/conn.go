@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -37,10 +38,16 @@ type Conn struct {
 	// runs only while there is something to write (write.go): an idle
 	// connection parks no writer stack.
 	qmu     sync.Mutex
-	queue   []outMsg
-	writing bool // a writer goroutine is running
-	stopped bool // Serve has ended: no writer may start
+	queue   *msgQueue // nil while nothing waits (pooled: queues)
+	writing bool      // a writer goroutine is running
+	stopped bool      // Serve has ended: no writer may start
 	writers sync.WaitGroup
+	// stall is the writer's watchdog (write.go), made by the first writer turn and kept:
+	// only the one running writer uses it.
+	stall *time.Timer
+	// writeLoop as a func value, made once: `go c.writeLoop()` would allocate a closure
+	// per writer turn.
+	startWriter func()
 
 	in inbox // read messages waiting for the handler goroutine (read.go)
 
@@ -63,13 +70,15 @@ type Conn struct {
 // token) before Serve, and an idle connection should not pin its headers.
 func newConn(ws *websocket.Conn, ip string, opts Options) *Conn {
 	ws.SetReadLimit(opts.MaxMessageSize)
-	return &Conn{
+	c := &Conn{
 		ws:       ws,
 		remoteIP: ip,
 		opts:     opts,
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	c.startWriter = c.writeLoop
+	return c
 }
 
 // outMsg is a queued message and who wants its memory back once written.
@@ -99,39 +108,72 @@ func (c *Conn) SendRecycle(msg []byte, recycle func([]byte)) error {
 		c.qmu.Unlock()
 		return ErrClosed
 	}
-	if len(c.queue) >= c.opts.WriteQueue {
+	if c.queue != nil && len(c.queue.m) >= c.opts.WriteQueue {
 		c.qmu.Unlock()
 		c.closeWith(websocket.StatusPolicyViolation, "slow consumer",
 			fmt.Errorf("%w: %d messages queued for %s", ErrSlowConsumer, c.opts.WriteQueue, c.remoteIP), false)
 		return ErrSlowConsumer
 	}
-	c.queue = append(c.queue, outMsg{msg, recycle})
+	if c.queue == nil {
+		c.queue = queues.Get().(*msgQueue)
+	}
+	c.queue.m = append(c.queue.m, outMsg{msg, recycle})
 	if !c.writing {
 		c.writing = true
 		c.writers.Add(1)
-		go c.writeLoop()
+		go c.startWriter()
 	}
 	c.qmu.Unlock()
 	return nil
 }
 
-// take hands the writer everything queued and gives the queue the
-// writer's previous (drained) slice, so steady traffic allocates nothing.
-// With nothing queued it ends the writer's turn (writing = false) and
-// returns nil: the writer goroutine then exits.
-func (c *Conn) take(done []outMsg) []outMsg {
-	clear(done) // let the sent messages be collected
+// msgQueue is a write queue's memory, pooled between writer turns: an idle connection
+// holds none, and a writer turn allocates none.
+type msgQueue struct{ m []outMsg }
+
+var queues = sync.Pool{New: func() any { return new(msgQueue) }}
+
+// maxKeptQueue bounds the queues pooled: a burst's memory is not kept.
+const maxKeptQueue = 256
+
+func putQueue(q *msgQueue) {
+	clear(q.m) // let the sent messages be collected
+	if cap(q.m) > maxKeptQueue {
+		q.m = nil
+	}
+	q.m = q.m[:0]
+	queues.Put(q)
+}
+
+// take hands the writer everything queued and gives the queue the writer's previous
+// (written) one, so steady traffic allocates nothing. With nothing queued it ends the
+// writer's turn (writing = false), pools the queues and returns nil: the writer goroutine
+// then exits.
+func (c *Conn) take(done *msgQueue) *msgQueue {
+	if done != nil {
+		clear(done.m)
+		done.m = done.m[:0]
+	}
 	c.qmu.Lock()
-	defer c.qmu.Unlock()
 	batch := c.queue
-	if len(batch) == 0 {
+	if batch == nil || len(batch.m) == 0 {
 		c.writing = false
+		c.queue = nil
+		c.qmu.Unlock()
+		if done != nil {
+			putQueue(done)
+		}
+		if batch != nil {
+			putQueue(batch)
+		}
 		return nil
 	}
-	if cap(done) > 256 {
-		done = nil // a burst is over: do not keep its memory
+	if done != nil && cap(done.m) > maxKeptQueue {
+		putQueue(done) // a burst is over: do not keep its memory
+		done = nil
 	}
-	c.queue = done[:0]
+	c.queue = done
+	c.qmu.Unlock()
 	return batch
 }
 
@@ -193,5 +235,8 @@ func (c *Conn) RemoteIP() string { return c.remoteIP }
 func (c *Conn) QueueLen() int {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	return len(c.queue)
+	if c.queue == nil {
+		return 0
+	}
+	return len(c.queue.m)
 }

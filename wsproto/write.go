@@ -15,15 +15,14 @@ import (
 // buffer.
 func (c *Conn) writeLoop() {
 	defer c.writers.Done()
-	// One watchdog per burst instead of a context per write: coder/websocket arms a
+	// One watchdog per connection instead of a context per write: coder/websocket arms a
 	// context.AfterFunc for every write given a cancellable context (allocations).
-	stall := time.AfterFunc(time.Hour, func() {
-		c.closeWith(websocket.StatusPolicyViolation, "write timeout",
-			fmt.Errorf("%w: a write to %s took over %v", ErrWriteTimeout, c.remoteIP, c.opts.WriteTimeout), true)
-	})
-	stall.Stop()
-	defer stall.Stop()
-	var batch []outMsg
+	if c.stall == nil {
+		c.stall = time.AfterFunc(time.Hour, c.writeStalled)
+		c.stall.Stop()
+	}
+	stall := c.stall
+	var batch *msgQueue
 	for {
 		if batch = c.take(batch); batch == nil {
 			return // nothing queued: the next Send starts a writer again
@@ -35,7 +34,7 @@ func (c *Conn) writeLoop() {
 		default:
 		}
 		stall.Reset(c.opts.WriteTimeout)
-		err := c.writeBatch(batch)
+		err := c.writeBatch(batch.m)
 		stall.Stop()
 		if err != nil {
 			c.closeWith(websocket.StatusAbnormalClosure, "", fmt.Errorf("wsproto: write to %s: %w", c.remoteIP, err), true)
@@ -45,12 +44,19 @@ func (c *Conn) writeLoop() {
 	}
 }
 
+func (c *Conn) writeStalled() {
+	c.closeWith(websocket.StatusPolicyViolation, "write timeout",
+		fmt.Errorf("%w: a write to %s took over %v", ErrWriteTimeout, c.remoteIP, c.opts.WriteTimeout), true)
+}
+
 // abandon ends the writer's turn for good once the connection is closing: what is queued
 // is dropped and no writer starts again (Send refuses while closing).
 func (c *Conn) abandon() {
 	c.qmu.Lock()
-	clear(c.queue)
-	c.queue = nil
+	if c.queue != nil {
+		clear(c.queue.m)
+		c.queue = nil
+	}
 	c.qmu.Unlock()
 }
 
