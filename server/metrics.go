@@ -33,24 +33,28 @@ type Metrics struct {
 	responses *prometheus.CounterVec
 	// respCounters caches responses' counters by responseKey: looked up
 	// per answer without hashing the labels or formatting the code.
-	respCounters  sync.Map
-	notifies      *prometheus.CounterVec
-	notifyFailed  *prometheus.CounterVec
-	notifyRTT     prometheus.Histogram
-	authFailures  *prometheus.CounterVec
-	malformedMsgs prometheus.Counter
-	limited       *prometheus.CounterVec
-	subs          *prometheus.GaugeVec
-	stateChanges  *prometheus.CounterVec
-	pubLatency    prometheus.Histogram
-	storeLatency  *prometheus.HistogramVec
-	storeErrors   *prometheus.CounterVec
-	feedClients   prometheus.Gauge
-	feedCloses    *prometheus.CounterVec
-	feedEvents    prometheus.Counter
-	feedBytes     prometheus.Counter
-	feedSnapshots *prometheus.CounterVec
-	feedDrops     prometheus.Counter
+	respCounters sync.Map
+	notifies     *prometheus.CounterVec
+	// notifyCounters caches notifies' counters by notifyKey (one lookup
+	// per NOTIFY, without hashing the labels): bounded by the event
+	// packages of the registered providers × the results.
+	notifyCounters sync.Map
+	notifyFailed   *prometheus.CounterVec
+	notifyRTT      prometheus.Histogram
+	authFailures   *prometheus.CounterVec
+	malformedMsgs  prometheus.Counter
+	limited        *prometheus.CounterVec
+	subs           *prometheus.GaugeVec
+	stateChanges   *prometheus.CounterVec
+	pubLatency     prometheus.Histogram
+	storeLatency   *prometheus.HistogramVec
+	storeErrors    *prometheus.CounterVec
+	feedClients    prometheus.Gauge
+	feedCloses     *prometheus.CounterVec
+	feedEvents     prometheus.Counter
+	feedBytes      prometheus.Counter
+	feedSnapshots  *prometheus.CounterVec
+	feedDrops      prometheus.Counter
 
 	lat   latencyTracker
 	conns connSet
@@ -353,13 +357,25 @@ func (m *Metrics) stateChanged(c compositor.Change) {
 
 // NotifySent implements notifier.Observer.
 func (m *Metrics) NotifySent(event string, rtt time.Duration) {
-	m.notifies.WithLabelValues(event, "sent").Inc()
+	m.notifyCounter(event, "sent").Inc()
 	m.notifyRTT.Observe(rtt.Seconds())
 }
 
 // NotifyDeduplicated implements notifier.Observer.
 func (m *Metrics) NotifyDeduplicated(event string) {
-	m.notifies.WithLabelValues(event, "deduplicated").Inc()
+	m.notifyCounter(event, "deduplicated").Inc()
+}
+
+type notifyKey struct{ event, result string }
+
+func (m *Metrics) notifyCounter(event, result string) prometheus.Counter {
+	key := notifyKey{event, result}
+	if c, ok := m.notifyCounters.Load(key); ok {
+		return c.(prometheus.Counter)
+	}
+	c := m.notifies.WithLabelValues(event, result)
+	m.notifyCounters.Store(key, c)
+	return c
 }
 
 // NotifyFailed implements notifier.Observer.
