@@ -482,8 +482,11 @@ func TestList_SlowSubscriberGetsOneFullStateResync(t *testing.T) {
 	held := make(chan *sip.Request, 10)
 	var hold atomic.Bool
 	c := hub.Dial(testCtx(t), "2000", sipclient.Options{OnRequest: func(r *sip.Request) int {
+		// Whether to hold is read before the test sees the NOTIFY: it
+		// sets hold right after receiving the one to answer at once.
+		later := hold.Load()
 		held <- r
-		if hold.Load() {
+		if later {
 			return 0 // answered later
 		}
 		return 200
