@@ -13,7 +13,11 @@
 //   - the Event header with its compact form (RFC 6665 §8.2.1) and the
 //     Server header the hub puts on its responses;
 //   - HeaderLines, the header-line scanner for the paths that look at a few
-//     header values without parsing the message (RFC 3261 §7.3).
+//     header values without parsing the message (RFC 3261 §7.3);
+//   - ScanPlain, which reads a request in the plain form clients and PBXs
+//     send without sipgo's parse, to the values sipgo would read, keeping
+//     the header values its answer copies (RFC 3261 §8.2.6.2); anything
+//     else is left to sipgo.
 //
 // The compositor itself has no SIP in it: the front end grants the lifetime
 // of a publication here and hands the compositor the granted seconds.
