@@ -336,6 +336,31 @@ func BenchmarkPublishPipelined(b *testing.B) {
 	}
 }
 
+// BenchmarkPublishSipgoPath: BenchmarkPublish/store=memory with every
+// message through sipgo's parse and its answers built by sipgo, as before
+// the plain path (server/plain.go): what the plain path saves.
+func BenchmarkPublishSipgoPath(b *testing.B) {
+	bs := newBenchServer(b, nil)
+	bs.s.parseAll = true
+	fl, c := bs.flow(b, bs.token(b, "pbx", "*"))
+	lim := newLimiter(1<<30, 1<<30, 1)
+	etag := ""
+	b.ReportAllocs()
+	c0 := cpuTime()
+	for i := 0; b.Loop(); i++ {
+		bs.s.handleMessage(fl, lim, publishMsg(i, etag))
+		c.mu.Lock()
+		res := string(c.last)
+		c.mu.Unlock()
+		if !strings.HasPrefix(res, "SIP/2.0 200 ") {
+			b.Fatalf("answer %q", res)
+		}
+		_, rest, _ := strings.Cut(res, "SIP-ETag: ")
+		etag, _, _ = strings.Cut(rest, "\r\n")
+	}
+	b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+}
+
 // BenchmarkNotifyAnswer: the 200 a subscriber sends for each NOTIFY,
 // parsed and matched to its NOTIFY's transaction (the hub reads one per
 // NOTIFY it delivers).
