@@ -160,8 +160,11 @@ func appendPlainAnswer(dst []byte, r *siprule.PlainRequest, a answer, remoteIP s
 		dst = append(dst, "Via: "...)
 		dst = append(dst, v...)
 		if i == 0 {
-			dst = append(dst, ";received="...)
-			dst = append(dst, remoteIP...)
+			dst = append(dst, ";received"...)
+			if remoteIP != "" { // as sipgo writes a parameter without value
+				dst = append(dst, '=')
+				dst = append(dst, remoteIP...)
+			}
 		}
 		dst = append(dst, "\r\n"...)
 	}

@@ -231,3 +231,25 @@ func reread(t *testing.T, answer string) string {
 	}
 	return normalizeAnswer(msg.String())
 }
+
+// The store keeps a PUBLISH's body as it is given: on the plain path it is
+// a copy, not a slice of the message, which would keep its header too.
+func TestPlainPublish_StoreKeepsTheBodyNotTheMessage(t *testing.T) {
+	st := memstore.New(memstore.Options{})
+	bs := newBenchServer(t, st)
+	fl, c := bs.flow(t, bs.token(t, "pbx", "*"))
+	msg := publishMsg(0, "")
+	bs.s.handleMessage(fl, newLimiter(1<<20, 1<<20, 1), msg)
+	if got := c.status(); got != "SIP/2.0 200 OK" {
+		t.Fatalf("answer %q", got)
+	}
+	pubs, err := st.List(t.Context(), siprule.AOR("1001", benchDomain))
+	if err != nil || len(pubs) != 1 {
+		t.Fatalf("publications %v, %v", pubs, err)
+	}
+	_, want, _ := strings.Cut(string(msg), "\r\n\r\n")
+	clear(msg) // the message's bytes are not the body's
+	if body := pubs[0].Body; string(body) != want {
+		t.Fatalf("stored body %q, want %q", body, want)
+	}
+}
