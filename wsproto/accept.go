@@ -38,9 +38,10 @@ func Accept(w http.ResponseWriter, r *http.Request, opts Options) (*Conn, error)
 	}
 	c := newConn(ws, remoteIP(r.RemoteAddr), opts)
 	c.cork = cw.cork
-	// With compression possible, coder/websocket frames every message (it compresses);
-	// otherwise the writer does (corkConn.writeFrames).
-	c.raw = c.cork != nil && opts.Compression == websocket.CompressionDisabled
+	// With compression negotiated (coder/websocket has answered the extension),
+	// coder/websocket frames every message (it compresses); otherwise the writer does
+	// (corkConn.writeFrames).
+	c.raw = c.cork != nil && cw.Header().Get("Sec-WebSocket-Extensions") == ""
 	return c, nil
 }
 

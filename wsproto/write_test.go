@@ -22,22 +22,27 @@ import (
 func TestSendRecycle_EveryFrameLength_WholeInOrderAndRecycledOnce(t *testing.T) {
 	sizes := []int{0, 1, 125, 126, 127, 1000, 0xffff, 0x10000, 200 << 10}
 	for _, tt := range []struct {
-		name string
-		mode websocket.CompressionMode
+		name           string
+		server, client websocket.CompressionMode
+		raw            bool
 	}{
-		{"frames made by the writer", websocket.CompressionDisabled},
-		{"frames made by coder/websocket (compression offered)", websocket.CompressionContextTakeover},
+		{"frames made by the writer", websocket.CompressionDisabled, websocket.CompressionDisabled, true},
+		{"compression offered by the hub, not by the client: frames made by the writer", websocket.CompressionNoContextTakeover, websocket.CompressionDisabled, true},
+		{"compression negotiated: frames made by coder/websocket", websocket.CompressionContextTakeover, websocket.CompressionContextTakeover, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := startServer(t, Options{Compression: tt.mode, MaxMessageSize: 1 << 20}, nil)
+			s := startServer(t, Options{Compression: tt.server, MaxMessageSize: 1 << 20}, nil)
 			ctx := readCtx(t)
-			ws, _, err := websocket.Dial(ctx, s.url, &websocket.DialOptions{Subprotocols: []string{"sip"}, CompressionMode: tt.mode})
+			ws, _, err := websocket.Dial(ctx, s.url, &websocket.DialOptions{Subprotocols: []string{"sip"}, CompressionMode: tt.client})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ws.CloseNow()
 			ws.SetReadLimit(1 << 20)
 			c := s.conn(t)
+			if c.raw != tt.raw {
+				t.Fatalf("writer frames itself: %v, want %v", c.raw, tt.raw)
+			}
 			var mu sync.Mutex
 			recycled := map[*byte]int{}
 			recycle := func(b []byte) {
