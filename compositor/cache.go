@@ -57,6 +57,13 @@ type cache struct {
 	// scratch is where views are rendered (under mu) before they are kept.
 	scratch []byte
 
+	// inFlight holds the parsed bodies of Publish's own writes between the
+	// store call and their apply, by entity-tag: the feed, which under
+	// group commit often brings a write before its Publish applies it,
+	// takes the body from here instead of parsing it again (flight.go).
+	flightMu sync.Mutex
+	inFlight map[string]flight
+
 	// With a store.Indexed store the cache is lazy (lazy.go): a resource is
 	// loaded when first needed and the feed skips resources not loaded.
 	ix      store.Indexed     // nil: every publication is loaded at start
@@ -75,6 +82,8 @@ func newCache(cfg Config) *cache {
 		res:     map[key]*resState{},
 		perPub:  map[string]int{},
 		gone:    map[string]uint64{},
+
+		inFlight: map[string]flight{},
 	}
 }
 
@@ -136,7 +145,10 @@ func (c *cache) applyChange(ch store.Change, body *parsed, fromFeed bool) (key, 
 			return k, true
 		}
 		if !applied && !cold {
-			pb := c.parse(ch.Pub) // outside the lock
+			pb, ok := c.flying(ch.Pub)
+			if !ok {
+				pb = c.parse(ch.Pub) // outside the lock
+			}
 			body = &pb
 		}
 	}
@@ -153,7 +165,10 @@ func (c *cache) applyChange(ch store.Change, body *parsed, fromFeed bool) (key, 
 		if (cur != nil && cur.pub.Rev >= ch.Rev) || c.gone[ch.Pub.ID] >= ch.Rev {
 			return k, true
 		}
-		pb := c.parse(ch.Pub) // loaded meanwhile: rare
+		pb, ok := c.flying(ch.Pub)
+		if !ok {
+			pb = c.parse(ch.Pub) // loaded meanwhile: rare
+		}
 		body = &pb
 	}
 	rs := c.res[k]

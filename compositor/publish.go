@@ -116,6 +116,14 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 		return PublishResult{}, err
 	}
 	p, m := c.nextPublication(k, old, r, body, now, exp, res.ETag)
+	if body == nil {
+		pb = parsed{presence: old.presence, dialogs: old.dialogs, summary: old.summary}
+		body = &pb
+	}
+	body.meta, body.hasMeta = m, true // what p.Meta encodes: not decoded again
+	// The feed may bring the write before it is applied below: it takes
+	// the parsed body instead of parsing the stored one again.
+	c.cache.takeOff(p, *body)
 	var err error
 	if old == nil {
 		p, err = c.store.Create(ctx, p)
@@ -123,14 +131,11 @@ func (c *Compositor) Publish(ctx context.Context, r PublishRequest) (PublishResu
 		p, err = c.store.Replace(ctx, p, old.pub.Rev)
 	}
 	if err != nil {
+		c.cache.land(res.ETag)
 		return PublishResult{}, storeError("store", err)
 	}
-	if body == nil {
-		pb = parsed{presence: old.presence, dialogs: old.dialogs, summary: old.summary}
-		body = &pb
-	}
-	body.meta, body.hasMeta = m, true // what p.Meta encodes: not decoded again
 	c.cache.apply(store.Change{Kind: store.ChangePut, Rev: p.Rev, Pub: p}, body)
+	c.cache.land(res.ETag)
 	return res, nil
 }
 
