@@ -12,7 +12,9 @@
 //     double-CRLF keepalive, answered with a single CRLF;
 //   - one writer per connection behind a bounded queue, so a consumer that cannot keep up is
 //     closed (1008 "slow consumer") instead of growing memory, and never slows other
-//     connections down.
+//     connections down; what queued meanwhile leaves in one write(2), framed by the writer
+//     itself on a server connection without compression (coder/websocket frames when it
+//     compresses), and a message sent with SendRecycle is handed back once copied.
 //
 // A Conn comes from Accept (server) or Dial (client). Serve runs it: it owns every goroutine
 // it starts and returns only after all of them have ended.
