@@ -13,7 +13,7 @@ type bufPool struct {
 }
 
 const (
-	maxPooledBufs = 512
+	maxPooledBufs = 256
 	maxPooledBuf  = 16 << 10
 	// bufRound rounds new buffers up, so that one fits the next NOTIFYs
 	// of about the same size.

@@ -54,23 +54,23 @@ type subscription struct {
 
 	mu       sync.Mutex
 	flow     *flow.Flow // nil while detached (the flow closed)
-	detached time.Time
-	cseq     uint32
+	detached int64      // when the flow closed (Notifier.clock)
 	expires  time.Time
 	version  uint64
 	lastRev  uint64
 	last     *Body // body of the newest NOTIFY queued (nil: none yet)
-	inFlight bool
 	// The NOTIFY in flight: what it carried, the flow it went out on and
-	// when (Answered).
+	// when (Notifier.clock), for Answered.
 	sent   outgoing
 	sentOn *flow.Flow
-	sentAt time.Time
+	sentAt int64
 	// next is the NOTIFY waiting for the one in flight (hasNext).
-	next    outgoing
-	hasNext bool
-	final   bool // the final NOTIFY is queued: nothing may follow it
-	done    bool // removed from the notifier
+	next     outgoing
+	cseq     uint32
+	inFlight bool
+	hasNext  bool
+	final    bool // the final NOTIFY is queued: nothing may follow it
+	done     bool // removed from the notifier
 }
 
 // offer queues the view's body unless the subscriber has already been sent
@@ -181,7 +181,7 @@ func (s *subscription) transmitLocked(o outgoing) sendOp {
 	branch := flow.NewBranch()
 	msg := s.build(o, branch)
 	// What is in flight, for Answered (one NOTIFY at a time).
-	s.sent, s.sentOn, s.sentAt = o, s.flow, time.Now()
+	s.sent, s.sentOn, s.sentAt = o, s.flow, s.n.clock()
 	return sendOp{s: s, fl: s.flow, msg: msg, branch: branch, report: s.cseq != 1}
 }
 
@@ -222,7 +222,7 @@ func (s *subscription) Answered(res *sip.Response, err error) {
 			s.next, s.hasNext = o, true
 		}
 		s.flow = nil
-		s.detached = time.Now()
+		s.detached = s.n.clock()
 		s.mu.Unlock()
 		return
 	case err != nil:
@@ -236,7 +236,7 @@ func (s *subscription) Answered(res *sip.Response, err error) {
 		s.n.remove(s)
 		return
 	}
-	rtt := time.Since(sent)
+	rtt := time.Duration(s.n.clock() - sent)
 	s.n.obs.NotifySent(s.res.event, rtt)
 	if s.list != nil && rtt > slowAnswer {
 		s.list.full = true // a slow subscriber gets one resync, not a backlog
