@@ -98,6 +98,39 @@ func (c *Conn) Send(msg []byte) error { return c.SendRecycle(msg, nil) }
 // message dropped because the connection closed (its memory is then the garbage
 // collector's). A nil recycle is Send.
 func (c *Conn) SendRecycle(msg []byte, recycle func([]byte)) error {
+	return c.enqueue(msg, recycle, true)
+}
+
+// SendHeld is SendRecycle without waking the writer: msg waits in the queue until Kick,
+// or until a writer runs anyway (it is already writing, or another Send starts it). A
+// sender with several messages for one connection queues them held and kicks once, so
+// that they leave together in one write(2) instead of the writer taking the first alone.
+// The caller must call Kick after a successful SendHeld, without blocking in between.
+func (c *Conn) SendHeld(msg []byte, recycle func([]byte)) error {
+	return c.enqueue(msg, recycle, false)
+}
+
+// Kick starts the writer if messages wait and none runs (see SendHeld). Once Serve has
+// ended it drops what waits instead.
+func (c *Conn) Kick() {
+	c.qmu.Lock()
+	switch {
+	case c.stopped:
+		// No writer may start: drop what was queued held meanwhile.
+		if c.queue != nil {
+			q := c.queue
+			c.queue = nil
+			putQueue(q)
+		}
+	case !c.writing && c.queue != nil && len(c.queue.m) > 0:
+		c.writing = true
+		c.writers.Add(1)
+		go c.startWriter()
+	}
+	c.qmu.Unlock()
+}
+
+func (c *Conn) enqueue(msg []byte, recycle func([]byte), wake bool) error {
 	select {
 	case <-c.closing:
 		return ErrClosed
@@ -118,7 +151,7 @@ func (c *Conn) SendRecycle(msg []byte, recycle func([]byte)) error {
 		c.queue = queues.Get().(*msgQueue)
 	}
 	c.queue.m = append(c.queue.m, outMsg{msg, recycle})
-	if !c.writing {
+	if wake && !c.writing {
 		c.writing = true
 		c.writers.Add(1)
 		go c.startWriter()

@@ -25,6 +25,14 @@ type Recycler interface {
 	SendRecycle(msg []byte, recycle func([]byte)) error
 }
 
+// Holder is a Recycler that can queue a message without waking its writer
+// (wsproto.Conn): SendHeld queues, Kick writes everything queued, so that
+// several messages leave in one write(2).
+type Holder interface {
+	SendHeld(msg []byte, recycle func([]byte)) error
+	Kick()
+}
+
 var nextID atomic.Uint64
 
 // Flow is one connected client.
@@ -32,6 +40,7 @@ type Flow struct {
 	id       uint64
 	conn     Conn
 	recycler Recycler // conn, when it is one
+	holder   Holder   // conn, when it is one
 
 	mu       sync.Mutex
 	identity *auth.Identity
@@ -48,6 +57,7 @@ type Flow struct {
 func New(conn Conn, id *auth.Identity) *Flow {
 	f := &Flow{id: nextID.Add(1), conn: conn, timerF: TimerF}
 	f.recycler, _ = conn.(Recycler)
+	f.holder, _ = conn.(Holder)
 	if id != nil {
 		f.SetIdentity(id)
 	}

@@ -56,11 +56,31 @@ func (f *Flow) Request(msg []byte, branch Branch, a Answerer) {
 // been written; otherwise (or when the send fails) never, and msg is the
 // garbage collector's. recycle must not block.
 func (f *Flow) RequestRecycle(msg []byte, recycle func([]byte), branch Branch, a Answerer) {
+	f.request(msg, recycle, branch, a, false)
+}
+
+// RequestHeld is RequestRecycle that may leave msg queued without waking
+// the connection's writer: it reports whether it did, and then the caller
+// must call Kick once it has queued what it has for this flow, without
+// blocking in between. Answers and other requests still wake the writer
+// at once (and it then writes the held messages too).
+func (f *Flow) RequestHeld(msg []byte, recycle func([]byte), branch Branch, a Answerer) (held bool) {
+	return f.request(msg, recycle, branch, a, true)
+}
+
+// Kick writes what RequestHeld left queued.
+func (f *Flow) Kick() {
+	if f.holder != nil {
+		f.holder.Kick()
+	}
+}
+
+func (f *Flow) request(msg []byte, recycle func([]byte), branch Branch, a Answerer, hold bool) (held bool) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
 		a.Answered(nil, ErrClosed)
-		return
+		return false
 	}
 	if f.pending == nil {
 		f.pending = make(map[Branch]clientTx, 4)
@@ -69,9 +89,13 @@ func (f *Flow) RequestRecycle(msg []byte, recycle func([]byte), branch Branch, a
 	f.pending[branch] = clientTx{a: a, deadline: time.Now().Add(f.timerF)}
 	f.mu.Unlock()
 	var err error
-	if recycle != nil && f.recycler != nil {
+	switch {
+	case hold && f.holder != nil:
+		err = f.holder.SendHeld(msg, recycle)
+		held = err == nil
+	case recycle != nil && f.recycler != nil:
 		err = f.recycler.SendRecycle(msg, recycle)
-	} else {
+	default:
 		err = f.conn.Send(msg)
 	}
 	if err != nil {
@@ -81,6 +105,7 @@ func (f *Flow) RequestRecycle(msg []byte, recycle func([]byte), branch Branch, a
 			tx.a.Answered(nil, fmt.Errorf("%w: %w", ErrClosed, err))
 		}
 	}
+	return held
 }
 
 // armSweepLocked starts the Timer F sweep, which runs while requests wait.

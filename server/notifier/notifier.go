@@ -207,6 +207,10 @@ func (n *Notifier) Run(ctx context.Context) {
 	// (OnChange fills the other pair meanwhile): steady changes allocate
 	// no map per round.
 	spareOrder, spareChanged := []resourceKey(nil), make(map[resourceKey]compositor.View)
+	// The NOTIFYs of one round wait in their flows' queues until the round
+	// ends: a socket gets one write(2) per round, not one per NOTIFY.
+	var r round
+	defer r.release()
 	for {
 		select {
 		case <-ctx.Done():
@@ -222,9 +226,13 @@ func (n *Notifier) Run(ctx context.Context) {
 			}
 			n.order, n.changed = spareOrder[:0], spareChanged
 			n.chMu.Unlock()
-			for _, k := range order {
-				n.fanOut(changed[k])
+			for i, k := range order {
+				n.fanOutIn(changed[k], &r)
+				if (i+1)%maxRound == 0 {
+					r.release()
+				}
 			}
+			r.release()
 			if len(order) > maxKeptRound {
 				// A burst is over: do not keep its memory.
 				spareOrder, spareChanged = nil, make(map[resourceKey]compositor.View)
@@ -236,6 +244,10 @@ func (n *Notifier) Run(ctx context.Context) {
 		}
 	}
 }
+
+// maxRound is the most changes fanned out while their NOTIFYs are held
+// back (round.go): a burst is written in slices of it.
+const maxRound = 256
 
 // maxKeptRound is the most changes of one round whose map and slice Run
 // keeps for reuse.
@@ -281,7 +293,11 @@ func (r *renderings[T]) put(k renderKey, v T) {
 // fanOut renders the view once per (provider, variant) and offers it to every
 // subscription of the resource. No notifier lock is held while offering.
 // It runs on Run's goroutine only (it reuses n.fanSubs).
-func (n *Notifier) fanOut(v compositor.View) {
+func (n *Notifier) fanOut(v compositor.View) { n.fanOutIn(v, nil) }
+
+// fanOutIn is fanOut with the NOTIFYs held until r is released (nil r:
+// sent at once).
+func (n *Notifier) fanOutIn(v compositor.View, r *round) {
 	k := resourceKey{v.Resource, v.Event}
 	n.mu.RLock()
 	subs := append(n.fanSubs[:0], n.byResource[k]...)
@@ -299,7 +315,7 @@ func (n *Notifier) fanOut(v compositor.View) {
 			body = &b
 			cache.put(rk, body)
 		}
-		s.offer(v.Rev, body, false)
+		s.offer(v.Rev, body, false, r)
 	}
 	n.keepFanSubs(subs)
 	n.fanOutLists(v)

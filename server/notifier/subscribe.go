@@ -288,7 +288,7 @@ func (n *Notifier) inDialog(req *sip.Request, fl *flow.Flow, id *auth.Identity, 
 	if err != nil {
 		return noop, nil
 	}
-	s.offer(v.Rev, &body, true)
+	s.offer(v.Rev, &body, true, nil)
 	return noop, nil
 }
 

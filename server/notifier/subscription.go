@@ -77,7 +77,9 @@ type subscription struct {
 // the same bytes (apart from version). force sends even an unchanged body
 // (a refresh is answered with a NOTIFY, RFC 6665 §4.2.1.2). body is shared
 // by every subscription it was rendered for and never modified.
-func (s *subscription) offer(rev uint64, body *Body, force bool) {
+// With r non-nil the NOTIFY waits in its flow's queue until r is released
+// (Run's round, round.go).
+func (s *subscription) offer(rev uint64, body *Body, force bool, r *round) {
 	s.mu.Lock()
 	if s.final || s.done || rev < s.lastRev {
 		s.mu.Unlock()
@@ -92,7 +94,7 @@ func (s *subscription) offer(rev uint64, body *Body, force bool) {
 	s.last = body
 	send := s.queueLocked(outgoing{body: *body})
 	s.mu.Unlock()
-	send.run()
+	send.runIn(r)
 }
 
 // terminate queues the final NOTIFY with reason; the subscription ends when
@@ -136,6 +138,21 @@ func (op sendOp) run() {
 		op.s.n.obs.NotifyWritten(op.s.res.resource, op.s.res.event)
 	}
 	op.fl.RequestRecycle(op.msg, op.s.n.recycle, op.branch, op.s)
+}
+
+// runIn is run, the NOTIFY held in its flow's queue until r is released
+// (nil r: run).
+func (op sendOp) runIn(r *round) {
+	if r == nil || op.fl == nil {
+		op.run()
+		return
+	}
+	if op.report {
+		op.s.n.obs.NotifyWritten(op.s.res.resource, op.s.res.event)
+	}
+	if op.fl.RequestHeld(op.msg, op.s.n.recycle, op.branch, op.s) {
+		r.hold(op.fl)
+	}
 }
 
 // keepLocked makes o the next NOTIFY unless a final one already waits
