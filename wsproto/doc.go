@@ -14,7 +14,9 @@
 //     closed (1008 "slow consumer") instead of growing memory, and never slows other
 //     connections down; what queued meanwhile leaves in one write(2), framed by the writer
 //     itself on a server connection without compression (coder/websocket frames when it
-//     compresses), and a message sent with SendRecycle is handed back once copied.
+//     compresses), and a message sent with SendRecycle is handed back once copied; a sender
+//     with several messages for one connection queues them with SendHeld and wakes the
+//     writer once with Kick, so that they leave together.
 //
 // A Conn comes from Accept (server) or Dial (client). Serve runs it: it owns every goroutine
 // it starts and returns only after all of them have ended.
