@@ -228,7 +228,7 @@ func (n *Notifier) Run(ctx context.Context) {
 			n.chMu.Unlock()
 			for i, k := range order {
 				n.fanOutIn(changed[k], &r)
-				if (i+1)%maxRound == 0 {
+				if (i+1)%maxRound == 0 || r.full() {
 					r.release()
 				}
 			}
@@ -248,6 +248,10 @@ func (n *Notifier) Run(ctx context.Context) {
 // maxRound is the most changes fanned out while their NOTIFYs are held
 // back (round.go): a burst is written in slices of it.
 const maxRound = 256
+
+// maxRoundNotifies is the most NOTIFYs held back at once: a round that
+// made this many is released after the change that reached it.
+const maxRoundNotifies = 256
 
 // maxKeptRound is the most changes of one round whose map and slice Run
 // keeps for reuse.

@@ -11,9 +11,17 @@ import "github.com/presencehub/presencehub/server/flow"
 type round struct {
 	flows []*flow.Flow
 	seen  map[*flow.Flow]struct{}
+	held  int // NOTIFYs held since the last release
 }
 
+// full reports whether the round holds enough NOTIFYs to be released
+// before its next change: a socket's held queue stays far below the write
+// queue's bound (wsproto.Options.WriteQueue), and the first NOTIFY of a
+// burst does not wait for the whole burst to be rendered.
+func (r *round) full() bool { return r.held >= maxRoundNotifies }
+
 func (r *round) hold(fl *flow.Flow) {
+	r.held++
 	if r.seen == nil {
 		r.seen = make(map[*flow.Flow]struct{})
 	}
@@ -27,6 +35,7 @@ func (r *round) hold(fl *flow.Flow) {
 // release wakes the writer of every flow held (a closed one drops what
 // waits) and forgets them.
 func (r *round) release() {
+	r.held = 0
 	for _, fl := range r.flows {
 		fl.Kick()
 	}

@@ -130,3 +130,92 @@ func TestRun_OneRoundOfChanges_OneWritePerSocket(t *testing.T) {
 		})
 	}
 }
+
+// holdingConn is a benchConn that can hold messages (flow.Holder): it
+// records how many waited at most for a Kick.
+type holdingConn struct {
+	benchConn
+	mu      sync.Mutex
+	held    [][]byte
+	maxHeld int
+	kicks   int
+}
+
+func (c *holdingConn) SendHeld(msg []byte, recycle func([]byte)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = append(c.held, msg)
+	c.maxHeld = max(c.maxHeld, len(c.held))
+	if recycle != nil {
+		// Sent at Kick: keep the bytes until then, recycle nothing.
+		c.held[len(c.held)-1] = bytes.Clone(msg)
+		recycle(msg)
+	}
+	return nil
+}
+
+func (c *holdingConn) Kick() {
+	c.mu.Lock()
+	held := c.held
+	c.held = nil
+	if len(held) > 0 {
+		c.kicks++
+	}
+	c.mu.Unlock()
+	for _, m := range held {
+		_ = c.benchConn.Send(m)
+	}
+}
+
+func (c *holdingConn) sent() int {
+	c.benchConn.mu.Lock()
+	defer c.benchConn.mu.Unlock()
+	return len(c.benchConn.branches)
+}
+
+// A burst of changes bigger than a round is written in parts: at most 256
+// NOTIFYs wait for their writer at once, so a socket's queue stays far
+// below its bound, and every NOTIFY is written in the end.
+// Each change here makes two NOTIFYs for the socket (two subscriptions
+// per resource), so it is the count of NOTIFYs, not of changes, that ends
+// a round.
+func TestRun_BurstBiggerThanARound_ReleasedInParts(t *testing.T) {
+	const resources, k = 350, 700
+	h := newBenchHub(t)
+	id := h.identity(t, "attendant")
+	c := &holdingConn{}
+	f := &benchFlow{fl: flow.New(c, id), conn: &c.benchConn}
+	for i := range k {
+		res := "lamp" + strconv.Itoa(i%resources)
+		if code := h.n.HandleSubscribe(subscribeRequest(t, "attendant", res, res+"-sub"+strconv.Itoa(i)), f.fl, id); code != 200 {
+			t.Fatalf("SUBSCRIBE answered %d", code)
+		}
+	}
+	if n := f.answerAll(); n != k {
+		t.Fatalf("%d first NOTIFYs, want %d", n, k)
+	}
+	for i := range resources {
+		v := benchView("sip:lamp"+strconv.Itoa(i)+"@"+benchDomain, 1)
+		h.n.OnChange(compositor.Change{View: v})
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); h.n.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.sent() < k && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	<-ran
+	if n := c.sent(); n != k {
+		t.Fatalf("%d NOTIFYs written, want %d", n, k)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.maxHeld > maxRoundNotifies {
+		t.Errorf("%d NOTIFYs held at once, want at most %d", c.maxHeld, maxRoundNotifies)
+	}
+	if want := (k + maxRoundNotifies - 1) / maxRoundNotifies; c.kicks < want {
+		t.Errorf("%d kicks for %d NOTIFYs, want at least %d", c.kicks, k, want)
+	}
+}
