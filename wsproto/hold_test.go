@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,4 +141,65 @@ func TestSendHeld_ConnectionEndedBeforeKick_QueueDropped(t *testing.T) {
 	if err := c.SendHeld([]byte("late"), nil); err != ErrClosed {
 		t.Errorf("SendHeld after the end: %v, want ErrClosed", err)
 	}
+}
+
+// Answers that several goroutines send at once, as the PUBLISHes one store commit
+// completes do (the committer wakes every waiter and each sends its answer), leave in
+// fewer writes than answers: the writer the first Send starts yields before taking its
+// batch, so the others, already runnable, queue first. Every answer arrives whole.
+func TestSend_AnswersOfGoroutinesWokenTogether_LeaveInFewerWrites(t *testing.T) {
+	const senders, rounds = 20, 20
+	s := startServer(t, Options{PingInterval: -1}, nil)
+	nc := rawUpgrade(t, s)
+	c := s.conn(t)
+	cc := countWrites(c)
+	got := make(chan error, 1)
+	go func() {
+		_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		r := bufio.NewReader(nc)
+		for i := range senders * rounds {
+			op, msg, err := readFrame(r)
+			if err == nil && (op != 1 || !bytes.HasPrefix(msg, []byte("SIP/2.0 200 OK"))) {
+				err = fmt.Errorf("frame %d: opcode %d %q, want an answer", i, op, msg)
+			}
+			if err != nil {
+				got <- err
+				return
+			}
+		}
+		got <- nil
+	}()
+	answer := []byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+	for range rounds {
+		// The committer wakes the waiters one after the other, then waits for the next
+		// round, as a group-commit leader does.
+		wake := make([]chan struct{}, senders)
+		var sent sync.WaitGroup
+		for i := range wake {
+			wake[i] = make(chan struct{})
+			sent.Add(1)
+			go func() {
+				defer sent.Done()
+				<-wake[i]
+				if err := c.Send(answer); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		for _, w := range wake {
+			close(w)
+		}
+		sent.Wait()
+		for c.QueueLen() > 0 {
+			time.Sleep(time.Millisecond) // the round's answers are written before the next
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	// Without the yield the writer takes the first answer alone most rounds.
+	if n, limit := cc.writes.Load(), int64(senders*rounds/3); n > limit {
+		t.Errorf("%d answers sent %d at a time took %d writes, want at most %d", senders*rounds, senders, n, limit)
+	}
+	t.Logf("%d answers, %d at a time: %d writes", senders*rounds, senders, cc.writes.Load())
 }

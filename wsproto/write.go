@@ -3,6 +3,7 @@ package wsproto
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/coder/websocket"
@@ -13,8 +14,15 @@ import (
 // connection has no writer goroutine). Each turn takes everything queued and writes it;
 // with the socket corked, a batch leaves in as few write(2) calls as fit in the cork
 // buffer.
+//
+// A new writer yields once (runtime.Gosched) before taking its first batch: the goroutines
+// that are ready to run then go first, and those that send to this connection meanwhile
+// join the batch (the answers of the PUBLISHes one store commit completes leave in one
+// write(2) instead of the first alone). Nobody waits on anything for it: the writer is only
+// put behind what is already runnable.
 func (c *Conn) writeLoop() {
 	defer c.writers.Done()
+	runtime.Gosched()
 	// One watchdog per connection instead of a context per write: coder/websocket arms a
 	// context.AfterFunc for every write given a cancellable context (allocations).
 	if c.stall == nil {
