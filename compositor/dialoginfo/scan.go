@@ -57,7 +57,7 @@ func parseScan(data []byte, lim Limits) (*Document, bool) {
 			return doc, true
 		case xmltree.KindStart:
 			if s.Space != NS || s.Local != "dialog" {
-				if !skip(s) {
+				if !s.SkipElement() {
 					return nil, false
 				}
 				continue
@@ -95,45 +95,6 @@ func parseScan(data []byte, lim Limits) (*Document, bool) {
 type docOfOne struct {
 	doc Document
 	one [1]Dialog
-}
-
-// skip reads past the element whose start tag was just read.
-func skip(s *xmltree.Scanner) bool {
-	depth := s.Depth()
-	for {
-		k, err := s.Next()
-		if err != nil {
-			return false
-		}
-		if k == xmltree.KindEnd && s.Depth() < depth {
-			return true
-		}
-	}
-}
-
-// text reads the character data of the element whose start tag was just
-// read, up to its end; false when it has child elements (parseTree
-// decides those).
-func text(s *xmltree.Scanner) (string, bool) {
-	out := ""
-	for {
-		k, err := s.Next()
-		if err != nil {
-			return "", false
-		}
-		switch k {
-		case xmltree.KindText:
-			if out == "" {
-				out = s.Text
-			} else {
-				out += s.Text
-			}
-		case xmltree.KindEnd:
-			return out, true
-		default:
-			return "", false
-		}
-	}
 }
 
 // scanDialog is parseDialog on the token stream: the same fields, the
@@ -178,7 +139,7 @@ func scanDialog(s *xmltree.Scanner) (Dialog, bool) {
 				d.Code = n
 			}
 			var t string
-			if t, ok = text(s); ok {
+			if t, ok = s.ElementText(); ok {
 				d.State = enum(t)
 				ok = validStates[d.State]
 			}
@@ -187,7 +148,7 @@ func scanDialog(s *xmltree.Scanner) (Dialog, bool) {
 		case s.Space == NS && s.Local == "remote":
 			d.RemoteIdentity, d.RemoteDisplay, d.RemoteTarget, d.RemoteParams, ok = scanParticipant(s)
 		default:
-			ok = skip(s)
+			ok = s.SkipElement()
 		}
 		if !ok {
 			return d, false
@@ -213,14 +174,14 @@ func scanParticipant(s *xmltree.Scanner) (identity, display, target string, para
 		case s.Space == NS && s.Local == "identity":
 			display, _ = s.Attr("display")
 			var t string
-			if t, ok = text(s); ok {
+			if t, ok = s.ElementText(); ok {
 				identity = strings.TrimSpace(t)
 			}
 		case s.Space == NS && s.Local == "target":
 			target, _ = s.Attr("uri")
 			params, ok = scanParams(s, params)
 		default:
-			ok = skip(s)
+			ok = s.SkipElement()
 		}
 		if !ok {
 			return "", "", "", nil, false
@@ -248,7 +209,7 @@ func scanParams(s *xmltree.Scanner, params []Param) ([]Param, bool) {
 				params = append(params, Param{Name: name, Value: value})
 			}
 		}
-		if !skip(s) {
+		if !s.SkipElement() {
 			return nil, false
 		}
 	}

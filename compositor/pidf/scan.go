@@ -96,31 +96,6 @@ type docOfOne struct {
 	one [1]Tuple
 }
 
-// text reads the character data of the element whose start tag was just
-// read, up to its end; false when it has child elements (parseTree decides
-// those).
-func text(s *xmltree.Scanner) (string, bool) {
-	out := ""
-	for {
-		k, err := s.Next()
-		if err != nil {
-			return "", false
-		}
-		switch k {
-		case xmltree.KindText:
-			if out == "" {
-				out = s.Text
-			} else {
-				out += s.Text
-			}
-		case xmltree.KindEnd:
-			return out, true
-		default:
-			return "", false
-		}
-	}
-}
-
 // scanNote is parseNote on the token stream.
 func scanNote(s *xmltree.Scanner) (Note, bool) {
 	var n Note
@@ -130,7 +105,7 @@ func scanNote(s *xmltree.Scanner) (Note, bool) {
 		}
 	}
 	var ok bool
-	n.Text, ok = text(s)
+	n.Text, ok = s.ElementText()
 	return n, ok
 }
 
@@ -164,7 +139,7 @@ func scanTuple(s *xmltree.Scanner) (Tuple, bool) {
 		case s.Space == NS && s.Local == "contact":
 			t.ContactPriority, _ = s.Attr("priority")
 			var c string
-			if c, ok = text(s); ok {
+			if c, ok = s.ElementText(); ok {
 				t.Contact = strings.TrimSpace(c)
 			}
 		case s.Space == NS && s.Local == "note":
@@ -174,7 +149,7 @@ func scanTuple(s *xmltree.Scanner) (Tuple, bool) {
 			}
 		case s.Space == NS && s.Local == "timestamp":
 			var ts string
-			if ts, ok = text(s); ok {
+			if ts, ok = s.ElementText(); ok {
 				t.Timestamp = strings.TrimSpace(ts)
 			}
 		case s.Space == NS:
@@ -204,7 +179,7 @@ func scanStatus(s *xmltree.Scanner, t *Tuple) bool {
 			return true
 		}
 		if s.Space == NS && s.Local == "basic" {
-			b, ok := text(s)
+			b, ok := s.ElementText()
 			if !ok {
 				return false
 			}

@@ -112,6 +112,46 @@ func (s *Scanner) Attr(local string) (string, bool) {
 // Depth is the number of open elements (the root is 1 while open).
 func (s *Scanner) Depth() int { return len(s.open) }
 
+// ElementText reads the character data of the element whose start tag was
+// just read, up to its end; false when it has child elements or the
+// Scanner declines the rest of the document.
+func (s *Scanner) ElementText() (string, bool) {
+	out := ""
+	for {
+		k, err := s.Next()
+		if err != nil {
+			return "", false
+		}
+		switch k {
+		case KindText:
+			if out == "" {
+				out = s.Text
+			} else {
+				out += s.Text
+			}
+		case KindEnd:
+			return out, true
+		default:
+			return "", false
+		}
+	}
+}
+
+// SkipElement reads past the element whose start tag was just read; false
+// when the Scanner declines the rest of the document.
+func (s *Scanner) SkipElement() bool {
+	depth := s.Depth()
+	for {
+		k, err := s.Next()
+		if err != nil {
+			return false
+		}
+		if k == KindEnd && s.Depth() < depth {
+			return true
+		}
+	}
+}
+
 // Next reads the next token into s.Kind and the fields it sets. Text
 // outside the root element is skipped. After the root element ends only
 // white space may follow; then Next returns KindEOF.
