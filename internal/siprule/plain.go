@@ -236,34 +236,38 @@ func plainParams(p []byte) bool {
 		if p[0] != ';' {
 			return false
 		}
-		p = p[1:]
-		end := bytes.IndexByte(p, ';')
-		if end < 0 {
-			end = len(p)
-		}
-		name, value, hasValue := bytes.Cut(p[:end], []byte("="))
-		if !isTokenBytes(name) || hasValue && !isTokenBytes(value) || hasParam(all[:len(all)-len(p)-1], name) {
+		before := all[:len(all)-len(p)]
+		var name, value []byte
+		var hasValue bool
+		name, value, hasValue, p = nextParam(p)
+		if !isTokenBytes(name) || hasValue && !isTokenBytes(value) || hasParam(before, name) {
 			return false
 		}
-		p = p[end:]
 	}
 	return true
+}
+
+// nextParam splits the first ;name[=value] off params (which starts with
+// the ';') and returns the rest.
+func nextParam(params []byte) (name, value []byte, hasValue bool, rest []byte) {
+	params = params[1:]
+	end := bytes.IndexByte(params, ';')
+	if end < 0 {
+		end = len(params)
+	}
+	name, value, hasValue = bytes.Cut(params[:end], []byte("="))
+	return name, value, hasValue, params[end:]
 }
 
 // hasParam reports whether the parameters before (;name[=value])* include
 // name, ASCII case ignored.
 func hasParam(before, name []byte) bool {
 	for len(before) > 0 {
-		before = before[1:]
-		end := bytes.IndexByte(before, ';')
-		if end < 0 {
-			end = len(before)
-		}
-		n, _, _ := bytes.Cut(before[:end], []byte("="))
+		var n []byte
+		n, _, _, before = nextParam(before)
 		if bytes.EqualFold(n, name) {
 			return true
 		}
-		before = before[end:]
 	}
 	return false
 }
@@ -294,16 +298,11 @@ func plainVia(v []byte) bool {
 		return false
 	}
 	for len(params) > 0 {
-		params = params[1:]
-		end := bytes.IndexByte(params, ';')
-		if end < 0 {
-			end = len(params)
-		}
-		name, _, _ := bytes.Cut(params[:end], []byte("="))
+		var name []byte
+		name, _, _, params = nextParam(params)
 		if equalFold(name, "rport") || equalFold(name, "received") {
 			return false
 		}
-		params = params[end:]
 	}
 	return true
 }
@@ -338,12 +337,8 @@ func plainAddr(v []byte, tagged *bool) bool {
 		return false
 	}
 	for len(params) > 0 {
-		params = params[1:]
-		end := bytes.IndexByte(params, ';')
-		if end < 0 {
-			end = len(params)
-		}
-		name, _, _ := bytes.Cut(params[:end], []byte("="))
+		var name []byte
+		name, _, _, params = nextParam(params)
 		if equalFold(name, "tag") {
 			if string(name) != "tag" {
 				return false // sipgo looks for "tag" as written
@@ -352,7 +347,6 @@ func plainAddr(v []byte, tagged *bool) bool {
 				*tagged = true
 			}
 		}
-		params = params[end:]
 	}
 	return true
 }
