@@ -183,14 +183,10 @@ func appendPlainAnswer(dst []byte, r *siprule.PlainRequest, a answer, remoteIP s
 		dst = appendField(dst, "SIP-ETag", a.etag)
 	}
 	if a.code/100 == 2 {
-		dst = append(dst, "Expires: "...)
-		dst = strconv.AppendInt(dst, int64(a.expires), 10)
-		dst = append(dst, "\r\n"...)
+		dst = appendIntField(dst, "Expires", int64(a.expires))
 	}
 	if a.minExpires > 0 {
-		dst = append(dst, "Min-Expires: "...)
-		dst = strconv.AppendInt(dst, int64(a.minExpires), 10)
-		dst = append(dst, "\r\n"...)
+		dst = appendIntField(dst, "Min-Expires", int64(a.minExpires))
 	}
 	if a.accept != "" {
 		dst = appendField(dst, "Accept", a.accept)
@@ -199,9 +195,7 @@ func appendPlainAnswer(dst []byte, r *siprule.PlainRequest, a answer, remoteIP s
 		dst = appendField(dst, "Allow-Events", a.allowEvts)
 	}
 	if a.retryAfter > 0 {
-		dst = append(dst, "Retry-After: "...)
-		dst = strconv.AppendInt(dst, int64(a.retryAfter), 10)
-		dst = append(dst, "\r\n"...)
+		dst = appendIntField(dst, "Retry-After", int64(a.retryAfter))
 	}
 	if a.challenge != "" {
 		dst = appendField(dst, "WWW-Authenticate", a.challenge)
@@ -210,6 +204,15 @@ func appendPlainAnswer(dst []byte, r *siprule.PlainRequest, a answer, remoteIP s
 	return append(dst, "\r\n"...)
 }
 
+// appendIntField appends "name: value\r\n" with value in decimal.
+func appendIntField(dst []byte, name string, value int64) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, ": "...)
+	dst = strconv.AppendInt(dst, value, 10)
+	return append(dst, "\r\n"...)
+}
+
+// appendField appends "name: value\r\n".
 func appendField[V string | []byte](dst []byte, name string, value V) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, ": "...)
