@@ -1,7 +1,6 @@
 package server
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -42,14 +41,7 @@ func TestAllocationBudget_PublishModify(t *testing.T) {
 	publish := func() {
 		bs.s.handleMessage(fl, lim, publishMsg(i, etag))
 		i++
-		c.mu.Lock()
-		res := string(c.last)
-		c.mu.Unlock()
-		if !strings.HasPrefix(res, "SIP/2.0 200 ") {
-			t.Fatalf("answer %q", res)
-		}
-		_, rest, _ := strings.Cut(res, "SIP-ETag: ")
-		etag, _, _ = strings.Cut(rest, "\r\n")
+		etag = c.okETag(t)
 	}
 	publish() // the initial PUBLISH
 	if got := testing.AllocsPerRun(200, publish); got > budgetPublish {
