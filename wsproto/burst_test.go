@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,31 +103,9 @@ func TestServe_BurstOfFrames_ReadInFewReads(t *testing.T) {
 // net.Conn.Read calls, and read(2) attempts through the raw descriptor.
 func startCountingServer(t *testing.T, reads *atomic.Int64, handle func(ctx context.Context, c *Conn) error) *testServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{cancel: cancel, conns: make(chan *Conn, 16), errs: make(chan error, 16)}
-	var wg sync.WaitGroup
-	s.hs = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		c, err := Accept(w, r, Options{})
-		if err != nil {
-			return
-		}
-		s.errs <- handle(ctx, c)
-	}))
-	s.hs.Listener = countingListener{Listener: ln, reads: reads}
-	s.hs.Start()
-	s.url = "ws" + strings.TrimPrefix(s.hs.URL, "http")
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		s.hs.Close()
-	})
-	return s
+	return startServerWrapped(t, func(ln net.Listener) net.Listener {
+		return countingListener{Listener: ln, reads: reads}
+	}, Options{}, handle)
 }
 
 type countingListener struct {

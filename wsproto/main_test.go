@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,13 +33,19 @@ type testServer struct {
 
 func startServer(t testing.TB, opts Options, handle func(ctx context.Context, c *Conn) error) *testServer {
 	t.Helper()
+	return startServerWrapped(t, nil, opts, handle)
+}
+
+// startServerWrapped is startServer with its listener wrapped by wrap (nil: as it is).
+func startServerWrapped(t testing.TB, wrap func(net.Listener) net.Listener, opts Options, handle func(ctx context.Context, c *Conn) error) *testServer {
+	t.Helper()
 	if handle == nil {
 		handle = serveEcho
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{cancel: cancel, conns: make(chan *Conn, 16), errs: make(chan error, 16)}
 	var wg sync.WaitGroup
-	s.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.hs = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wg.Add(1)
 		defer wg.Done()
 		c, err := Accept(w, r, opts)
@@ -48,6 +55,10 @@ func startServer(t testing.TB, opts Options, handle func(ctx context.Context, c 
 		s.conns <- c
 		s.errs <- handle(ctx, c)
 	}))
+	if wrap != nil {
+		s.hs.Listener = wrap(s.hs.Listener)
+	}
+	s.hs.Start()
 	s.url = "ws" + strings.TrimPrefix(s.hs.URL, "http")
 	t.Cleanup(func() {
 		cancel()
