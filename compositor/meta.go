@@ -272,6 +272,12 @@ func decodeFast(b []byte) (m meta, ok bool) {
 	if len(r.b) != 0 {
 		return meta{}, false
 	}
+	return m.emptyAsNil(), true
+}
+
+// emptyAsNil is m with its empty collections nil, as encoding/json leaves
+// absent ones.
+func (m meta) emptyAsNil() meta {
 	if len(m.Tombs) == 0 {
 		m.Tombs = nil
 	}
@@ -281,7 +287,7 @@ func decodeFast(b []byte) (m meta, ok bool) {
 	if len(m.Since) == 0 {
 		m.Since = nil
 	}
-	return m, true
+	return m
 }
 
 // metaReader reads the JSON subset encodeFast writes.
