@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/presencehub/presencehub/compositor/dialoginfo"
 	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server/auth"
 )
@@ -46,13 +45,7 @@ func TestCrash_SIGKILLUnderLoad_KeepsEveryAcknowledgedPublish(t *testing.T) {
 				defer wg.Done()
 				for i := 0; ctx.Err() == nil; i++ {
 					a := aor(fmt.Sprintf("%d%d%05d", w+1, g, i))
-					doc := dialoginfo.Document{State: "full", Entity: a, Dialogs: []dialoginfo.Dialog{{ID: "d", State: "early"}}}
-					req, _ := cl.NewRequest(sip.PUBLISH, a, a)
-					req.AppendHeader(sip.NewHeader("Event", "dialog"))
-					ct := sip.ContentTypeHeader("application/dialog-info+xml")
-					req.AppendHeader(&ct)
-					req.SetBody(doc.AppendXML(nil))
-					res, err := cl.Do(ctx, req)
+					res, err := publishEarly(ctx, cl, a)
 					if err != nil {
 						return // the hub died
 					}

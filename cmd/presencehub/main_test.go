@@ -221,6 +221,18 @@ func mint(t *testing.T, sub string, fn func(*auth.Claims)) string {
 // aor is the canonical AOR of user in the test domain.
 func aor(user string) string { return siprule.AOR(user, testDomain) }
 
+// publishEarly PUBLISHes, on cl, dialog state for a with one early dialog
+// "d".
+func publishEarly(ctx context.Context, cl *sipclient.Client, a string) (*sip.Response, error) {
+	doc := dialoginfo.Document{State: "full", Entity: a, Dialogs: []dialoginfo.Dialog{{ID: "d", State: "early"}}}
+	req, _ := cl.NewRequest(sip.PUBLISH, a, a)
+	req.AppendHeader(sip.NewHeader("Event", "dialog"))
+	ct := sip.ContentTypeHeader("application/dialog-info+xml")
+	req.AppendHeader(&ct)
+	req.SetBody(doc.AppendXML(nil))
+	return cl.Do(ctx, req)
+}
+
 func TestServe_SIGTERM_FinalNotifiesAndCleanExit(t *testing.T) {
 	h := startHub(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/presencehub/presencehub/compositor/dialoginfo"
 	"github.com/presencehub/presencehub/internal/natstest"
 	"github.com/presencehub/presencehub/internal/sipclient"
 	"github.com/presencehub/presencehub/server/auth"
@@ -66,20 +65,11 @@ func TestServe_StoreNATS_SIGKILLOfAHubAndTheNATSLeader_KeepsEveryAcknowledgedPub
 		}
 	}
 	tok := mint(t, "pbx", func(c *auth.Claims) { c.Publish = []string{"*"} })
-	publish := func(cl *sipclient.Client, a string) (*sip.Response, error) {
-		doc := dialoginfo.Document{State: "full", Entity: a, Dialogs: []dialoginfo.Dialog{{ID: "d", State: "early"}}}
-		req, _ := cl.NewRequest(sip.PUBLISH, a, a)
-		req.AppendHeader(sip.NewHeader("Event", "dialog"))
-		ct := sip.ContentTypeHeader("application/dialog-info+xml")
-		req.AppendHeader(&ct)
-		req.SetBody(doc.AppendXML(nil))
-		return cl.Do(ctx, req)
-	}
 	first, err := sipclient.Dial(ctx, "ws://"+a.addr+"/ws", sipclient.Options{Token: tok})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := publish(first, aor("1001")); err != nil || res.StatusCode != 200 {
+	if res, err := publishEarly(ctx, first, aor("1001")); err != nil || res.StatusCode != 200 {
 		t.Fatalf("PUBLISH on A: %v %v", res, err)
 	}
 	select {
@@ -107,7 +97,7 @@ func TestServe_StoreNATS_SIGKILLOfAHubAndTheNATSLeader_KeepsEveryAcknowledgedPub
 			defer wg.Done()
 			for i := 0; pctx.Err() == nil; i++ {
 				a := aor(fmt.Sprintf("%d%05d", p+1, i))
-				res, err := publish(cl, a)
+				res, err := publishEarly(ctx, cl, a)
 				if err != nil {
 					return // the hub died
 				}
