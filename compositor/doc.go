@@ -20,6 +20,9 @@
 // commit at once (read-your-writes), and a single feed goroutine applies every change
 // (including expiry and other writers), re-composes the resource and calls
 // the Subscribe callbacks only when the composed view really changed.
+// Publish records the parsed body of each write while it is in flight
+// (flight.go), so that whichever path applies the commit first does not
+// parse the body again.
 //
 // Composition: PIDF tuples are united, a newer tuple with the same id wins;
 // persons and notes are kept. Dialogs are united, a newer dialog with the

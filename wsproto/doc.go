@@ -16,7 +16,10 @@
 //     itself on a server connection without compression (coder/websocket frames when it
 //     compresses), and a message sent with SendRecycle is handed back once copied; a sender
 //     with several messages for one connection queues them with SendHeld and wakes the
-//     writer once with Kick, so that they leave together.
+//     writer once with Kick, so that they leave together;
+//   - burst reads (burst.go, on unix): a socket is read with one read(2) per burst of incoming
+//     bytes into a pooled buffer taken only once it is readable, so a peer that writes many
+//     frames at once costs one read, and an idle connection holds no read buffer.
 //
 // A Conn comes from Accept (server) or Dial (client). Serve runs it: it owns every goroutine
 // it starts and returns only after all of them have ended.

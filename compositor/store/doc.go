@@ -17,5 +17,7 @@
 //     committed change, in revision order.
 //
 // Implementations: sqlitestore (durable, the default) and memstore (tests,
-// development). Both pass the one conformance suite in storetest.
+// development). Both pass the one conformance suite in storetest. A store
+// that commits concurrent writes together (group commit) may report how
+// many writes each transaction carried (Batching, CommitStats).
 package store

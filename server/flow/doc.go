@@ -8,5 +8,6 @@
 // response without a parse) and fails them after Timer F (64*T1 = 32 s,
 // RFC 3261 §17.1.2.2; one sweep timer per flow, running while requests
 // wait, instead of a timer per request). On a reliable transport nothing is retransmitted and
-// no 100 Trying is sent.
+// no 100 Trying is sent. A sender with several requests for one flow queues them with
+// RequestHeld and wakes the writer once with Kick, so that they leave in one write.
 package flow

@@ -20,4 +20,9 @@
 //   - a subscription whose flow closed waits a grace period for the client to
 //     come back on a new flow of the same identity (JsSIP reconnects and keeps
 //     using its dialogs); CSeq keeps rising across the rebind.
+//
+// Cost: the NOTIFYs of one round of changes are queued on their flows without
+// waking the writers (flow.RequestHeld) and each flow is woken once at the end
+// of the round (round.go), so a socket's NOTIFYs of a round leave in one
+// write(2); NOTIFY buffers come back from the writers for reuse (bufpool.go).
 package notifier
