@@ -134,17 +134,24 @@ func startKamailio(t *testing.T, hubSIP string) *kamailio {
 		k = &kamailio{addr: addr, log: &logBuffer{}}
 		cmd := exec.Command("kamailio", "-DD", "-E", "-f", cfgPath, "-Y", dir, "-m", "32", "-M", "8")
 		cmd.Stdout, cmd.Stderr = k.log, k.log
+		// Kamailio forks its workers: they share its stdout/stderr, so
+		// killing the main process alone leaves the pipes open and Wait
+		// waiting. Its own process group is signalled whole, and WaitDelay
+		// bounds the wait for the pipes whatever happens.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.WaitDelay = 5 * time.Second
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		exited := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(exited) }()
 		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
+			pgid := -cmd.Process.Pid
+			_ = syscall.Kill(pgid, syscall.SIGTERM)
 			select {
 			case <-exited:
 			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
+				_ = syscall.Kill(pgid, syscall.SIGKILL)
 				<-exited
 			}
 			if t.Failed() {
