@@ -431,7 +431,7 @@ func TestCluster_OutageLongerThanMarkers_RemovalsStillSeen(t *testing.T) {
 	}
 	time.Sleep(2500 * time.Millisecond) // the delete's marker (TTL 1 s) is gone
 	c.Restart(2)
-	deadline := time.After(15 * time.Second)
+	deadline := time.After(45 * time.Second) // a node restart under a loaded -race run can take a while to rejoin
 	removed, added := false, false
 	for !removed || !added {
 		select {
