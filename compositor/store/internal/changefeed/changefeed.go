@@ -11,13 +11,6 @@ import (
 // revision without a full snapshot.
 const logSize = 4096
 
-// maxIdleQueue bounds the queue a watcher keeps while it is empty: a
-// burst's large ring is given back to the collector.
-const maxIdleQueue = 4096
-
-// pumpBatch is how many changes a pump takes from its queue at a time.
-const pumpBatch = 32
-
 // Feed is embedded by a store. The zero value is not usable; use New.
 type Feed struct {
 	mu       sync.Mutex
@@ -31,14 +24,9 @@ type Feed struct {
 // New returns an empty feed.
 func New() *Feed { return &Feed{watchers: make(map[*watcher]struct{})} }
 
-// watcher is one stream. Its queue is a ring that grows (doubling) when
-// full and is reused as it is drained, so a steady stream of commits costs
-// no allocation however far the consumer lags.
 type watcher struct {
 	mu     sync.Mutex
-	ring   []store.Change // the queue: n changes from head, wrapping
-	head   int
-	n      int
+	queue  []store.Change
 	signal chan struct{} // cap 1: queue grew
 	done   chan struct{} // closed by the feed on Close
 }
@@ -63,48 +51,12 @@ func (f *Feed) Publish(changes ...store.Change) {
 
 func (w *watcher) push(changes ...store.Change) {
 	w.mu.Lock()
-	for _, c := range changes {
-		if w.n == len(w.ring) {
-			w.grow()
-		}
-		w.ring[(w.head+w.n)%len(w.ring)] = c
-		w.n++
-	}
+	w.queue = append(w.queue, changes...)
 	w.mu.Unlock()
 	select {
 	case w.signal <- struct{}{}:
 	default:
 	}
-}
-
-// grow doubles the ring, keeping the queue's order. Caller holds w.mu.
-func (w *watcher) grow() {
-	next := make([]store.Change, max(16, 2*len(w.ring)))
-	for i := range w.n {
-		next[i] = w.ring[(w.head+i)%len(w.ring)]
-	}
-	w.ring, w.head = next, 0
-}
-
-// take moves up to len(dst) queued changes, oldest first, into dst.
-func (w *watcher) take(dst []store.Change) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	k := min(w.n, len(dst))
-	for i := range k {
-		j := (w.head + i) % len(w.ring)
-		dst[i], w.ring[j] = w.ring[j], store.Change{}
-	}
-	w.n -= k
-	if w.n == 0 {
-		w.head = 0
-		if len(w.ring) > maxIdleQueue {
-			w.ring = nil
-		}
-	} else {
-		w.head = (w.head + k) % len(w.ring)
-	}
-	return k
 }
 
 // since returns the logged changes after fromRev, or ok=false when the log
@@ -159,7 +111,7 @@ func (f *Feed) Watch(ctx context.Context, fromRev, curRev uint64, snapshot func(
 		}
 		first = append(first, store.Change{Kind: store.ChangeSynced, Rev: curRev})
 	}
-	w := &watcher{ring: first, n: len(first), signal: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &watcher{queue: first, signal: make(chan struct{}, 1), done: make(chan struct{})}
 	f.watchers[w] = struct{}{}
 	out := make(chan store.Change, 64)
 	f.wg.Add(1)
@@ -177,10 +129,12 @@ func (f *Feed) pump(ctx context.Context, w *watcher, out chan<- store.Change) {
 		delete(f.watchers, w)
 		f.mu.Unlock()
 	}()
-	var batch [pumpBatch]store.Change
 	for {
-		k := w.take(batch[:])
-		for _, c := range batch[:k] {
+		w.mu.Lock()
+		batch := w.queue
+		w.queue = nil
+		w.mu.Unlock()
+		for _, c := range batch {
 			select {
 			case out <- c:
 			case <-ctx.Done():
@@ -189,8 +143,7 @@ func (f *Feed) pump(ctx context.Context, w *watcher, out chan<- store.Change) {
 				return
 			}
 		}
-		clear(batch[:k])
-		if k > 0 {
+		if len(batch) > 0 {
 			continue
 		}
 		select {
